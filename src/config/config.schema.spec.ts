@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigValidationError, envVariables, parseConfig } from './config.schema';
+
+describe('parseConfig', () => {
+  it('gives the documented defaults for an empty environment (simulated upstream outside production)', () => {
+    const config = parseConfig({});
+    expect(config).toMatchObject({
+      env: 'development',
+      http: { port: 8080, host: '0.0.0.0' },
+      upstream: { baseUrl: 'https://api.holysheep.ai/v1', apiKey: undefined, simulated: true, connectTimeoutMs: 10000, firstChunkTimeoutMs: 60000, stallTimeoutMs: 60000 },
+      models: { default: 'gpt-4.1' },
+      socket: { maxFrameBytes: 262144, maxStreamsPerConnection: 16, heartbeatIntervalMs: 25000, idleTimeoutMs: 300000 },
+      drain: { timeoutMs: 25000 },
+      playground: { enabled: true },
+    });
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(parseConfig({ PORT: '', HOLYSHEEP_API_KEY: '  ' }).upstream.simulated).toBe(true);
+  });
+
+  it('uses the real upstream when a key is set, and strips a trailing slash', () => {
+    const config = parseConfig({ HOLYSHEEP_API_KEY: 'k', HOLYSHEEP_BASE_URL: 'https://example.test/v1/' });
+    expect(config.upstream).toMatchObject({ baseUrl: 'https://example.test/v1', apiKey: 'k', simulated: false });
+  });
+
+  it('reports every invalid value at once, by variable name', () => {
+    try {
+      parseConfig({ PORT: 'eighty', HEARTBEAT_INTERVAL_MS: '-5', HOLYSHEEP_BASE_URL: 'wss://api.holysheep.ai/v1', LOG_LEVEL: 'loud', PLAYGROUND_ENABLED: 'maybe' });
+      throw new Error('expected a ConfigValidationError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigValidationError);
+      const issues = (error as ConfigValidationError).issues;
+      expect(issues).toHaveLength(5);
+      expect(issues.join('\n')).toMatch(/^PORT: must be a whole number$/m);
+      expect(issues.join('\n')).toMatch(/^HEARTBEAT_INTERVAL_MS: /m);
+      expect(issues.join('\n')).toMatch(/^HOLYSHEEP_BASE_URL: must be http\(s\), not wss:/m);
+      expect(issues.join('\n')).toMatch(/^LOG_LEVEL: /m);
+      expect(issues.join('\n')).toMatch(/^PLAYGROUND_ENABLED: must be true or false$/m);
+    }
+  });
+
+  it('refuses to boot in production without an API key, and disables the playground there', () => {
+    expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/HOLYSHEEP_API_KEY: is required when NODE_ENV=production/);
+    expect(parseConfig({ NODE_ENV: 'production', HOLYSHEEP_API_KEY: 'k' }).playground.enabled).toBe(false);
+  });
+
+  it('is documented variable for variable in .env.example', () => {
+    const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+    const documented = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+    const schemaKeys = Object.keys(envVariables.shape);
+    for (const key of schemaKeys) expect(documented).toContain(key);
+  });
+});

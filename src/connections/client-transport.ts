@@ -1,0 +1,16 @@
+/**
+ * What the connection layer needs from a socket. The real one wraps a `ws` WebSocket
+ * (`gateway/ws-transport.ts`); tests pass a plain object, so the registry and heartbeat logic are
+ * testable without sockets.
+ */
+export interface ClientTransport {
+  /** Send one text frame. Never throws; a closed transport drops the frame. */
+  send(text: string): void;
+  /** Send a WebSocket ping control frame. */
+  ping(): void;
+  /** Close with a close frame (code + reason), dropping the socket if the peer does not answer. */
+  close(code: number, reason: string): void;
+  /** Bytes queued but not yet written to the socket. */
+  readonly bufferedAmount: number;
+  readonly isOpen: boolean;
+}

@@ -1,0 +1,102 @@
+import type { ClientTransport } from './client-transport';
+import { ConnectionRegistryService } from './connection-registry.service';
+
+function fakeTransport(): ClientTransport & { sent: string[]; closes: Array<[number, string]> } {
+  return {
+    sent: [],
+    closes: [],
+    bufferedAmount: 0,
+    isOpen: true,
+    send(text) {
+      this.sent.push(text);
+    },
+    ping() {},
+    close(code, reason) {
+      this.closes.push([code, reason]);
+    },
+  };
+}
+
+describe('ConnectionRegistryService', () => {
+  let now: number;
+  let registry: ConnectionRegistryService;
+  beforeEach(() => {
+    now = 1_000;
+    registry = new ConnectionRegistryService();
+    registry.useClock(() => now);
+  });
+
+  it('tracks id, principal, address, timestamps and counts per principal', () => {
+    const a = registry.register(fakeTransport(), { id: 'a', principal: 'alice', remoteAddress: '10.0.0.1' });
+    registry.register(fakeTransport(), { id: 'b', principal: 'alice', remoteAddress: '10.0.0.2' });
+    registry.register(fakeTransport(), { id: 'c', principal: 'bob', remoteAddress: '10.0.0.3' });
+    expect(a).toMatchObject({ id: 'a', principal: 'alice', remoteAddress: '10.0.0.1', connectedAt: 1_000, lastActivityAt: 1_000 });
+    expect(registry.size).toBe(3);
+    expect(registry.countForPrincipal('alice')).toBe(2);
+    expect(registry.unregister('a')).toBe(a);
+    expect(registry.unregister('a')).toBeUndefined();
+    expect(registry.countForPrincipal('alice')).toBe(1);
+    expect(registry.get('a')).toBeUndefined();
+    expect([...registry.all()].map((c) => c.id)).toEqual(['b', 'c']);
+  });
+
+  it('refuses a duplicate connection id', () => {
+    registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' });
+    expect(() => registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' })).toThrow(/already registered/);
+  });
+
+  it('counts frames in and out and clears the pong wait on any sign of life', () => {
+    const transport = fakeTransport();
+    const c = registry.register(transport, { id: 'a', principal: 'p', remoteAddress: 'x' });
+    c.awaitingPong = true;
+    now = 5_000;
+    registry.recordFrameIn(c);
+    expect(c).toMatchObject({ framesIn: 1, lastActivityAt: 5_000, awaitingPong: false });
+    c.awaitingPong = true;
+    now = 9_000;
+    registry.recordPong(c);
+    // A pong proves life but is not activity: browsers answer pings without the app.
+    expect(c).toMatchObject({ awaitingPong: false, lastActivityAt: 5_000 });
+    c.send({ type: 'pong', ts: 1 });
+    c.sendText('{"type":"pong"}');
+    expect(c.framesOut).toBe(2);
+    expect(transport.sent).toEqual(['{"type":"pong","ts":1}', '{"type":"pong"}']);
+  });
+
+  it('is idle only with no active stream and no inbound frame for the timeout; a stream end restarts the clock', () => {
+    const c = registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' });
+    registry.streamStarted(c, 'req-1', 'str_1');
+    now = 1_000 + 10_000;
+    expect(registry.isIdle(c, 5_000)).toBe(false);
+    expect(registry.totalActiveStreams()).toBe(1);
+    registry.streamEnded(c, 'req-1');
+    expect(c.lastActivityAt).toBe(11_000);
+    expect(registry.isIdle(c, 5_000)).toBe(false);
+    now = 16_000;
+    expect(registry.isIdle(c, 5_000)).toBe(true);
+  });
+
+  it('resolves whenEmpty once the last connection goes', async () => {
+    await expect(registry.whenEmpty()).resolves.toBeUndefined();
+    registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' });
+    let resolved = false;
+    const empty = registry.whenEmpty().then(() => (resolved = true));
+    await Promise.resolve();
+    expect(resolved).toBe(false);
+    registry.unregister('a');
+    await empty;
+    expect(resolved).toBe(true);
+  });
+
+  it('remembers the first close reason', () => {
+    const transport = fakeTransport();
+    const c = registry.register(transport, { id: 'a', principal: 'p', remoteAddress: 'x' });
+    c.close(4002, 'idle timeout', 'idle');
+    c.close(1012, 'draining', 'drain');
+    expect(c.closeReason).toBe('idle');
+    expect(transport.closes).toEqual([
+      [4002, 'idle timeout'],
+      [1012, 'draining'],
+    ]);
+  });
+});

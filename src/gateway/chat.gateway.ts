@@ -1,0 +1,126 @@
+import { Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { RawData, WebSocket } from 'ws';
+import type { GatewayConfig } from '../config/config.schema';
+import type { ClientConnection } from '../connections/client-connection';
+import { ConnectionRegistryService } from '../connections/connection-registry.service';
+import { DrainService } from '../health/drain.service';
+import { PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode } from '../protocol';
+import { StreamManagerService } from '../streams/stream-manager.service';
+import { parseClientFrame, toUpstreamRequest } from './inbound-frames';
+import { WsTransport } from './ws-transport';
+
+/**
+ * The streaming socket at `/v1/ws` (PROTOCOL.md). It owns the per-socket conversation: the
+ * `session.ready` greeting, validating every inbound frame and answering each bad one with an
+ * `error` frame, and routing requests to the stream manager. Streams themselves live in
+ * `streams/`, sockets' bookkeeping in `connections/`.
+ */
+@WebSocketGateway({ path: WS_PATH })
+export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDisconnect<WebSocket> {
+  private readonly logger = new Logger(ChatGateway.name);
+  private readonly socketConnections = new WeakMap<WebSocket, ClientConnection>();
+  private readonly config: GatewayConfig;
+
+  constructor(
+    private readonly registry: ConnectionRegistryService,
+    private readonly streams: StreamManagerService,
+    private readonly drain: DrainService,
+    config: ConfigService<{ gateway: GatewayConfig }, true>,
+  ) {
+    this.config = config.get('gateway', { infer: true });
+  }
+
+  handleConnection(ws: WebSocket, request: IncomingMessage): void {
+    const connection = this.registry.register(new WsTransport(ws), {
+      id: randomUUID(),
+      principal: 'anonymous',
+      remoteAddress: request.socket.remoteAddress ?? 'unknown',
+    });
+    this.socketConnections.set(ws, connection);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(connection, data, isBinary));
+    ws.on('pong', () => this.registry.recordPong(connection));
+    connection.send({
+      type: 'session.ready',
+      session_id: connection.id,
+      protocol: PROTOCOL_VERSION,
+      heartbeat_interval_ms: this.config.socket.heartbeatIntervalMs,
+      limits: {
+        max_frame_bytes: this.config.socket.maxFrameBytes,
+        max_concurrent_streams: this.config.socket.maxStreamsPerConnection,
+      },
+    });
+  }
+
+  handleDisconnect(ws: WebSocket): void {
+    const connection = this.socketConnections.get(ws);
+    if (!connection) return;
+    this.socketConnections.delete(ws);
+    this.streams.abandonAll(connection);
+    this.registry.unregister(connection.id);
+    this.logger.log(
+      `socket closed id=${connection.id} principal=${connection.principal} reason=${connection.closeReason ?? 'client'} ` +
+        `duration_ms=${this.registry.now() - connection.connectedAt} frames_in=${connection.framesIn} frames_out=${connection.framesOut}`,
+    );
+  }
+
+  private onMessage(connection: ClientConnection, data: RawData, isBinary: boolean): void {
+    this.registry.recordFrameIn(connection);
+    const parsed = parseClientFrame(data, isBinary);
+    if (!parsed.ok) return this.reject(connection, parsed.code, parsed.message, parsed.id);
+    try {
+      this.dispatch(connection, parsed.frame);
+    } catch (error) {
+      // A bug must cost one frame, never the socket or the process.
+      this.logger.error(`frame handling failed: ${(error as Error).stack ?? error}`);
+      this.reject(connection, 'internal_error', 'The gateway could not handle this frame', 'id' in parsed.frame ? parsed.frame.id : undefined);
+    }
+  }
+
+  private dispatch(connection: ClientConnection, frame: ClientFrame): void {
+    switch (frame.type) {
+      case 'chat.request':
+        return this.startStream(connection, frame);
+      case 'chat.cancel':
+        // Unknown or finished ids are a silent no-op (PROTOCOL.md).
+        return this.streams.findActive(connection, frame.id)?.cancel();
+      case 'stream.resume':
+        // Resume arrives with the streams buffer; until then no stream can be resumed.
+        return connection.send({
+          type: 'chat.error',
+          id: frame.id ?? frame.stream_id,
+          stream_id: frame.stream_id,
+          code: 'stream_not_found',
+          message: 'Stream not found or no longer resumable',
+          retryable: false,
+        });
+      case 'ping':
+        return connection.send(frame.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: frame.ts });
+    }
+  }
+
+  private startStream(connection: ClientConnection, frame: ChatRequestFrame): void {
+    if (this.drain.isDraining) {
+      return this.reject(connection, 'shutting_down', 'This instance is shutting down; reconnect and send the request again', frame.id);
+    }
+    if (connection.activeStreams.has(frame.id)) {
+      return this.reject(connection, 'duplicate_id', `A stream with id "${frame.id}" is already active on this socket`, frame.id);
+    }
+    if (connection.activeStreams.size >= this.config.socket.maxStreamsPerConnection) {
+      return this.reject(
+        connection,
+        'too_many_streams',
+        `At most ${this.config.socket.maxStreamsPerConnection} streams may be active on one socket`,
+        frame.id,
+      );
+    }
+    this.streams.start(connection, frame.id, toUpstreamRequest(frame, this.config.models.default));
+  }
+
+  private reject(connection: ClientConnection, code: ErrorCode, message: string, id?: string): void {
+    connection.send(id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id });
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Wire protocol v1 (../shared/PROTOCOL.md) as TypeScript types: every frame is a JSON object in a
+ * text frame, discriminated by `type`. Server and client SDK import these; nothing else in the
+ * codebase defines frame shapes.
+ */
+import type { ErrorCode } from './error-codes';
+
+export const PROTOCOL_VERSION = 1 as const;
+/** The only subprotocol the server ever answers with (never the `bearer.<token>` entry). */
+export const SUBPROTOCOL = 'chat.v1';
+export const WS_PATH = '/v1/ws';
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI-compatible payloads (only what the gateway itself reads is typed strictly).
+
+export interface ChatMessage {
+  role: string;
+  content?: unknown;
+  name?: string;
+  tool_calls?: unknown;
+  tool_call_id?: string;
+  [key: string]: unknown;
+}
+
+export interface ChatCompletionChunkChoice {
+  index: number;
+  delta: { role?: string; content?: string | null; refusal?: string | null; tool_calls?: unknown[]; [key: string]: unknown };
+  finish_reason: string | null;
+  [key: string]: unknown;
+}
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  [key: string]: unknown;
+}
+
+/** One upstream `chat.completion.chunk` object, relayed untouched inside `chat.chunk`. */
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk' | string;
+  created: number;
+  model: string;
+  choices: ChatCompletionChunkChoice[];
+  usage?: CompletionUsage | null;
+  [key: string]: unknown;
+}
+
+/** Request fields a client may set; only these are ever sent upstream. */
+export const FORWARDED_REQUEST_FIELDS = [
+  'temperature',
+  'top_p',
+  'max_tokens',
+  'max_completion_tokens',
+  'stop',
+  'presence_penalty',
+  'frequency_penalty',
+  'seed',
+  'tools',
+  'tool_choice',
+  'response_format',
+  'user',
+] as const;
+export type ForwardedRequestField = (typeof FORWARDED_REQUEST_FIELDS)[number];
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'cancelled';
+
+// ---------------------------------------------------------------------------------------------
+// Client → server
+
+export interface ChatRequestFrame {
+  type: 'chat.request';
+  id: string;
+  model?: string;
+  messages: ChatMessage[];
+  temperature?: number;
+  top_p?: number;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  stop?: string | string[] | null;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number;
+  tools?: unknown[];
+  tool_choice?: unknown;
+  response_format?: Record<string, unknown>;
+  user?: string;
+}
+
+export interface ChatCancelFrame {
+  type: 'chat.cancel';
+  id: string;
+}
+
+export interface StreamResumeFrame {
+  type: 'stream.resume';
+  stream_id: string;
+  after_seq: number;
+  id?: string;
+}
+
+export interface PingFrame {
+  type: 'ping';
+  ts?: unknown;
+}
+
+export type ClientFrame = ChatRequestFrame | ChatCancelFrame | StreamResumeFrame | PingFrame;
+export type ClientFrameType = ClientFrame['type'];
+
+// ---------------------------------------------------------------------------------------------
+// Server → client
+
+export interface SessionReadyFrame {
+  type: 'session.ready';
+  session_id: string;
+  protocol: typeof PROTOCOL_VERSION;
+  heartbeat_interval_ms: number;
+  limits: { max_frame_bytes: number; max_concurrent_streams: number };
+}
+
+export interface ChatStartedFrame {
+  type: 'chat.started';
+  id: string;
+  stream_id: string;
+  seq: 1;
+  model: string;
+}
+
+export interface ChatChunkFrame {
+  type: 'chat.chunk';
+  id: string;
+  stream_id: string;
+  seq: number;
+  chunk: ChatCompletionChunk;
+}
+
+export interface ChatDoneFrame {
+  type: 'chat.done';
+  id: string;
+  stream_id: string;
+  seq: number;
+  finish_reason: FinishReason;
+  usage: CompletionUsage | null;
+}
+
+export interface ChatErrorFrame {
+  type: 'chat.error';
+  id: string;
+  /** Present once the stream has started (`chat.started` was sent). */
+  stream_id?: string;
+  seq?: number;
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+  retry_after_ms?: number;
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  id?: string;
+}
+
+export interface PongFrame {
+  type: 'pong';
+  ts?: unknown;
+}
+
+export interface SessionDrainingFrame {
+  type: 'session.draining';
+  reconnect_after_ms: number;
+}
+
+export type ServerFrame =
+  | SessionReadyFrame
+  | ChatStartedFrame
+  | ChatChunkFrame
+  | ChatDoneFrame
+  | ChatErrorFrame
+  | ErrorFrame
+  | PongFrame
+  | SessionDrainingFrame;
+export type ServerFrameType = ServerFrame['type'];
+/** Frames that belong to one stream and carry its `seq`. */
+export type StreamFrame = ChatStartedFrame | ChatChunkFrame | ChatDoneFrame | ChatErrorFrame;
+export type TerminalFrame = ChatDoneFrame | ChatErrorFrame;

@@ -1,0 +1,98 @@
+import { Subject } from 'rxjs';
+import type { UpstreamChunk } from '../upstream/upstream-request';
+import { UpstreamError } from '../upstream/upstream.errors';
+import { ChatStream, normalizeFinishReason } from './chat-stream';
+
+function setup() {
+  const sent: Array<Record<string, any>> = [];
+  const ended: ChatStream[] = [];
+  const upstream = new Subject<UpstreamChunk>();
+  const stream = new ChatStream(
+    { id: 'req "1"', streamId: 'str_1', principal: 'p', model: 'm', now: () => 0 },
+    { sendText: (text) => sent.push(JSON.parse(text)) },
+    (s) => ended.push(s),
+  );
+  stream.start(upstream);
+  return { sent, ended, upstream, stream };
+}
+
+const event = (content: string | null, finish: string | null = null, extra: Record<string, unknown> = {}): UpstreamChunk => {
+  const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: finish }], ...extra };
+  return { chunk, raw: JSON.stringify(chunk) };
+};
+
+describe('ChatStream', () => {
+  it('numbers frames from 1 and ends once with done, finish_reason and usage', () => {
+    const { sent, ended, upstream, stream } = setup();
+    upstream.next(event('a'));
+    upstream.next(event(null, 'length'));
+    upstream.next({ chunk: { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }, raw: '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}' });
+    upstream.complete();
+    expect(sent.map((f) => [f.type, f.seq])).toEqual([
+      ['chat.started', 1],
+      ['chat.chunk', 2],
+      ['chat.chunk', 3],
+      ['chat.chunk', 4],
+      ['chat.done', 5],
+    ]);
+    expect(sent[0]).toEqual({ type: 'chat.started', id: 'req "1"', stream_id: 'str_1', seq: 1, model: 'm' });
+    expect(sent[4]).toMatchObject({ finish_reason: 'length', usage: { total_tokens: 3 } });
+    expect(ended).toEqual([stream]);
+    expect(stream.outcome).toEqual({ kind: 'done', finishReason: 'length', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } });
+  });
+
+  it('relays the raw JSON text, so the chunk arrives exactly as the upstream wrote it', () => {
+    const { sent, upstream } = setup();
+    upstream.next({ chunk: { id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [] }, raw: '{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"big":12345678901234567890}' });
+    expect(sent[1]?.chunk.big).toBe(12345678901234567890);
+  });
+
+  it('cancel unsubscribes from the upstream and ends with cancelled; later events are ignored', () => {
+    const { sent, ended, upstream, stream } = setup();
+    upstream.next(event('a'));
+    stream.cancel();
+    expect(upstream.observed).toBe(false);
+    stream.cancel();
+    upstream.next(event('late'));
+    expect(sent.at(-1)).toMatchObject({ type: 'chat.done', finish_reason: 'cancelled', usage: null, seq: 3 });
+    expect(sent).toHaveLength(3);
+    expect(ended).toHaveLength(1);
+  });
+
+  it('maps an upstream failure to one chat.error', () => {
+    const { sent, upstream, stream } = setup();
+    upstream.error(new UpstreamError('http_status', 'Upstream answered 429: slow down', { status: 429, retryAfterMs: 1500 }));
+    stream.cancel();
+    expect(sent.slice(1)).toEqual([
+      { type: 'chat.error', id: 'req "1"', stream_id: 'str_1', seq: 2, code: 'upstream_unavailable', message: 'Upstream answered 429: slow down', retryable: true, retry_after_ms: 1500 },
+    ]);
+  });
+
+  it('an unexpected error becomes internal_error without leaking its text', () => {
+    const { sent, upstream } = setup();
+    upstream.error(new Error('secret stack detail'));
+    expect(sent[1]).toMatchObject({ code: 'internal_error', retryable: true });
+    expect(JSON.stringify(sent)).not.toContain('secret stack detail');
+  });
+
+  it('abandon stops the upstream and sends nothing more', () => {
+    const { sent, ended, upstream, stream } = setup();
+    stream.abandon();
+    expect(upstream.observed).toBe(false);
+    expect(sent).toHaveLength(1);
+    expect(stream.outcome).toEqual({ kind: 'abandoned' });
+    expect(ended).toHaveLength(1);
+  });
+
+  it('normalises finish reasons to the protocol’s set', () => {
+    expect(['stop', 'length', 'tool_calls', 'content_filter', 'function_call', 'eos', null].map(normalizeFinishReason)).toEqual([
+      'stop',
+      'length',
+      'tool_calls',
+      'content_filter',
+      'tool_calls',
+      'stop',
+      'stop',
+    ]);
+  });
+});

@@ -1,0 +1,48 @@
+import { ERROR_CODES, type ErrorCode } from '../protocol';
+import { UpstreamError } from '../upstream/upstream.errors';
+
+export interface StreamFailure {
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+  retryAfterMs?: number;
+}
+
+/** Statuses an identical request may get past later (RFC 9110 semantics + OpenAI's conventions). */
+const TRANSIENT_STATUSES = new Set([408, 409, 429]);
+/** `error.type` / `error.code` values OpenAI-compatible APIs use for transient mid-stream errors. */
+const TRANSIENT_UPSTREAM_TYPE = /server_error|overloaded|rate_limit|timeout|unavailable/i;
+
+/**
+ * Maps an upstream failure (or any unexpected error) to the protocol's `chat.error` fields.
+ * Messages come from our own texts plus the upstream's message, never from a stack.
+ */
+export function toStreamFailure(error: unknown): StreamFailure {
+  if (!(error instanceof UpstreamError)) {
+    return { code: 'internal_error', message: 'The gateway failed to relay this stream', retryable: ERROR_CODES.internal_error.retryable };
+  }
+  const { kind, details } = error;
+  switch (kind) {
+    case 'http_status': {
+      const status = details.status ?? 0;
+      const transient = status >= 500 || TRANSIENT_STATUSES.has(status);
+      return transient
+        ? { code: 'upstream_unavailable', message: error.message, retryable: true, retryAfterMs: details.retryAfterMs }
+        : { code: 'upstream_error', message: error.message, retryable: false };
+    }
+    case 'connect':
+    case 'connect_timeout':
+      return { code: 'upstream_unavailable', message: error.message, retryable: true };
+    case 'first_chunk_timeout':
+    case 'stall_timeout':
+      return { code: 'upstream_timeout', message: error.message, retryable: true };
+    case 'truncated':
+      return { code: 'upstream_disconnected', message: error.message, retryable: true };
+    case 'bad_response':
+      return { code: 'upstream_bad_response', message: error.message, retryable: false };
+    case 'error_event':
+      return details.upstreamType && TRANSIENT_UPSTREAM_TYPE.test(details.upstreamType)
+        ? { code: 'upstream_unavailable', message: error.message, retryable: true }
+        : { code: 'upstream_error', message: error.message, retryable: false };
+  }
+}

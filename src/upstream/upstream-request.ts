@@ -1,0 +1,14 @@
+import type { ChatMessage, ForwardedRequestField } from '../protocol';
+
+/** The body the gateway sends upstream, before it adds `stream` and `stream_options`. */
+export type UpstreamChatRequest = {
+  model: string;
+  messages: ChatMessage[];
+} & Partial<Record<ForwardedRequestField, unknown>>;
+
+/** One parsed upstream event: the chunk object, and its JSON text exactly as received. */
+export interface UpstreamChunk {
+  chunk: import('../protocol').ChatCompletionChunk;
+  /** The `data:` payload as the upstream sent it, relayed without re-serialising. */
+  raw: string;
+}

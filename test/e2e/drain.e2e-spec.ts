@@ -1,0 +1,113 @@
+/**
+ * Graceful shutdown on a real SIGTERM: the built service (`dist/main.js`) runs as a child process,
+ * as in a Kubernetes pod, against the fake upstream.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { chunk, FakeUpstream } from '../support/fake-upstream';
+import { TEST_API_KEY } from '../support/gateway-app';
+import { TestClient } from '../support/ws-client';
+
+const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
+
+interface Service {
+  child: ChildProcess;
+  port: number;
+  output: string[];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function startService(env: Record<string, string>): Promise<Service> {
+  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, NO_COLOR: '1', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', HOLYSHEEP_API_KEY: TEST_API_KEY, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (data: Buffer) => {
+      output.push(data.toString());
+      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output.join(''));
+      if (match) resolve(Number(match[1]));
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    exit.then(() => reject(new Error(`service exited before listening:\n${output.join('')}`)));
+  });
+  return { child, port, output, exit };
+}
+
+describe('drain on SIGTERM (e2e, real process)', () => {
+  let upstream: FakeUpstream;
+  let service: Service | undefined;
+
+  beforeEach(async () => {
+    upstream = await FakeUpstream.start();
+  });
+  afterEach(async () => {
+    if (service && service.child.exitCode === null) service.child.kill('SIGKILL');
+    await upstream.close();
+    expect(service?.output.join('')).not.toContain(TEST_API_KEY);
+  });
+
+  it('stops accepting, lets the stream finish, closes with 1012 and exits 0', async () => {
+    service = await startService({ HOLYSHEEP_BASE_URL: upstream.baseUrl, DRAIN_TIMEOUT_MS: '10000' });
+    const base = `127.0.0.1:${service.port}`;
+    expect((await fetch(`http://${base}/health/ready`)).status).toBe(200);
+
+    const { client } = await TestClient.ready(`ws://${base}/v1/ws`);
+    const { client: idle } = await TestClient.ready(`ws://${base}/v1/ws`);
+    client.send({ type: 'chat.request', id: 'inflight', messages: [{ role: 'user', content: 'hi' }] });
+    const call = await upstream.nextCall();
+    call.startSse();
+    await call.event(chunk({ content: 'before ' }));
+    await client.nextOfType('chat.chunk', 'inflight');
+
+    service.child.kill('SIGTERM');
+    const draining = await client.nextOfType('session.draining');
+    expect(draining.reconnect_after_ms).toEqual(expect.any(Number));
+    // A socket with nothing in flight is told, then closed at once.
+    await idle.nextOfType('session.draining');
+    expect((await idle.closed).code).toBe(1012);
+
+    // Readiness fails and new sockets are refused while the old stream goes on.
+    expect((await fetch(`http://${base}/health/ready`)).status).toBe(503);
+    expect((await fetch(`http://${base}/health/live`)).status).toBe(200);
+    const refused = new WebSocket(`ws://${base}/v1/ws`);
+    const [, response] = await once(refused, 'unexpected-response');
+    expect(response.statusCode).toBe(503);
+    refused.on('error', () => undefined);
+    refused.terminate();
+    client.send({ type: 'chat.request', id: 'late', messages: [{ role: 'user', content: 'hi' }] });
+    expect(await client.nextOfType('error', 'late')).toMatchObject({ code: 'shutting_down' });
+
+    await call.event(chunk({ content: 'after' }, 'stop'));
+    await call.event('[DONE]');
+    call.res.end();
+    const done = await client.nextOfType('chat.done', 'inflight');
+    expect(done.finish_reason).toBe('stop');
+    expect((await client.closed).code).toBe(1012);
+    expect(await service.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('ends streams still running at DRAIN_TIMEOUT_MS with shutting_down and aborts their upstream', async () => {
+    service = await startService({ HOLYSHEEP_BASE_URL: upstream.baseUrl, DRAIN_TIMEOUT_MS: '300' });
+    const { client } = await TestClient.ready(`ws://127.0.0.1:${service.port}/v1/ws`);
+    client.send({ type: 'chat.request', id: 'slow', messages: [{ role: 'user', content: 'hi' }] });
+    const call = await upstream.nextCall();
+    call.startSse();
+    await call.event(chunk({ content: 'never finishes' }));
+    await client.nextOfType('chat.chunk', 'slow');
+
+    service.child.kill('SIGTERM');
+    const frames = await client.collectStream('slow');
+    expect(frames.at(-1)).toMatchObject({ type: 'chat.error', code: 'shutting_down', retryable: true, seq: 3 });
+    await call.aborted;
+    expect((await client.closed).code).toBe(1012);
+    expect(await service.exit).toEqual({ code: 0, signal: null });
+  });
+});
