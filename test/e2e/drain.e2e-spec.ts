@@ -2,43 +2,18 @@
  * Graceful shutdown on a real SIGTERM: the built service (`dist/main.js`) runs as a child process,
  * as in a Kubernetes pod, against the fake upstream.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { chunk, FakeUpstream } from '../support/fake-upstream';
 import { TEST_API_KEY } from '../support/gateway-app';
+import { listeningPort, runService, type ServiceProcess } from '../support/service-process';
 import { TestClient } from '../support/ws-client';
 
-const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
-
-interface Service {
-  child: ChildProcess;
-  port: number;
-  output: string[];
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Service = ServiceProcess & { port: number };
 
 async function startService(env: Record<string, string>): Promise<Service> {
-  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, NO_COLOR: '1', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', HOLYSHEEP_API_KEY: TEST_API_KEY, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const port = await new Promise<number>((resolve, reject) => {
-    const onData = (data: Buffer) => {
-      output.push(data.toString());
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output.join(''));
-      if (match) resolve(Number(match[1]));
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    exit.then(() => reject(new Error(`service exited before listening:\n${output.join('')}`)));
-  });
-  return { child, port, output, exit };
+  const service = runService({ NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', HOLYSHEEP_API_KEY: TEST_API_KEY, ...env });
+  return { ...service, port: await listeningPort(service) };
 }
 
 describe('drain on SIGTERM (e2e, real process)', () => {
