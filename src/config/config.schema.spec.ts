@@ -43,7 +43,7 @@ describe('parseConfig', () => {
 
   it('refuses to boot in production without an API key, and disables the playground there', () => {
     expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/HOLYSHEEP_API_KEY: is required when NODE_ENV=production/);
-    expect(parseConfig({ NODE_ENV: 'production', HOLYSHEEP_API_KEY: 'k' }).playground.enabled).toBe(false);
+    expect(parseConfig({ NODE_ENV: 'production', HOLYSHEEP_API_KEY: 'k', AUTH_MODE: 'none' }).playground.enabled).toBe(false);
   });
 
   it('is documented variable for variable in .env.example', () => {

@@ -3,6 +3,7 @@
  * nested, typed {@link GatewayConfig}; every invalid value is reported at once as `NAME: problem`.
  * `.env.example` and the README table list the same variables (a unit test keeps them in step).
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const DEFAULT_BASE_URL = 'https://api.holysheep.ai/v1';
@@ -31,6 +32,9 @@ const boolean = () =>
       .optional()
       .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes'].includes(v))),
   );
+
+/** Comma-separated list; empty entries dropped. */
+const list = () => optionalString.transform((v) => (v === undefined ? [] : v.split(',').map((item) => item.trim()).filter(Boolean)));
 
 const baseUrl = optionalString.pipe(
   z
@@ -77,17 +81,48 @@ export const envVariables = z.object({
     DRAIN_TIMEOUT_MS: integer(25_000, 0),
     PLAYGROUND_ENABLED: boolean(),
     SIMULATOR_TOKENS_PER_SECOND: integer(30, 1, 100_000),
+
+    AUTH_MODE: optionalString.pipe(z.enum(['none', 'api_key', 'jwt'], { errorMap: () => ({ message: 'must be none, api_key or jwt' }) }).optional()),
+    AUTH_API_KEYS: optionalString,
+    AUTH_API_KEYS_FILE: optionalString,
+    AUTH_JWT_SECRET: optionalString,
+    AUTH_JWT_PUBLIC_KEY: optionalString,
+    AUTH_JWT_JWKS_FILE: optionalString,
+    AUTH_JWT_ISSUER: optionalString,
+    AUTH_JWT_AUDIENCE: optionalString,
+    ALLOWED_ORIGINS: optionalString.transform((v) => (v ?? '*').split(',').map((o) => o.trim()).filter(Boolean)),
+
+    MAX_CONNECTIONS: integer(10_000, 1),
+    MAX_CONNECTIONS_PER_PRINCIPAL: integer(100, 1),
+    RATE_LIMIT_REQUESTS_PER_MINUTE: integer(120, 1),
+    MAX_FRAMES_PER_SECOND: integer(50, 1),
+    ALLOWED_MODELS: list(),
+    FALLBACK_MODELS: list(),
+    MAX_MESSAGES_PER_REQUEST: integer(256, 1),
+    MAX_PROMPT_BYTES: integer(196_608, 1),
+
+    UPSTREAM_MAX_RETRIES: integer(2, 0, 10),
+    UPSTREAM_RETRY_BASE_DELAY_MS: integer(250, 1),
+    UPSTREAM_RETRY_MAX_DELAY_MS: integer(10_000, 1),
+
+    SEND_BUFFER_HIGH_WATER_BYTES: integer(262_144, 1024),
+    SLOW_CLIENT_TIMEOUT_MS: integer(30_000, 1),
 });
 
-export const envSchema = envVariables.superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && !env.HOLYSHEEP_API_KEY) {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        path: ['HOLYSHEEP_API_KEY'],
-        message: 'is required when NODE_ENV=production (the built-in simulated upstream is for development only)',
-      });
-    }
-});
+export type AuthConfig =
+  | { mode: 'none' }
+  | { mode: 'api_key'; keys: Array<{ principal: string; key: string }> }
+  | {
+      mode: 'jwt';
+      /** HS256 shared secret. */
+      secret?: string;
+      /** RS256 / ES256 public key, PEM (SPKI). */
+      publicKeyPem?: string;
+      /** A JWKS document (parsed JSON) read from AUTH_JWT_JWKS_FILE. */
+      jwks?: { keys: unknown[] };
+      issuer?: string;
+      audience?: string;
+    };
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -115,6 +150,22 @@ export interface GatewayConfig {
   drain: { timeoutMs: number };
   playground: { enabled: boolean };
   simulator: { tokensPerSecond: number };
+  auth: AuthConfig;
+  /** `['*']` allows every origin; otherwise exact origins, or `https://*.example.com` patterns. */
+  allowedOrigins: string[];
+  limits: {
+    maxConnections: number;
+    maxConnectionsPerPrincipal: number;
+    requestsPerMinute: number;
+    framesPerSecond: number;
+    /** Empty = any model. */
+    allowedModels: string[];
+    maxMessages: number;
+    maxPromptBytes: number;
+  };
+  retry: { maxRetries: number; baseDelayMs: number; maxDelayMs: number };
+  fallbackModels: string[];
+  backpressure: { highWaterBytes: number; slowClientTimeoutMs: number };
 }
 
 export class ConfigValidationError extends Error {
@@ -129,12 +180,17 @@ export class ConfigValidationError extends Error {
  * @throws ConfigValidationError listing every problem, one `NAME: message` per line.
  */
 export function parseConfig(env: Record<string, string | undefined>): GatewayConfig {
-  const result = envSchema.safeParse(env);
-  if (!result.success) {
-    throw new ConfigValidationError(
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
-    );
+  const result = envVariables.safeParse(env);
+  const issues = result.success ? [] : result.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`);
+  // Cross-variable rules read the raw values, so they are reported together with the
+  // per-variable problems above rather than only once those are fixed.
+  const raw = (name: string) => env[name]?.trim() || undefined;
+  const production = raw('NODE_ENV') === 'production';
+  if (production && !raw('HOLYSHEEP_API_KEY')) {
+    issues.push('HOLYSHEEP_API_KEY: is required when NODE_ENV=production (the built-in simulated upstream is for development only)');
   }
+  const auth = parseAuth(raw, production, issues);
+  if (!result.success || issues.length > 0) throw new ConfigValidationError(issues);
   const e = result.data;
   const simulated = !e.HOLYSHEEP_API_KEY && e.NODE_ENV !== 'production';
   return {
@@ -159,5 +215,99 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
     drain: { timeoutMs: e.DRAIN_TIMEOUT_MS },
     playground: { enabled: e.PLAYGROUND_ENABLED ?? e.NODE_ENV !== 'production' },
     simulator: { tokensPerSecond: e.SIMULATOR_TOKENS_PER_SECOND },
+    auth,
+    allowedOrigins: e.ALLOWED_ORIGINS,
+    limits: {
+      maxConnections: e.MAX_CONNECTIONS,
+      maxConnectionsPerPrincipal: e.MAX_CONNECTIONS_PER_PRINCIPAL,
+      requestsPerMinute: e.RATE_LIMIT_REQUESTS_PER_MINUTE,
+      framesPerSecond: e.MAX_FRAMES_PER_SECOND,
+      allowedModels: e.ALLOWED_MODELS,
+      maxMessages: e.MAX_MESSAGES_PER_REQUEST,
+      maxPromptBytes: e.MAX_PROMPT_BYTES,
+    },
+    retry: { maxRetries: e.UPSTREAM_MAX_RETRIES, baseDelayMs: e.UPSTREAM_RETRY_BASE_DELAY_MS, maxDelayMs: e.UPSTREAM_RETRY_MAX_DELAY_MS },
+    fallbackModels: e.FALLBACK_MODELS,
+    backpressure: { highWaterBytes: e.SEND_BUFFER_HIGH_WATER_BYTES, slowClientTimeoutMs: e.SLOW_CLIENT_TIMEOUT_MS },
   };
+}
+
+/** The auth section, including the files it names; problems go to `issues` as `NAME: message`. */
+function parseAuth(raw: (name: string) => string | undefined, production: boolean, issues: string[]): AuthConfig {
+  // Outside production the development default is "no auth"; in production it must be chosen.
+  const mode = raw('AUTH_MODE') ?? (production ? undefined : 'none');
+  if (mode !== undefined && mode !== 'none' && mode !== 'api_key' && mode !== 'jwt') return { mode: 'none' }; // reported by the schema
+  const e = {
+    AUTH_API_KEYS: raw('AUTH_API_KEYS'),
+    AUTH_API_KEYS_FILE: raw('AUTH_API_KEYS_FILE'),
+    AUTH_JWT_SECRET: raw('AUTH_JWT_SECRET'),
+    AUTH_JWT_PUBLIC_KEY: raw('AUTH_JWT_PUBLIC_KEY'),
+    AUTH_JWT_JWKS_FILE: raw('AUTH_JWT_JWKS_FILE'),
+    AUTH_JWT_ISSUER: raw('AUTH_JWT_ISSUER'),
+    AUTH_JWT_AUDIENCE: raw('AUTH_JWT_AUDIENCE'),
+  };
+  if (mode === undefined) {
+    issues.push('AUTH_MODE: is required when NODE_ENV=production (none, api_key or jwt)');
+    return { mode: 'none' };
+  }
+  if (mode === 'none') return { mode };
+  if (mode === 'api_key') {
+    const sources: Array<[string, string | undefined]> = [['AUTH_API_KEYS', e.AUTH_API_KEYS]];
+    if (e.AUTH_API_KEYS_FILE) sources.push(['AUTH_API_KEYS_FILE', readFile('AUTH_API_KEYS_FILE', e.AUTH_API_KEYS_FILE, issues)]);
+    const keys: Array<{ principal: string; key: string }> = [];
+    for (const [name, text] of sources) {
+      if (!text) continue;
+      text
+        .split(/[,\n]/)
+        .map((entry) => entry.trim())
+        .filter((entry) => entry && !entry.startsWith('#'))
+        .forEach((entry, index) => {
+          const colon = entry.indexOf(':');
+          const principal = colon > 0 ? entry.slice(0, colon).trim() : '';
+          const key = colon > 0 ? entry.slice(colon + 1).trim() : '';
+          // The entry itself is never echoed: it contains a key.
+          if (!principal || key.length < 16) issues.push(`${name}: entry ${index + 1} must be principal:key with a key of at least 16 characters`);
+          else keys.push({ principal, key });
+        });
+    }
+    if (keys.length === 0 && !sources.some(([, text]) => text)) issues.push('AUTH_API_KEYS: at least one principal:key pair is required when AUTH_MODE=api_key (or AUTH_API_KEYS_FILE)');
+    return { mode, keys };
+  }
+  const jwt: Extract<AuthConfig, { mode: 'jwt' }> = { mode, issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE };
+  if (e.AUTH_JWT_SECRET) {
+    // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (256 bits).
+    if (Buffer.byteLength(e.AUTH_JWT_SECRET) < 32) issues.push('AUTH_JWT_SECRET: must be at least 32 bytes for HS256');
+    else jwt.secret = e.AUTH_JWT_SECRET;
+  }
+  if (e.AUTH_JWT_PUBLIC_KEY) {
+    // Multi-line PEMs are often passed with literal "\n" in env files.
+    const pem = e.AUTH_JWT_PUBLIC_KEY.replace(/\\n/g, '\n');
+    if (!pem.includes('-----BEGIN PUBLIC KEY-----')) issues.push('AUTH_JWT_PUBLIC_KEY: must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
+    else jwt.publicKeyPem = pem;
+  }
+  if (e.AUTH_JWT_JWKS_FILE) {
+    const text = readFile('AUTH_JWT_JWKS_FILE', e.AUTH_JWT_JWKS_FILE, issues);
+    if (text !== undefined) {
+      try {
+        const parsed = JSON.parse(text) as { keys?: unknown };
+        if (!Array.isArray(parsed.keys)) throw new Error('no keys');
+        jwt.jwks = { keys: parsed.keys };
+      } catch {
+        issues.push('AUTH_JWT_JWKS_FILE: must be a JWKS JSON document ({"keys":[…]})');
+      }
+    }
+  }
+  if (!e.AUTH_JWT_SECRET && !e.AUTH_JWT_PUBLIC_KEY && !e.AUTH_JWT_JWKS_FILE) {
+    issues.push('AUTH_JWT_SECRET: AUTH_MODE=jwt needs AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_JWKS_FILE');
+  }
+  return jwt;
+}
+
+function readFile(name: string, path: string, issues: string[]): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    issues.push(`${name}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
 }

@@ -12,7 +12,7 @@ import { TestClient } from '../support/ws-client';
 type Service = ServiceProcess & { port: number };
 
 async function startService(env: Record<string, string>): Promise<Service> {
-  const service = runService({ NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', HOLYSHEEP_API_KEY: TEST_API_KEY, ...env });
+  const service = runService({ NODE_ENV: 'production', AUTH_MODE: 'none', HOST: '127.0.0.1', PORT: '0', HOLYSHEEP_API_KEY: TEST_API_KEY, ...env });
   return { ...service, port: await listeningPort(service) };
 }
 

@@ -59,7 +59,7 @@ describe('PlaygroundController', () => {
     expect(csp).toMatch(/connect-src [^;]*ws:/);
   });
 
-  it('page is self-contained and keeps the ids browser tests rely on', () => {
+  it('serves a self-contained page that keeps the ids browser tests rely on', () => {
     const html = readFileSync(PLAYGROUND_HTML_PATH, 'utf8');
     for (const id of ['prompt', 'model', 'token', 'send', 'cancel', 'output', 'status', 'log']) {
       expect(html).toContain(`id="${id}"`);
