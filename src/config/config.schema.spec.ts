@@ -46,10 +46,15 @@ describe('parseConfig', () => {
     expect(parseConfig({ NODE_ENV: 'production', HOLYSHEEP_API_KEY: 'k', AUTH_MODE: 'none' }).playground.enabled).toBe(false);
   });
 
-  it('is documented variable for variable in .env.example', () => {
+  it('is documented variable for variable in .env.example and the README table', () => {
     const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
-    const documented = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
-    const schemaKeys = Object.keys(envVariables.shape);
-    for (const key of schemaKeys) expect(documented).toContain(key);
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const inExample = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+    const inReadme = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)`/gm)].map((m) => m[1]);
+    const readmeText = readme.replace(/` \/ `/g, '` | `');
+    for (const key of Object.keys(envVariables.shape)) {
+      expect(inExample).toContain(key);
+      expect(inReadme.includes(key) || readmeText.includes(`| \`${key}\``)).toBe(true);
+    }
   });
 });

@@ -18,7 +18,7 @@ function setup() {
 
 const event = (content: string | null, finish: string | null = null, extra: Record<string, unknown> = {}): UpstreamChunk => {
   const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: finish }], ...extra };
-  return { chunk, raw: JSON.stringify(chunk) };
+  return { chunk, raw: JSON.stringify(chunk), model: 'm' };
 };
 
 describe('ChatStream', () => {
@@ -26,7 +26,7 @@ describe('ChatStream', () => {
     const { sent, ended, upstream, stream } = setup();
     upstream.next(event('a'));
     upstream.next(event(null, 'length'));
-    upstream.next({ chunk: { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }, raw: '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}' });
+    upstream.next({ chunk: { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }, raw: '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}', model: 'm' });
     upstream.complete();
     expect(sent.map((f) => [f.type, f.seq])).toEqual([
       ['chat.started', 1],
@@ -43,12 +43,13 @@ describe('ChatStream', () => {
 
   it('relays the raw JSON text, so the chunk arrives exactly as the upstream wrote it', () => {
     const { sent, upstream } = setup();
-    upstream.next({ chunk: { id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [] }, raw: '{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"big":12345678901234567890}' });
+    upstream.next({ chunk: { id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [] }, raw: '{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"big":12345678901234567890}', model: 'm' });
     expect(sent[1]?.chunk.big).toBe(12345678901234567890);
   });
 
   it('cancel unsubscribes from the upstream and ends with cancelled; later events are ignored', () => {
     const { sent, ended, upstream, stream } = setup();
+    expect(sent).toEqual([]);
     upstream.next(event('a'));
     stream.cancel();
     expect(upstream.observed).toBe(false);
@@ -59,27 +60,57 @@ describe('ChatStream', () => {
     expect(ended).toHaveLength(1);
   });
 
-  it('maps an upstream failure to one chat.error', () => {
+  it('maps a failure before the first chunk to one chat.error without stream_id or seq (never started)', () => {
     const { sent, upstream, stream } = setup();
     upstream.error(new UpstreamError('http_status', 'Upstream answered 429: slow down', { status: 429, retryAfterMs: 1500 }));
     stream.cancel();
-    expect(sent.slice(1)).toEqual([
-      { type: 'chat.error', id: 'req "1"', stream_id: 'str_1', seq: 2, code: 'upstream_unavailable', message: 'Upstream answered 429: slow down', retryable: true, retry_after_ms: 1500 },
+    expect(sent).toEqual([
+      { type: 'chat.error', id: 'req "1"', code: 'upstream_unavailable', message: 'Upstream answered 429: slow down', retryable: true, retry_after_ms: 1500 },
+    ]);
+  });
+
+  it('maps a failure after the first chunk to chat.error with stream_id and the next seq', () => {
+    const { sent, upstream } = setup();
+    upstream.next(event('partial'));
+    upstream.error(new UpstreamError('truncated', 'lost', { afterFirstChunk: true }));
+    expect(sent.map((f) => [f.type, f.seq, f.stream_id])).toEqual([
+      ['chat.started', 1, 'str_1'],
+      ['chat.chunk', 2, 'str_1'],
+      ['chat.error', 3, 'str_1'],
+    ]);
+    expect(sent[2]).toMatchObject({ code: 'upstream_disconnected', retryable: true });
+  });
+
+  it('names the model that produced the first chunk in chat.started (a fallback)', () => {
+    const { sent, upstream, stream } = setup();
+    upstream.next({ ...event('hi'), model: 'fallback-model' });
+    expect(sent[0]).toMatchObject({ type: 'chat.started', model: 'fallback-model' });
+    expect(stream.model).toBe('fallback-model');
+  });
+
+  it('a cancel before the first chunk is still answered with chat.started then chat.done cancelled', () => {
+    const { sent, upstream, stream } = setup();
+    stream.cancel();
+    expect(upstream.observed).toBe(false);
+    expect(sent.map((f) => [f.type, f.seq])).toEqual([
+      ['chat.started', 1],
+      ['chat.done', 2],
     ]);
   });
 
   it('an unexpected error becomes internal_error without leaking its text', () => {
     const { sent, upstream } = setup();
     upstream.error(new Error('secret stack detail'));
-    expect(sent[1]).toMatchObject({ code: 'internal_error', retryable: true });
+    expect(sent[0]).toMatchObject({ type: "chat.error", code: "internal_error", retryable: true });
     expect(JSON.stringify(sent)).not.toContain('secret stack detail');
   });
 
   it('abandon stops the upstream and sends nothing more', () => {
     const { sent, ended, upstream, stream } = setup();
+    upstream.next(event('a'));
     stream.abandon();
     expect(upstream.observed).toBe(false);
-    expect(sent).toHaveLength(1);
+    expect(sent).toHaveLength(2);
     expect(stream.outcome).toEqual({ kind: 'abandoned' });
     expect(ended).toHaveLength(1);
   });

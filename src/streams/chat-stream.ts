@@ -32,12 +32,19 @@ export interface ChatStreamInit {
  * Invariants (PROTOCOL.md "Stream guarantees"): seq starts at 1 with `chat.started` and grows by
  * one per frame; exactly one terminal frame (`chat.done` or `chat.error`); once ended, nothing
  * more is sent and the upstream request is gone.
+ *
+ * `chat.started` goes out with the first chunk, because only then is the model known: retries and
+ * `FALLBACK_MODELS` may have replaced the requested one, and `chat.started.model` names the model
+ * actually used. A request that fails before that ends with a `chat.error` without `stream_id` and
+ * `seq` (PROTOCOL.md: those are present "when started"); one cancelled before that still gets
+ * `chat.started` + `chat.done` so a cancel is always answered the same way.
  */
 export class ChatStream {
   readonly id: string;
   readonly streamId: string;
   readonly principal: string;
-  readonly model: string;
+  /** The requested model until the first chunk, then the one actually used. */
+  model: string;
   readonly startedAt: number;
   firstChunkAt: number | undefined;
   chunks = 0;
@@ -69,11 +76,13 @@ export class ChatStream {
     return this.outcome === undefined;
   }
 
-  /** Sends `chat.started` and subscribes to the upstream. */
+  /** Whether `chat.started` has been sent. */
+  get started(): boolean {
+    return this.seq > 0;
+  }
+
+  /** Subscribes to the upstream; `chat.started` follows with the first chunk. */
   start(upstream: Observable<UpstreamChunk>): void {
-    this.seq = 1;
-    const started: ChatStartedFrame = { type: 'chat.started', id: this.id, stream_id: this.streamId, seq: 1, model: this.model };
-    this.sink.sendText(JSON.stringify(started));
     const subscription = upstream.subscribe({
       next: (event) => this.relay(event),
       error: (error: unknown) => this.fail(toStreamFailure(error)),
@@ -87,6 +96,7 @@ export class ChatStream {
   cancel(): void {
     if (!this.active) return;
     this.dropUpstream();
+    if (!this.started) this.sendStarted();
     this.end({ kind: 'done', finishReason: 'cancelled', usage: null });
   }
 
@@ -116,12 +126,24 @@ export class ChatStream {
       }
     }
     if (chunk.usage) this.usage = chunk.usage;
-    if (this.chunks++ === 0) this.firstChunkAt = this.now();
+    if (this.chunks++ === 0) {
+      this.firstChunkAt = this.now();
+      this.model = event.model;
+      this.sendStarted();
+    }
     // The upstream's JSON text goes out as received: already validated JSON, never re-serialised.
     this.sink.sendText(this.chunkPrefix + ++this.seq + ',"chunk":' + event.raw + '}');
   }
 
+  private sendStarted(): void {
+    this.seq = 1;
+    const started: ChatStartedFrame = { type: 'chat.started', id: this.id, stream_id: this.streamId, seq: 1, model: this.model };
+    this.sink.sendText(JSON.stringify(started));
+  }
+
   private finish(): void {
+    // An upstream may end with no chunk at all ([DONE] at once): still a started, finished stream.
+    if (!this.started) this.sendStarted();
     this.end({ kind: 'done', finishReason: normalizeFinishReason(this.finishReason), usage: this.usage });
   }
 
@@ -133,20 +155,15 @@ export class ChatStream {
     if (!this.active) return;
     this.outcome = outcome;
     this.subscription = undefined;
-    const seq = ++this.seq;
     let terminal: ChatDoneFrame | ChatErrorFrame;
     if (outcome.kind === 'done') {
-      terminal = { type: 'chat.done', id: this.id, stream_id: this.streamId, seq, finish_reason: outcome.finishReason, usage: outcome.usage };
+      terminal = { type: 'chat.done', id: this.id, stream_id: this.streamId, seq: ++this.seq, finish_reason: outcome.finishReason, usage: outcome.usage };
     } else {
-      terminal = {
-        type: 'chat.error',
-        id: this.id,
-        stream_id: this.streamId,
-        seq,
-        code: outcome.code,
-        message: outcome.message,
-        retryable: failure?.retryable ?? false,
-      };
+      terminal = { type: 'chat.error', id: this.id, code: outcome.code, message: outcome.message, retryable: failure?.retryable ?? false };
+      if (this.started) {
+        terminal.stream_id = this.streamId;
+        terminal.seq = ++this.seq;
+      }
       if (failure?.retryAfterMs !== undefined) terminal.retry_after_ms = failure.retryAfterMs;
     }
     this.sink.sendText(JSON.stringify(terminal));

@@ -2,10 +2,12 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { map, Observable, type Subscriber } from 'rxjs';
+import { map, Observable, type Subscriber, type Subscription } from 'rxjs';
+import type { FlowGate } from '../common/flow-gate';
 import type { GatewayConfig } from '../config/config.schema';
 import type { ChatCompletionChunk } from '../protocol';
 import { redactSecrets } from '../common/redact';
+import { RetryPolicy } from './retry-policy';
 import { createSseDecoder } from './sse-decoder';
 import { UPSTREAM_TARGET, type UpstreamTarget } from './upstream-target';
 import { extractUpstreamMessage, parseRetryAfter, UpstreamError } from './upstream.errors';
@@ -19,20 +21,28 @@ const AFTER_DONE_DRAIN_MS = 5_000;
 export interface StreamOptions {
   /** W3C trace context to propagate upstream. */
   traceparent?: string;
+  /** Backpressure: while the gate is closed, the response body is not read. */
+  flow?: FlowGate;
+  /** Told about every retry or fallback, before its delay (metrics, logs). */
+  onRetry?: (info: { model: string; attempt: number; delayMs: number; reason: string; fallbackTo?: string }) => void;
 }
 
 /**
  * Streams one chat completion from HolySheep (OpenAI-compatible `POST /chat/completions`,
  * answered as Server-Sent Events) as an Observable of chunks.
  *
- * The Observable is cold: each subscription is one HTTP request, and unsubscribing destroys that
- * request at once, which is how cancel and client disconnect stop generation (and billing).
+ * The Observable is cold: each subscription is one logical completion, and unsubscribing destroys
+ * the HTTP request in flight at once, which is how cancel and client disconnect stop generation
+ * (and billing). Before the first chunk, transient failures are retried and unavailable models
+ * fall back to `FALLBACK_MODELS`; after it, nothing is retried (that would duplicate text).
  * It completes on `data: [DONE]`, or when the body ends after a `finish_reason`; every other end
  * is an {@link UpstreamError}.
  */
 @Injectable()
 export class HolySheepStreamService implements OnApplicationShutdown {
   private readonly timeouts: GatewayConfig['upstream'];
+  private readonly retryPolicy: RetryPolicy;
+  private readonly fallbackModels: string[];
   // Keep-alive: a TLS handshake per stream would add tens of ms to every time-to-first-chunk.
   private readonly agents = {
     'http:': new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' }),
@@ -44,7 +54,10 @@ export class HolySheepStreamService implements OnApplicationShutdown {
     @Inject(UPSTREAM_TARGET) private readonly target: UpstreamTarget,
     config: ConfigService<{ gateway: GatewayConfig }, true>,
   ) {
-    this.timeouts = config.get('gateway', { infer: true }).upstream;
+    const gateway = config.get('gateway', { infer: true });
+    this.timeouts = gateway.upstream;
+    this.retryPolicy = new RetryPolicy(gateway.retry);
+    this.fallbackModels = gateway.fallbackModels;
     this.endpoint = new URL(`${target.baseUrl}/chat/completions`);
   }
 
@@ -55,7 +68,43 @@ export class HolySheepStreamService implements OnApplicationShutdown {
 
   /** Chunks together with their JSON text as received, so a relay can forward bytes unchanged. */
   streamEvents(request: UpstreamChatRequest, options: StreamOptions = {}): Observable<UpstreamChunk> {
-    return new Observable<UpstreamChunk>((subscriber) => this.open(request, options, subscriber));
+    const models = [request.model, ...this.fallbackModels.filter((m) => m !== request.model)];
+    return new Observable<UpstreamChunk>((subscriber) => {
+      let current: Subscription | undefined;
+      let retryTimer: NodeJS.Timeout | undefined;
+      let delivered = false;
+
+      const run = (modelIndex: number, retries: number): void => {
+        const model = models[modelIndex]!;
+        current = new Observable<UpstreamChunk>((attempt) => this.attempt({ ...request, model }, options, attempt)).subscribe({
+          next: (event) => {
+            delivered = true;
+            subscriber.next(event);
+          },
+          complete: () => subscriber.complete(),
+          error: (error: unknown) => {
+            if (delivered) return subscriber.error(error);
+            const decision = this.retryPolicy.decide(error, retries);
+            const reason = error instanceof Error ? error.message : 'error';
+            if (decision.retry) {
+              options.onRetry?.({ model, attempt: retries + 1, delayMs: decision.delayMs, reason });
+              retryTimer = setTimeout(() => run(modelIndex, retries + 1), decision.delayMs);
+            } else if (modelIndex + 1 < models.length && RetryPolicy.isModelUnavailable(error)) {
+              options.onRetry?.({ model, attempt: retries + 1, delayMs: 0, reason, fallbackTo: models[modelIndex + 1] });
+              run(modelIndex + 1, 0);
+            } else {
+              subscriber.error(error);
+            }
+          },
+        });
+      };
+
+      run(0, 0);
+      return () => {
+        clearTimeout(retryTimer);
+        current?.unsubscribe();
+      };
+    });
   }
 
   onApplicationShutdown(): void {
@@ -63,7 +112,8 @@ export class HolySheepStreamService implements OnApplicationShutdown {
     this.agents['https:'].destroy();
   }
 
-  private open(request: UpstreamChatRequest, options: StreamOptions, subscriber: Subscriber<UpstreamChunk>): () => void {
+  /** One HTTP request: the unit that retries and fallbacks repeat. */
+  private attempt(request: UpstreamChatRequest, options: StreamOptions, subscriber: Subscriber<UpstreamChunk>): () => void {
     const body = Buffer.from(
       JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
       'utf8',
@@ -92,17 +142,18 @@ export class HolySheepStreamService implements OnApplicationShutdown {
     let drainTimer: NodeJS.Timeout | undefined;
     // One timer at a time: "no first chunk yet", then "no chunk for too long". refresh() re-arms
     // the stall timer without allocating, which matters on the per-chunk path.
-    let chunkTimer: NodeJS.Timeout | undefined = setTimeout(
-      () => fail(new UpstreamError('first_chunk_timeout', `No first chunk within ${this.timeouts.firstChunkTimeoutMs} ms`)),
-      this.timeouts.firstChunkTimeoutMs,
-    );
+    const noFirstChunk = () =>
+      fail(new UpstreamError('first_chunk_timeout', `No first chunk within ${this.timeouts.firstChunkTimeoutMs} ms`));
     const stalled = () =>
       fail(new UpstreamError('stall_timeout', `No chunk for ${this.timeouts.stallTimeoutMs} ms`, { afterFirstChunk: true }));
+    let chunkTimer: NodeJS.Timeout | undefined = setTimeout(noFirstChunk, this.timeouts.firstChunkTimeoutMs);
+    let detachFlow: (() => void) | undefined;
 
     const clearTimers = () => {
       clearTimeout(chunkTimer);
       clearTimeout(connectTimer);
       chunkTimer = connectTimer = undefined;
+      detachFlow?.();
     };
     const fail = (error: UpstreamError) => {
       if (state !== 'open') return;
@@ -208,12 +259,26 @@ export class HolySheepStreamService implements OnApplicationShutdown {
           } else {
             chunkTimer?.refresh();
           }
-          subscriber.next({ chunk: object, raw: data });
+          subscriber.next({ chunk: object, raw: data, model: request.model });
         },
       });
       res.on('data', (bytes: Buffer) => {
         if (state === 'open') decoder.write(bytes);
       });
+      if (options.flow) {
+        detachFlow = options.flow.attach({
+          // A paused body is the client's slowness, not the upstream's: the chunk timers stop too.
+          pause: () => {
+            res.pause();
+            clearTimeout(chunkTimer);
+          },
+          resume: () => {
+            if (state !== 'open') return;
+            res.resume();
+            chunkTimer = chunks === 0 ? setTimeout(noFirstChunk, this.timeouts.firstChunkTimeoutMs) : setTimeout(stalled, this.timeouts.stallTimeoutMs);
+          },
+        });
+      }
       res.on('end', () => {
         clearTimeout(drainTimer);
         if (state !== 'open') return;

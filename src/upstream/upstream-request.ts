@@ -11,4 +11,6 @@ export interface UpstreamChunk {
   chunk: import('../protocol').ChatCompletionChunk;
   /** The `data:` payload as the upstream sent it, relayed without re-serialising. */
   raw: string;
+  /** The model this chunk's request asked for: the requested one, or a fallback. */
+  model: string;
 }

@@ -18,7 +18,7 @@ describe('bad input (e2e)', () => {
 
   beforeAll(async () => {
     upstream = await FakeUpstream.start();
-    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, MAX_FRAME_BYTES: '4096', MAX_STREAMS_PER_CONNECTION: '2' });
+    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, MAX_FRAME_BYTES: '4096', MAX_STREAMS_PER_CONNECTION: '2', UPSTREAM_MAX_RETRIES: '0' });
   });
   afterAll(async () => {
     for (const c of clients) c.ws.terminate();

@@ -20,7 +20,7 @@ describe('streaming relay (e2e)', () => {
 
   beforeEach(async () => {
     upstream = await FakeUpstream.start();
-    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, UPSTREAM_FIRST_CHUNK_TIMEOUT_MS: '5000' });
+    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, UPSTREAM_FIRST_CHUNK_TIMEOUT_MS: '5000', UPSTREAM_MAX_RETRIES: '0' });
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) c.ws.terminate();
@@ -249,7 +249,9 @@ describe('streaming relay (e2e)', () => {
     call.json(401, { error: { message: `Incorrect API key provided: ${TEST_API_KEY}`, type: 'invalid_request_error' } });
     const frames = await client.collectStream('h1');
     const error = frames.at(-1)!;
-    expect(error).toMatchObject({ type: 'chat.error', code: 'upstream_error', retryable: false, seq: 2 });
+    // Failed before its first chunk: never started, so no stream_id and no seq.
+    expect(frames).toHaveLength(1);
+    expect(error).toEqual({ type: 'chat.error', id: 'h1', code: 'upstream_error', retryable: false, message: expect.any(String) });
     expect(error.message).toContain('401');
     expect(error.message).toContain('Incorrect API key provided');
     expect(JSON.stringify(client.frames)).not.toContain(TEST_API_KEY);

@@ -88,11 +88,13 @@ export class TestClient {
   }
 
   /**
-   * Waits for the terminal frame of stream `id`, then returns every frame of that stream received
-   * so far (including ones an earlier `next` already consumed), in arrival order.
+   * Waits for the terminal frame of request `id`, then returns every frame of that stream received
+   * so far (including ones an earlier `next` already consumed), in arrival order. A request that
+   * failed before it started yields just its `chat.error` (which then has no `stream_id`).
    */
   async collectStream(id: string, timeoutMs = 5_000): Promise<Frame[]> {
-    const terminal = await this.next((f) => f.id === id && (f.type === 'chat.done' || f.type === 'chat.error') && f.stream_id !== undefined, timeoutMs);
+    const terminal = await this.next((f) => f.id === id && (f.type === 'chat.done' || f.type === 'chat.error'), timeoutMs);
+    if (terminal.stream_id === undefined) return [terminal];
     const frames = this.frames.filter((f) => f.stream_id === terminal.stream_id && STREAM_FRAME_TYPES.has(f.type));
     // Consume them, so a later stream reusing the same client id starts from a clean queue.
     for (const frame of frames) {
