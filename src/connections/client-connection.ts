@@ -1,5 +1,15 @@
-import type { ServerFrame } from '../protocol';
+import { FlowGate } from '../common/flow-gate';
+import { CLOSE_CODES, type ServerFrame } from '../protocol';
 import type { ClientTransport } from './client-transport';
+
+export interface BackpressureSettings {
+  /** Unsent bytes above which this socket's upstream bodies stop being read. */
+  highWaterBytes: number;
+  /** Over the mark this long without draining: the client is too slow, close 4008. */
+  slowClientTimeoutMs: number;
+}
+
+const NO_BACKPRESSURE: BackpressureSettings = { highWaterBytes: Number.MAX_SAFE_INTEGER, slowClientTimeoutMs: Number.MAX_SAFE_INTEGER };
 
 export interface ConnectionInfo {
   id: string;
@@ -28,11 +38,19 @@ export class ClientConnection {
   readonly activeStreams = new Map<string, string>();
   /** Why the gateway closed it, for logs and metrics; undefined when the client closed. */
   closeReason: string | undefined;
+  /** Closed while the client cannot keep up; every upstream body feeding this socket pauses. */
+  readonly flow = new FlowGate();
+  private slowTimer: NodeJS.Timeout | undefined;
+  private readonly lowWaterBytes: number;
+  /** Bound once: passed with frames sent near or over the mark, to learn when the buffer drains. */
+  private readonly onWritten = () => this.checkDrained();
 
   constructor(
     info: ConnectionInfo,
     readonly transport: ClientTransport,
+    private readonly backpressure: BackpressureSettings = NO_BACKPRESSURE,
   ) {
+    this.lowWaterBytes = Math.floor(backpressure.highWaterBytes / 2);
     this.id = info.id;
     this.principal = info.principal;
     this.remoteAddress = info.remoteAddress;
@@ -47,15 +65,42 @@ export class ClientConnection {
 
   /** Sends an already-serialised frame (the stream hot path builds chunk frames as text). */
   sendText(text: string): void {
-    if (!this.transport.isOpen) return;
+    const transport = this.transport;
+    if (!transport.isOpen) return;
     this.framesOut++;
     this.bytesOut += text.length;
-    this.transport.send(text);
+    // Only frames that may cross the mark carry a write callback: the common case stays cheap,
+    // and the frame that crosses it always tells us when the buffer has drained again.
+    if (transport.bufferedAmount + text.length <= this.lowWaterBytes) {
+      transport.send(text);
+      return;
+    }
+    transport.send(text, this.onWritten);
+    if (!this.flow.isPaused && transport.bufferedAmount > this.backpressure.highWaterBytes) this.congested();
   }
 
   /** Closes the socket, remembering why (the first reason wins). */
   close(code: number, reason: string, why: string): void {
     this.closeReason ??= why;
     this.transport.close(code, reason);
+  }
+
+  /** Releases timers; called once the socket has closed. */
+  dispose(): void {
+    clearTimeout(this.slowTimer);
+    this.slowTimer = undefined;
+  }
+
+  private congested(): void {
+    this.flow.pause();
+    const { SLOW_CONSUMER } = CLOSE_CODES;
+    this.slowTimer = setTimeout(() => this.close(SLOW_CONSUMER.code, SLOW_CONSUMER.reason, 'slow'), this.backpressure.slowClientTimeoutMs);
+  }
+
+  private checkDrained(): void {
+    if (!this.flow.isPaused || this.transport.bufferedAmount > this.lowWaterBytes) return;
+    clearTimeout(this.slowTimer);
+    this.slowTimer = undefined;
+    this.flow.resume();
   }
 }

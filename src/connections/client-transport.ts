@@ -4,8 +4,11 @@
  * testable without sockets.
  */
 export interface ClientTransport {
-  /** Send one text frame. Never throws; a closed transport drops the frame. */
-  send(text: string): void;
+  /**
+   * Send one text frame. Never throws; a closed transport drops the frame. `onWritten`, when
+   * given, runs once the frame has been handed to the OS (or the socket failed).
+   */
+  send(text: string, onWritten?: () => void): void;
   /** Send a WebSocket ping control frame. */
   ping(): void;
   /** Close with a close frame (code + reason), dropping the socket if the peer does not answer. */

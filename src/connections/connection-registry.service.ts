@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ClientConnection, type ConnectionInfo } from './client-connection';
+import { ClientConnection, type BackpressureSettings, type ConnectionInfo } from './client-connection';
 import type { ClientTransport } from './client-transport';
 
 /** Current time in ms; injectable so tests drive the clock. */
@@ -26,9 +26,9 @@ export class ConnectionRegistryService {
     return this.clock();
   }
 
-  register(transport: ClientTransport, info: Omit<ConnectionInfo, 'connectedAt'>): ClientConnection {
+  register(transport: ClientTransport, info: Omit<ConnectionInfo, 'connectedAt'>, backpressure?: BackpressureSettings): ClientConnection {
     if (this.connections.has(info.id)) throw new Error(`connection ${info.id} is already registered`);
-    const connection = new ClientConnection({ ...info, connectedAt: this.clock() }, transport);
+    const connection = new ClientConnection({ ...info, connectedAt: this.clock() }, transport, backpressure);
     this.connections.set(connection.id, connection);
     this.perPrincipal.set(connection.principal, (this.perPrincipal.get(connection.principal) ?? 0) + 1);
     return connection;
@@ -38,6 +38,7 @@ export class ConnectionRegistryService {
     const connection = this.connections.get(id);
     if (!connection) return undefined;
     this.connections.delete(id);
+    connection.dispose();
     const remaining = (this.perPrincipal.get(connection.principal) ?? 1) - 1;
     if (remaining > 0) this.perPrincipal.set(connection.principal, remaining);
     else this.perPrincipal.delete(connection.principal);

@@ -8,7 +8,9 @@ import type { GatewayConfig } from '../config/config.schema';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { DrainService } from '../health/drain.service';
-import { PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode } from '../protocol';
+import { FrameFloodGuard } from '../limits/frame-flood-guard';
+import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
+import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode } from '../protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 import { parseClientFrame, toUpstreamRequest } from './inbound-frames';
 import { WsTransport } from './ws-transport';
@@ -23,15 +25,20 @@ import { WsTransport } from './ws-transport';
 export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDisconnect<WebSocket> {
   private readonly logger = new Logger(ChatGateway.name);
   private readonly socketConnections = new WeakMap<WebSocket, ClientConnection>();
+  private readonly floodGuards = new WeakMap<ClientConnection, FrameFloodGuard>();
   private readonly config: GatewayConfig;
+  private readonly allowedModels: ReadonlySet<string> | undefined;
 
   constructor(
     private readonly registry: ConnectionRegistryService,
     private readonly streams: StreamManagerService,
     private readonly drain: DrainService,
+    private readonly rateLimiter: RequestRateLimiterService,
     config: ConfigService<{ gateway: GatewayConfig }, true>,
   ) {
     this.config = config.get('gateway', { infer: true });
+    const allowed = this.config.limits.allowedModels;
+    this.allowedModels = allowed.length > 0 ? new Set(allowed) : undefined;
   }
 
   handleConnection(ws: WebSocket, request: IncomingMessage): void {
@@ -39,8 +46,9 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
       id: randomUUID(),
       principal: 'anonymous',
       remoteAddress: request.socket.remoteAddress ?? 'unknown',
-    });
+    }, this.config.backpressure);
     this.socketConnections.set(ws, connection);
+    this.floodGuards.set(connection, new FrameFloodGuard(this.config.limits.framesPerSecond, this.registry.now()));
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(connection, data, isBinary));
     ws.on('pong', () => this.registry.recordPong(connection));
     connection.send({
@@ -69,6 +77,15 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
 
   private onMessage(connection: ClientConnection, data: RawData, isBinary: boolean): void {
     this.registry.recordFrameIn(connection);
+    const verdict = this.floodGuards.get(connection)?.check(this.registry.now()) ?? 'accept';
+    if (verdict !== 'accept') {
+      if (verdict === 'close') {
+        connection.close(CLOSE_CODES.TOO_MANY_CONNECTIONS.code, 'too many frames', 'flood');
+      } else if (verdict === 'drop-and-warn') {
+        this.reject(connection, 'rate_limited', `More than ${this.config.limits.framesPerSecond} frames per second: frames are being dropped`);
+      }
+      return;
+    }
     const parsed = parseClientFrame(data, isBinary);
     if (!parsed.ok) return this.reject(connection, parsed.code, parsed.message, parsed.id);
     try {
@@ -106,6 +123,17 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
     if (this.drain.isDraining) {
       return this.reject(connection, 'shutting_down', 'This instance is shutting down; reconnect and send the request again', frame.id);
     }
+    const { limits } = this.config;
+    if (frame.messages.length > limits.maxMessages) {
+      return this.reject(connection, 'bad_request', `messages: at most ${limits.maxMessages} messages per request`, frame.id);
+    }
+    if (Buffer.byteLength(JSON.stringify(frame.messages)) > limits.maxPromptBytes) {
+      return this.reject(connection, 'bad_request', `messages: at most ${limits.maxPromptBytes} bytes of prompt per request`, frame.id);
+    }
+    const model = frame.model ?? this.config.models.default;
+    if (this.allowedModels && !this.allowedModels.has(model)) {
+      return this.reject(connection, 'model_not_allowed', `Model "${model}" is not available on this gateway`, frame.id);
+    }
     if (connection.activeStreams.has(frame.id)) {
       return this.reject(connection, 'duplicate_id', `A stream with id "${frame.id}" is already active on this socket`, frame.id);
     }
@@ -116,6 +144,18 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
         `At most ${this.config.socket.maxStreamsPerConnection} streams may be active on one socket`,
         frame.id,
       );
+    }
+    const retryAfterMs = this.rateLimiter.take(connection.principal, this.registry.now());
+    if (retryAfterMs > 0) {
+      // A chat.error rather than an error frame: only chat.error carries retry_after_ms.
+      return connection.send({
+        type: 'chat.error',
+        id: frame.id,
+        code: 'rate_limited',
+        message: `More than ${limits.requestsPerMinute} requests per minute`,
+        retryable: true,
+        retry_after_ms: retryAfterMs,
+      });
     }
     this.streams.start(connection, frame.id, toUpstreamRequest(frame, this.config.models.default));
   }

@@ -23,8 +23,10 @@ export class WsTransport implements ClientTransport {
     return this.ws.readyState === WebSocket.OPEN;
   }
 
-  send(text: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
+  send(text: string, onWritten?: () => void): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (onWritten) this.ws.send(text, onWritten);
+    else this.ws.send(text);
   }
 
   ping(): void {

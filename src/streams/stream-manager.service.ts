@@ -42,7 +42,7 @@ export class StreamManagerService {
     );
     this.streams.set(stream.streamId, { stream, connection });
     this.registry.streamStarted(connection, id, stream.streamId);
-    stream.start(this.upstream.streamEvents(request));
+    stream.start(this.upstream.streamEvents(request, { flow: connection.flow }));
     return stream;
   }
 
