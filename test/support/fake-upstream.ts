@@ -149,6 +149,11 @@ export class FakeUpstream {
   }
   private pendingTaken = 0;
 
+  /** Calls whose response has neither finished nor been closed: upstream requests still open. */
+  get openCalls(): UpstreamCall[] {
+    return this.calls.filter((call) => !call.res.writableFinished && !call.res.destroyed);
+  }
+
   /** Open TCP connections from the gateway (keep-alive sockets included). */
   get openSockets(): number {
     return this.sockets.size;
