@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import type { GatewayConfig, LogLevel } from './config/config.schema';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter';
-import { UpgradeGuardService } from './health/upgrade-guard.service';
+import { AdmissionService } from './gateway/admission.service';
 
 const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
   fatal: ['fatal'],
@@ -25,9 +25,9 @@ export async function createGatewayApp(config: GatewayConfig, options: { logger?
     forceCloseConnections: true,
     logger: options.logger ?? NEST_LEVELS[config.log.level],
   });
-  const guard = app.get(UpgradeGuardService);
+  const admission = app.get(AdmissionService);
   app.useWebSocketAdapter(
-    new GatewayWsAdapter(app, { maxPayload: config.socket.maxFrameBytes, verifyUpgrade: (request) => guard.verify(request) }),
+    new GatewayWsAdapter(app, { maxPayload: config.socket.maxFrameBytes, verifyUpgrade: (request) => admission.verifyUpgrade(request) }),
   );
   return app;
 }

@@ -169,11 +169,14 @@ class JwtVerifier {
         const kid = (key as { kid?: unknown }).kid;
         if (typeof kid === 'string') this.jwksKids.add(kid);
       }
+      // A JWKS with nothing usable in it, and no other source, would reject every token at runtime:
+      // refuse to start instead. Keys are never quoted in these messages.
+      if (algorithms.size === 0) throw new Error('AUTH_JWT_JWKS_FILE: contains no RS256 or ES256 (P-256) signing key');
       if (ignored > 0) logger.warn(`AUTH_JWT_JWKS_FILE: ignoring ${ignored} key(s) that are not RS256 or ES256 (P-256) signing keys`);
     }
-    // parseConfig guarantees at least one source; this catches a JWKS with nothing usable in it,
-    // which would otherwise reject every token at runtime.
-    if (algorithms.size === 0) throw new Error('AUTH_JWT_JWKS_FILE: contains no RS256 or ES256 (P-256) signing key');
+    // Only reachable with a config that did not come from parseConfig; an empty `algorithms` would
+    // otherwise reject every token with no hint why.
+    if (algorithms.size === 0) throw new Error('AUTH_JWT_SECRET: AUTH_MODE=jwt needs AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_JWKS_FILE');
 
     this.options = {
       // Explicit, so a token cannot choose its own algorithm: an HS256 token "signed" with the public

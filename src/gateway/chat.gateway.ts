@@ -7,11 +7,13 @@ import type { RawData, WebSocket } from 'ws';
 import type { GatewayConfig } from '../config/config.schema';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
+import type { AuthResult } from '../auth/auth.service';
 import { DrainService } from '../health/drain.service';
 import { FrameFloodGuard } from '../limits/frame-flood-guard';
 import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
-import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode } from '../protocol';
+import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type ErrorFrame } from '../protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
+import { AdmissionService } from './admission.service';
 import { parseClientFrame, toUpstreamRequest } from './inbound-frames';
 import { WsTransport } from './ws-transport';
 
@@ -26,6 +28,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
   private readonly logger = new Logger(ChatGateway.name);
   private readonly socketConnections = new WeakMap<WebSocket, ClientConnection>();
   private readonly floodGuards = new WeakMap<ClientConnection, FrameFloodGuard>();
+  private readonly expiryTimers = new Map<ClientConnection, NodeJS.Timeout>();
   private readonly config: GatewayConfig;
   private readonly allowedModels: ReadonlySet<string> | undefined;
 
@@ -34,6 +37,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
     private readonly streams: StreamManagerService,
     private readonly drain: DrainService,
     private readonly rateLimiter: RequestRateLimiterService,
+    private readonly admission: AdmissionService,
     config: ConfigService<{ gateway: GatewayConfig }, true>,
   ) {
     this.config = config.get('gateway', { infer: true });
@@ -42,11 +46,21 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
   }
 
   handleConnection(ws: WebSocket, request: IncomingMessage): void {
-    const connection = this.registry.register(new WsTransport(ws), {
-      id: randomUUID(),
-      principal: 'anonymous',
-      remoteAddress: request.socket.remoteAddress ?? 'unknown',
-    }, this.config.backpressure);
+    const transport = new WsTransport(ws);
+    const auth = this.admission.authResultFor(request);
+    const refusal = this.refusal(auth);
+    if (refusal) {
+      if (refusal.frame) transport.send(JSON.stringify(refusal.frame));
+      transport.close(refusal.close.code, refusal.close.reason);
+      this.logger.log(`socket refused close=${refusal.close.code} reason=${refusal.close.reason} remote=${request.socket.remoteAddress}`);
+      return;
+    }
+    const principal = (auth as Extract<AuthResult, { ok: true }>).principal;
+    const connection = this.registry.register(
+      transport,
+      { id: randomUUID(), principal, remoteAddress: request.socket.remoteAddress ?? 'unknown' },
+      this.config.backpressure,
+    );
     this.socketConnections.set(ws, connection);
     this.floodGuards.set(connection, new FrameFloodGuard(this.config.limits.framesPerSecond, this.registry.now()));
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(connection, data, isBinary));
@@ -61,12 +75,39 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
         max_concurrent_streams: this.config.socket.maxStreamsPerConnection,
       },
     });
+    if (auth.ok && auth.expiresAt !== undefined) this.closeAtExpiry(connection, auth.expiresAt);
+  }
+
+  /** Why a new socket may not stay, in PROTOCOL.md's terms; undefined when it may. */
+  private refusal(auth: AuthResult): { frame?: ErrorFrame; close: { code: number; reason: string } } | undefined {
+    const { UNAUTHORIZED, SERVICE_RESTART, TRY_AGAIN_LATER, TOO_MANY_CONNECTIONS } = CLOSE_CODES;
+    if (!auth.ok) return { frame: { type: 'error', code: 'unauthorized', message: auth.message }, close: UNAUTHORIZED };
+    // The drain may have begun while the credential was being checked.
+    if (this.drain.isDraining) return { close: SERVICE_RESTART };
+    if (this.registry.size >= this.config.limits.maxConnections) return { close: TRY_AGAIN_LATER };
+    if (this.registry.countForPrincipal(auth.principal) >= this.config.limits.maxConnectionsPerPrincipal) return { close: TOO_MANY_CONNECTIONS };
+    return undefined;
+  }
+
+  /** A token that expires on an open socket ends it: `unauthorized`, then 4401 (PROTOCOL.md). */
+  private closeAtExpiry(connection: ClientConnection, expiresAt: number): void {
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); longer tokens re-arm when it fires.
+    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      if (Date.now() < expiresAt) return this.closeAtExpiry(connection, expiresAt);
+      this.expiryTimers.delete(connection);
+      connection.send({ type: 'error', code: 'unauthorized', message: 'token expired' });
+      connection.close(CLOSE_CODES.UNAUTHORIZED.code, CLOSE_CODES.UNAUTHORIZED.reason, 'auth');
+    }, delay);
+    this.expiryTimers.set(connection, timer);
   }
 
   handleDisconnect(ws: WebSocket): void {
     const connection = this.socketConnections.get(ws);
     if (!connection) return;
     this.socketConnections.delete(ws);
+    clearTimeout(this.expiryTimers.get(connection));
+    this.expiryTimers.delete(connection);
     this.streams.abandonAll(connection);
     this.registry.unregister(connection.id);
     this.logger.log(

@@ -12,7 +12,7 @@ export interface GatewayWsAdapterOptions {
   /** Frames over this many bytes close the socket with 1009 (ws does this itself). */
   maxPayload: number;
   /** Called for every upgrade: drain and origin checks answer here with an HTTP status. */
-  verifyUpgrade(request: IncomingMessage): UpgradeVerdict;
+  verifyUpgrade(request: IncomingMessage): Promise<UpgradeVerdict>;
 }
 
 /**
@@ -36,9 +36,13 @@ export class GatewayWsAdapter extends WsAdapter {
 
   override create(port: number, options: Record<string, unknown> & { path?: string } = {}): Server {
     const verifyClient: VerifyClientCallbackAsync<IncomingMessage> = ({ req }, callback) => {
-      const verdict = this.gatewayOptions.verifyUpgrade(req);
-      if (verdict.accept) callback(true);
-      else callback(false, verdict.status, verdict.message, verdict.headers);
+      this.gatewayOptions.verifyUpgrade(req).then(
+        (verdict) => (verdict.accept ? callback(true) : callback(false, verdict.status, verdict.message, verdict.headers)),
+        (error: Error) => {
+          this.log.error(`upgrade check failed: ${error.message}`);
+          callback(false, 500, 'Internal Server Error');
+        },
+      );
     };
     return super.create(port, {
       ...options,

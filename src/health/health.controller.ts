@@ -1,20 +1,27 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { ConfigService } from '@nestjs/config';
+import type { GatewayConfig } from '../config/config.schema';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { DrainService } from './drain.service';
 
 /**
  * Kubernetes probes. Liveness never looks at the upstream: an upstream outage must not get every
- * replica restarted. Readiness is "accepting new sockets".
+ * replica restarted. Readiness is "accepting new sockets": not draining, not at MAX_CONNECTIONS.
  */
 @Controller('health')
 export class HealthController {
+  private readonly maxConnections: number;
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly drain: DrainService,
     private readonly registry: ConnectionRegistryService,
-  ) {}
+    config: ConfigService<{ gateway: GatewayConfig }, true>,
+  ) {
+    this.maxConnections = config.get('gateway', { infer: true }).limits.maxConnections;
+  }
 
   @Get('live')
   @Header('Cache-Control', 'no-store')
@@ -29,8 +36,10 @@ export class HealthController {
     return this.health.check([
       () => {
         const gateway = this.indicators.check('gateway');
-        const details = { connections: this.registry.size };
-        return this.drain.isDraining ? gateway.down({ ...details, reason: 'draining' }) : gateway.up(details);
+        const details = { connections: this.registry.size, max_connections: this.maxConnections };
+        if (this.drain.isDraining) return gateway.down({ ...details, reason: 'draining' });
+        if (this.registry.size >= this.maxConnections) return gateway.down({ ...details, reason: 'at capacity' });
+        return gateway.up(details);
       },
     ]);
   }

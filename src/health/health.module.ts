@@ -4,13 +4,12 @@ import { ConnectionsModule } from '../connections/connections.module';
 import { StreamsModule } from '../streams/streams.module';
 import { DrainService } from './drain.service';
 import { HealthController } from './health.controller';
-import { UpgradeGuardService } from './upgrade-guard.service';
 
 @Module({
   // Terminus logs every failed check; a draining pod failing readiness is expected, not an error.
   imports: [TerminusModule.forRoot({ logger: false }), ConnectionsModule, StreamsModule],
   controllers: [HealthController],
-  providers: [DrainService, UpgradeGuardService],
-  exports: [DrainService, UpgradeGuardService],
+  providers: [DrainService],
+  exports: [DrainService],
 })
 export class HealthModule {}
