@@ -107,6 +107,10 @@ export const envVariables = z.object({
 
     SEND_BUFFER_HIGH_WATER_BYTES: integer(262_144, 1024),
     SLOW_CLIENT_TIMEOUT_MS: integer(30_000, 1),
+
+    // OpenTelemetry's own variable names (the exporter also reads OTEL_EXPORTER_OTLP_HEADERS etc.).
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalString,
+    OTEL_SERVICE_NAME: optionalString.transform((v) => v ?? 'holysheep-stream-gateway'),
 });
 
 export type AuthConfig =
@@ -166,6 +170,8 @@ export interface GatewayConfig {
   retry: { maxRetries: number; baseDelayMs: number; maxDelayMs: number };
   fallbackModels: string[];
   backpressure: { highWaterBytes: number; slowClientTimeoutMs: number };
+  /** Tracing is on only when an OTLP endpoint is configured. */
+  tracing: { endpoint: string | undefined; serviceName: string };
 }
 
 export class ConfigValidationError extends Error {
@@ -229,6 +235,7 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
     retry: { maxRetries: e.UPSTREAM_MAX_RETRIES, baseDelayMs: e.UPSTREAM_RETRY_BASE_DELAY_MS, maxDelayMs: e.UPSTREAM_RETRY_MAX_DELAY_MS },
     fallbackModels: e.FALLBACK_MODELS,
     backpressure: { highWaterBytes: e.SEND_BUFFER_HIGH_WATER_BYTES, slowClientTimeoutMs: e.SLOW_CLIENT_TIMEOUT_MS },
+    tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }
 
