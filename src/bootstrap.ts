@@ -1,30 +1,26 @@
-import type { INestApplication, LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
-import type { GatewayConfig, LogLevel } from './config/config.schema';
+import type { GatewayConfig } from './config/config.schema';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter';
 import { AdmissionService } from './gateway/admission.service';
-
-const NEST_LEVELS: Record<LogLevel, NestLogLevel[]> = {
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
 
 /**
  * Builds the gateway app from a validated config; `main.ts` and the e2e tests share it, so tests
  * boot exactly what production runs. The caller listens.
  */
-export async function createGatewayApp(config: GatewayConfig, options: { logger?: LoggerService | false } = {}): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.forRoot(config), {
+export async function createGatewayApp(config: GatewayConfig, options: { logDestination?: DestinationStream } = {}): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.forRoot(config, options), {
     abortOnError: false,
     // Keep-alive HTTP connections (probes, scrapes) must not hold shutdown open.
     forceCloseConnections: true,
-    logger: options.logger ?? NEST_LEVELS[config.log.level],
+    // Nest's own boot lines go through pino too, once it exists.
+    bufferLogs: true,
   });
+  app.useLogger(app.get(Logger));
+  app.flushLogs();
   const admission = app.get(AdmissionService);
   app.useWebSocketAdapter(
     new GatewayWsAdapter(app, { maxPayload: config.socket.maxFrameBytes, verifyUpgrade: (request) => admission.verifyUpgrade(request) }),

@@ -1,6 +1,7 @@
 import { FlowGate } from '../common/flow-gate';
 import { CLOSE_CODES, type ServerFrame } from '../protocol';
 import type { ClientTransport } from './client-transport';
+import { RelayTotals } from './relay-totals';
 
 export interface BackpressureSettings {
   /** Unsent bytes above which this socket's upstream bodies stop being read. */
@@ -49,6 +50,7 @@ export class ClientConnection {
     info: ConnectionInfo,
     readonly transport: ClientTransport,
     private readonly backpressure: BackpressureSettings = NO_BACKPRESSURE,
+    private readonly totals: RelayTotals = new RelayTotals(),
   ) {
     this.lowWaterBytes = Math.floor(backpressure.highWaterBytes / 2);
     this.id = info.id;
@@ -67,8 +69,11 @@ export class ClientConnection {
   sendText(text: string): void {
     const transport = this.transport;
     if (!transport.isOpen) return;
+    const bytes = Buffer.byteLength(text);
     this.framesOut++;
-    this.bytesOut += text.length;
+    this.bytesOut += bytes;
+    this.totals.framesOut++;
+    this.totals.bytesOut += bytes;
     // Only frames that may cross the mark carry a write callback: the common case stays cheap,
     // and the frame that crosses it always tells us when the buffer has drained again.
     if (transport.bufferedAmount + text.length <= this.lowWaterBytes) {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ClientConnection, type BackpressureSettings, type ConnectionInfo } from './client-connection';
 import type { ClientTransport } from './client-transport';
+import { RelayTotals } from './relay-totals';
 
 /** Current time in ms; injectable so tests drive the clock. */
 export type Clock = () => number;
@@ -16,6 +17,8 @@ export class ConnectionRegistryService {
   private readonly perPrincipal = new Map<string, number>();
   private clock: Clock = SYSTEM_CLOCK;
   private emptyWaiters: Array<() => void> = [];
+  /** Frames, bytes and chunks sent by every connection of this instance. */
+  readonly totals = new RelayTotals();
 
   /** For tests: replace the clock. */
   useClock(clock: Clock): void {
@@ -28,7 +31,7 @@ export class ConnectionRegistryService {
 
   register(transport: ClientTransport, info: Omit<ConnectionInfo, 'connectedAt'>, backpressure?: BackpressureSettings): ClientConnection {
     if (this.connections.has(info.id)) throw new Error(`connection ${info.id} is already registered`);
-    const connection = new ClientConnection({ ...info, connectedAt: this.clock() }, transport, backpressure);
+    const connection = new ClientConnection({ ...info, connectedAt: this.clock() }, transport, backpressure, this.totals);
     this.connections.set(connection.id, connection);
     this.perPrincipal.set(connection.principal, (this.perPrincipal.get(connection.principal) ?? 0) + 1);
     return connection;

@@ -1,6 +1,6 @@
-import { Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nestjs/websockets';
+import { OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
+import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
@@ -10,6 +10,7 @@ import { ConnectionRegistryService } from '../connections/connection-registry.se
 import type { AuthResult } from '../auth/auth.service';
 import { DrainService } from '../health/drain.service';
 import { FrameFloodGuard } from '../limits/frame-flood-guard';
+import { MetricsService, type CloseReasonLabel } from '../metrics/metrics.service';
 import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
 import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type ErrorFrame } from '../protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
@@ -24,9 +25,7 @@ import { WsTransport } from './ws-transport';
  * `streams/`, sockets' bookkeeping in `connections/`.
  */
 @WebSocketGateway({ path: WS_PATH })
-export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDisconnect<WebSocket> {
-  private readonly logger = new Logger(ChatGateway.name);
-  private readonly socketConnections = new WeakMap<WebSocket, ClientConnection>();
+export class ChatGateway implements OnGatewayConnection<WebSocket> {
   private readonly floodGuards = new WeakMap<ClientConnection, FrameFloodGuard>();
   private readonly expiryTimers = new Map<ClientConnection, NodeJS.Timeout>();
   private readonly config: GatewayConfig;
@@ -38,6 +37,8 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
     private readonly drain: DrainService,
     private readonly rateLimiter: RequestRateLimiterService,
     private readonly admission: AdmissionService,
+    private readonly metrics: MetricsService,
+    @InjectPinoLogger('Gateway') private readonly logger: PinoLogger,
     config: ConfigService<{ gateway: GatewayConfig }, true>,
   ) {
     this.config = config.get('gateway', { infer: true });
@@ -52,7 +53,11 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
     if (refusal) {
       if (refusal.frame) transport.send(JSON.stringify(refusal.frame));
       transport.close(refusal.close.code, refusal.close.reason);
-      this.logger.log(`socket refused close=${refusal.close.code} reason=${refusal.close.reason} remote=${request.socket.remoteAddress}`);
+      this.metrics.socketClosed(refusal.label);
+      this.logger.info(
+        { event: 'socket_refused', remote_address: request.socket.remoteAddress, close_code: refusal.close.code, close_reason: refusal.close.reason },
+        'socket refused',
+      );
       return;
     }
     const principal = (auth as Extract<AuthResult, { ok: true }>).principal;
@@ -61,10 +66,10 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
       { id: randomUUID(), principal, remoteAddress: request.socket.remoteAddress ?? 'unknown' },
       this.config.backpressure,
     );
-    this.socketConnections.set(ws, connection);
     this.floodGuards.set(connection, new FrameFloodGuard(this.config.limits.framesPerSecond, this.registry.now()));
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(connection, data, isBinary));
     ws.on('pong', () => this.registry.recordPong(connection));
+    ws.once('close', (code: number, reason: Buffer) => this.onClose(connection, code, reason.toString()));
     connection.send({
       type: 'session.ready',
       session_id: connection.id,
@@ -79,13 +84,15 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
   }
 
   /** Why a new socket may not stay, in PROTOCOL.md's terms; undefined when it may. */
-  private refusal(auth: AuthResult): { frame?: ErrorFrame; close: { code: number; reason: string } } | undefined {
+  private refusal(auth: AuthResult): { frame?: ErrorFrame; close: { code: number; reason: string }; label: CloseReasonLabel } | undefined {
     const { UNAUTHORIZED, SERVICE_RESTART, TRY_AGAIN_LATER, TOO_MANY_CONNECTIONS } = CLOSE_CODES;
-    if (!auth.ok) return { frame: { type: 'error', code: 'unauthorized', message: auth.message }, close: UNAUTHORIZED };
+    if (!auth.ok) return { frame: { type: 'error', code: 'unauthorized', message: auth.message }, close: UNAUTHORIZED, label: 'auth' };
     // The drain may have begun while the credential was being checked.
-    if (this.drain.isDraining) return { close: SERVICE_RESTART };
-    if (this.registry.size >= this.config.limits.maxConnections) return { close: TRY_AGAIN_LATER };
-    if (this.registry.countForPrincipal(auth.principal) >= this.config.limits.maxConnectionsPerPrincipal) return { close: TOO_MANY_CONNECTIONS };
+    if (this.drain.isDraining) return { close: SERVICE_RESTART, label: 'drain' };
+    if (this.registry.size >= this.config.limits.maxConnections) return { close: TRY_AGAIN_LATER, label: 'limit' };
+    if (this.registry.countForPrincipal(auth.principal) >= this.config.limits.maxConnectionsPerPrincipal) {
+      return { close: TOO_MANY_CONNECTIONS, label: 'limit' };
+    }
     return undefined;
   }
 
@@ -102,17 +109,27 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
     this.expiryTimers.set(connection, timer);
   }
 
-  handleDisconnect(ws: WebSocket): void {
-    const connection = this.socketConnections.get(ws);
-    if (!connection) return;
-    this.socketConnections.delete(ws);
+  private onClose(connection: ClientConnection, code: number, reason: string): void {
     clearTimeout(this.expiryTimers.get(connection));
     this.expiryTimers.delete(connection);
     this.streams.abandonAll(connection);
     this.registry.unregister(connection.id);
-    this.logger.log(
-      `socket closed id=${connection.id} principal=${connection.principal} reason=${connection.closeReason ?? 'client'} ` +
-        `duration_ms=${this.registry.now() - connection.connectedAt} frames_in=${connection.framesIn} frames_out=${connection.framesOut}`,
+    this.metrics.socketClosed(closeReasonLabel(connection.closeReason, code));
+    this.logger.info(
+      {
+        event: 'socket_closed',
+        connection_id: connection.id,
+        principal: connection.principal,
+        remote_address: connection.remoteAddress,
+        duration_ms: this.registry.now() - connection.connectedAt,
+        close_code: code,
+        close_reason: reason,
+        closed_by: connection.closeReason ?? 'client',
+        frames_in: connection.framesIn,
+        frames_out: connection.framesOut,
+        bytes_out: connection.bytesOut,
+      },
+      'socket closed',
     );
   }
 
@@ -120,6 +137,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
     this.registry.recordFrameIn(connection);
     const verdict = this.floodGuards.get(connection)?.check(this.registry.now()) ?? 'accept';
     if (verdict !== 'accept') {
+      this.metrics.rateLimited('frame');
       if (verdict === 'close') {
         connection.close(CLOSE_CODES.TOO_MANY_CONNECTIONS.code, 'too many frames', 'flood');
       } else if (verdict === 'drop-and-warn') {
@@ -133,7 +151,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
       this.dispatch(connection, parsed.frame);
     } catch (error) {
       // A bug must cost one frame, never the socket or the process.
-      this.logger.error(`frame handling failed: ${(error as Error).stack ?? error}`);
+      this.logger.error({ event: 'frame_failed', connection_id: connection.id, err: error }, 'frame handling failed');
       this.reject(connection, 'internal_error', 'The gateway could not handle this frame', 'id' in parsed.frame ? parsed.frame.id : undefined);
     }
   }
@@ -188,6 +206,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
     }
     const retryAfterMs = this.rateLimiter.take(connection.principal, this.registry.now());
     if (retryAfterMs > 0) {
+      this.metrics.rateLimited('request');
       // A chat.error rather than an error frame: only chat.error carries retry_after_ms.
       return connection.send({
         type: 'chat.error',
@@ -198,10 +217,21 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, OnGatewayDis
         retry_after_ms: retryAfterMs,
       });
     }
-    this.streams.start(connection, frame.id, toUpstreamRequest(frame, this.config.models.default));
+    this.streams.start(connection, frame.id, toUpstreamRequest(frame, this.config.models.default), frame.traceparent);
   }
 
   private reject(connection: ClientConnection, code: ErrorCode, message: string, id?: string): void {
     connection.send(id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id });
   }
+}
+
+/** Gateway-side close reasons (`ClientConnection.closeReason`) → the metrics label. */
+const CLOSED_BY_GATEWAY: Record<string, CloseReasonLabel> = { heartbeat: 'heartbeat', idle: 'idle', drain: 'drain', slow: 'slow', auth: 'auth', flood: 'limit' };
+
+/** The metrics label for why a socket closed: the gateway's own reason, else what the code says. */
+function closeReasonLabel(closedBy: string | undefined, code: number): CloseReasonLabel {
+  if (closedBy !== undefined) return CLOSED_BY_GATEWAY[closedBy] ?? 'error';
+  // ws itself closes a socket whose frame is over MAX_FRAME_BYTES.
+  if (code === CLOSE_CODES.MESSAGE_TOO_BIG.code) return 'limit';
+  return code === CLOSE_CODES.INTERNAL_ERROR.code ? 'error' : 'client';
 }

@@ -8,6 +8,7 @@ import {
   type PingFrame,
   type StreamResumeFrame,
 } from '../protocol';
+import { isValidTraceparent } from '../tracing/tracing.service';
 
 /**
  * Validation of client frames (PROTOCOL.md "Client → server"). Every failure becomes the
@@ -56,6 +57,8 @@ const chatRequest = z.object({
   tool_choice: z.union([z.string(), z.record(z.unknown())], { errorMap: () => ({ message: 'must be a string or an object' }) }).optional(),
   response_format: z.record(z.unknown(), { invalid_type_error: 'must be an object' }).optional(),
   user: z.string({ invalid_type_error: 'must be a string' }).max(256).optional(),
+  // Optional trace context; anything that is not a valid traceparent is dropped, not rejected.
+  traceparent: z.unknown().optional().transform((v) => (isValidTraceparent(v) ? v : undefined)),
 }) satisfies z.ZodType<ChatRequestFrame, z.ZodTypeDef, unknown>;
 
 const chatCancel = z.object({ type: z.literal('chat.cancel'), id: clientId }) satisfies z.ZodType<ChatCancelFrame, z.ZodTypeDef, unknown>;

@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ConnectionsModule } from '../connections/connections.module';
-import { StreamsModule } from '../streams/streams.module';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
-@Module({ imports: [ConnectionsModule, StreamsModule], controllers: [MetricsController], providers: [MetricsService], exports: [MetricsService] })
+@Module({ imports: [ConnectionsModule], controllers: [MetricsController], providers: [MetricsService], exports: [MetricsService] })
 export class MetricsModule {}

@@ -1,26 +1,42 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
-import { StreamManagerService } from '../streams/stream-manager.service';
 
 export const METRIC_PREFIX = 'holysheep_gateway_';
 
+/** Why the gateway's sockets closed: the `reason` label of `sockets_closed_total`. */
+export type CloseReasonLabel = 'client' | 'heartbeat' | 'idle' | 'drain' | 'slow' | 'limit' | 'auth' | 'error';
+
 /**
- * Prometheus metrics on a registry of this app's own (not prom-client's global one), so several
- * app instances in one test process never collide.
+ * Prometheus metrics, on a registry of this app's own (not prom-client's global one), so several
+ * app instances in one test process never collide. Names follow Prometheus conventions: one
+ * prefix, base units (`_seconds`, `_bytes`), `_total` on counters. Per-chunk figures are plain
+ * integer adds on the hot path (`RelayTotals`), read at scrape time.
  */
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
-  readonly streamsEnded = new Counter({
-    name: `${METRIC_PREFIX}streams_total`,
-    help: 'Streams ended, by outcome (finish_reason, error code, or abandoned)',
-    labelNames: ['outcome'] as const,
-    registers: [this.registry],
-  });
 
-  constructor(registry: ConnectionRegistryService, streams: StreamManagerService) {
+  private readonly streamsEnded = this.counter('streams_total', 'Streams ended, by outcome: a finish_reason, an error code, or abandoned (client gone)', ['outcome']);
+  private readonly socketsClosed = this.counter('sockets_closed_total', 'Client sockets closed, by reason', ['reason']);
+  private readonly upstreamRetries = this.counter('upstream_retries_total', 'Upstream attempts repeated before the first chunk, by kind (retry or fallback)', ['kind']);
+  private readonly rateLimitedTotal = this.counter('rate_limited_total', 'Requests or frames refused by a rate limit, by scope (request or frame)', ['scope']);
+  private readonly activeStreams = new Gauge({ name: `${METRIC_PREFIX}active_streams`, help: 'Streams currently relaying', registers: [this.registry] });
+  private readonly timeToFirstChunk = this.histogram(
+    'time_to_first_chunk_seconds',
+    'From chat.request to the first chunk relayed',
+    [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32],
+  );
+  private readonly streamDuration = this.histogram('stream_duration_seconds', 'From chat.request to the terminal frame', [0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320, 640]);
+  private readonly upstreamHeaders = this.histogram(
+    'upstream_response_header_seconds',
+    'From sending an upstream request to its response headers',
+    [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+  );
+
+  constructor(registry: ConnectionRegistryService) {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    const totals = registry.totals;
     new Gauge({
       name: `${METRIC_PREFIX}open_connections`,
       help: 'Open client WebSocket connections',
@@ -29,18 +45,60 @@ export class MetricsService {
         this.set(registry.size);
       },
     });
-    new Gauge({
-      name: `${METRIC_PREFIX}active_streams`,
-      help: 'Streams currently relaying',
+    let chunksSeen = 0;
+    new Counter({
+      name: `${METRIC_PREFIX}chunks_relayed_total`,
+      help: 'Upstream chunks relayed to clients as chat.chunk frames',
       registers: [this.registry],
       collect() {
-        this.set(streams.activeCount);
+        this.inc(totals.chunks - chunksSeen);
+        chunksSeen = totals.chunks;
       },
     });
-    streams.onStreamEnd((stream) => {
-      const outcome = stream.outcome;
-      if (!outcome) return;
-      this.streamsEnded.inc({ outcome: outcome.kind === 'done' ? outcome.finishReason : outcome.kind === 'error' ? outcome.code : 'abandoned' });
+    let bytesSeen = 0;
+    new Counter({
+      name: `${METRIC_PREFIX}sent_bytes_total`,
+      help: 'Bytes of frame payload sent to clients (all frame types)',
+      registers: [this.registry],
+      collect() {
+        this.inc(totals.bytesOut - bytesSeen);
+        bytesSeen = totals.bytesOut;
+      },
     });
+  }
+
+  streamStarted(): void {
+    this.activeStreams.inc();
+  }
+
+  streamEnded(outcome: string, durationSeconds: number, timeToFirstChunkSeconds: number | undefined): void {
+    this.activeStreams.dec();
+    this.streamsEnded.inc({ outcome });
+    this.streamDuration.observe(durationSeconds);
+    if (timeToFirstChunkSeconds !== undefined) this.timeToFirstChunk.observe(timeToFirstChunkSeconds);
+  }
+
+  socketClosed(reason: CloseReasonLabel): void {
+    this.socketsClosed.inc({ reason });
+  }
+
+  upstreamRetried(kind: 'retry' | 'fallback'): void {
+    this.upstreamRetries.inc({ kind });
+  }
+
+  upstreamResponded(latencySeconds: number): void {
+    this.upstreamHeaders.observe(latencySeconds);
+  }
+
+  rateLimited(scope: 'request' | 'frame'): void {
+    this.rateLimitedTotal.inc({ scope });
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
+    return new Counter({ name: `${METRIC_PREFIX}${name}`, help, labelNames, registers: [this.registry] });
+  }
+
+  private histogram(name: string, help: string, buckets: number[]): Histogram {
+    return new Histogram({ name: `${METRIC_PREFIX}${name}`, help, buckets, registers: [this.registry] });
   }
 }

@@ -86,6 +86,11 @@ export interface ChatRequestFrame {
   tool_choice?: unknown;
   response_format?: Record<string, unknown>;
   user?: string;
+  /**
+   * Extension (not in PROTOCOL.md's field list, so never forwarded as a body field): the client's
+   * W3C trace context, to join its own trace. A malformed value is ignored.
+   */
+  traceparent?: string;
 }
 
 export interface ChatCancelFrame {

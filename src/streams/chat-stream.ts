@@ -22,6 +22,8 @@ export interface ChatStreamInit {
   principal: string;
   model: string;
   now: () => number;
+  /** Instance-wide totals; the stream counts its chunks there. */
+  totals?: { chunks: number };
 }
 
 /**
@@ -52,11 +54,13 @@ export class ChatStream {
 
   private seq = 0;
   private finishReason: string | null = null;
-  private usage: CompletionUsage | null = null;
+  /** The last usage object the upstream sent (OpenAI sends it on the final chunk). */
+  usage: CompletionUsage | null = null;
   private subscription: Subscription | undefined;
   /** `{"type":"chat.chunk","id":…,"stream_id":…,"seq":` — built once, so a chunk frame is one concat. */
   private readonly chunkPrefix: string;
   private readonly now: () => number;
+  private readonly totals: { chunks: number };
 
   constructor(
     init: ChatStreamInit,
@@ -68,6 +72,7 @@ export class ChatStream {
     this.principal = init.principal;
     this.model = init.model;
     this.now = init.now;
+    this.totals = init.totals ?? { chunks: 0 };
     this.startedAt = init.now();
     this.chunkPrefix = `{"type":"chat.chunk","id":${JSON.stringify(init.id)},"stream_id":${JSON.stringify(init.streamId)},"seq":`;
   }
@@ -126,6 +131,7 @@ export class ChatStream {
       }
     }
     if (chunk.usage) this.usage = chunk.usage;
+    this.totals.chunks++;
     if (this.chunks++ === 0) {
       this.firstChunkAt = this.now();
       this.model = event.model;

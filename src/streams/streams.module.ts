@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
 import { ConnectionsModule } from '../connections/connections.module';
+import { MetricsModule } from '../metrics/metrics.module';
+import { TracingModule } from '../tracing/tracing.module';
 import { UpstreamModule } from '../upstream/upstream.module';
 import { StreamManagerService } from './stream-manager.service';
 
 @Module({
-  imports: [UpstreamModule, ConnectionsModule],
+  imports: [UpstreamModule, ConnectionsModule, MetricsModule, TracingModule],
   providers: [StreamManagerService],
   exports: [StreamManagerService],
 })

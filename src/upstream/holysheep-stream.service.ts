@@ -18,9 +18,19 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** After `[DONE]` the body should end at once; if it does not, the socket is dropped. */
 const AFTER_DONE_DRAIN_MS = 5_000;
 
+/** Hooks into one HTTP attempt, for tracing and metrics. */
+export interface AttemptObserver {
+  /** W3C trace context to send upstream with this attempt. */
+  readonly traceparent?: string;
+  /** Response headers arrived after `latencyMs`. */
+  responded?(status: number, latencyMs: number): void;
+  /** The attempt is over; called once. */
+  ended?(outcome: 'completed' | 'cancelled' | UpstreamError): void;
+}
+
 export interface StreamOptions {
-  /** W3C trace context to propagate upstream. */
-  traceparent?: string;
+  /** Called as each HTTP attempt starts (1-based `attempt` counts retries and fallbacks). */
+  onAttempt?: (model: string, attempt: number) => AttemptObserver | undefined;
   /** Backpressure: while the gate is closed, the response body is not read. */
   flow?: FlowGate;
   /** Told about every retry or fallback, before its delay (metrics, logs). */
@@ -73,10 +83,12 @@ export class HolySheepStreamService implements OnApplicationShutdown {
       let current: Subscription | undefined;
       let retryTimer: NodeJS.Timeout | undefined;
       let delivered = false;
+      let attempts = 0;
 
       const run = (modelIndex: number, retries: number): void => {
         const model = models[modelIndex]!;
-        current = new Observable<UpstreamChunk>((attempt) => this.attempt({ ...request, model }, options, attempt)).subscribe({
+        const observer = options.onAttempt?.(model, ++attempts);
+        current = new Observable<UpstreamChunk>((attempt) => this.attempt({ ...request, model }, observer, options.flow, attempt)).subscribe({
           next: (event) => {
             delivered = true;
             subscriber.next(event);
@@ -113,7 +125,13 @@ export class HolySheepStreamService implements OnApplicationShutdown {
   }
 
   /** One HTTP request: the unit that retries and fallbacks repeat. */
-  private attempt(request: UpstreamChatRequest, options: StreamOptions, subscriber: Subscriber<UpstreamChunk>): () => void {
+  private attempt(
+    request: UpstreamChatRequest,
+    observer: AttemptObserver | undefined,
+    flow: FlowGate | undefined,
+    subscriber: Subscriber<UpstreamChunk>,
+  ): () => void {
+    const startedAt = performance.now();
     const body = Buffer.from(
       JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
       'utf8',
@@ -124,7 +142,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
       'content-length': body.length,
     };
     if (this.target.apiKey) headers.authorization = `Bearer ${this.target.apiKey}`;
-    if (options.traceparent) headers.traceparent = options.traceparent;
+    if (observer?.traceparent) headers.traceparent = observer.traceparent;
 
     const isTls = this.endpoint.protocol === 'https:';
     const transport = isTls ? https : http;
@@ -161,6 +179,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
       clearTimers();
       req.destroy();
       error.message = redactSecrets(error.message, this.target.apiKey);
+      observer?.ended?.(error);
       subscriber.error(error);
     };
     const complete = (bodyFinished: boolean) => {
@@ -174,6 +193,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
         drainTimer = setTimeout(() => req.destroy(), AFTER_DONE_DRAIN_MS);
         drainTimer.unref();
       }
+      observer?.ended?.('completed');
       subscriber.complete();
     };
 
@@ -197,6 +217,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
 
     req.on('response', (res) => {
       const status = res.statusCode ?? 0;
+      observer?.responded?.(status, performance.now() - startedAt);
       if (status < 200 || status > 299) {
         readErrorBody(res, (text) => {
           let parsed: unknown;
@@ -265,8 +286,8 @@ export class HolySheepStreamService implements OnApplicationShutdown {
       res.on('data', (bytes: Buffer) => {
         if (state === 'open') decoder.write(bytes);
       });
-      if (options.flow) {
-        detachFlow = options.flow.attach({
+      if (flow) {
+        detachFlow = flow.attach({
           // A paused body is the client's slowness, not the upstream's: the chunk timers stop too.
           pause: () => {
             res.pause();
@@ -308,6 +329,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
         state = 'closed';
         clearTimers();
         req.destroy();
+        observer?.ended?.('cancelled');
       }
     };
   }

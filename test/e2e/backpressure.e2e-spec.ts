@@ -123,6 +123,6 @@ describe('backpressure (e2e)', () => {
     await pushUntilBlocked(call, connection, probe).catch(() => undefined);
     await call.aborted;
     expect(connection.closeReason).toBe('slow');
-    expect(gateway.logs.lines.join('\n')).toMatch(/socket closed .*reason=slow/);
+    expect(await gateway.logs.next('socket_closed')).toMatchObject({ closed_by: 'slow' });
   });
 });

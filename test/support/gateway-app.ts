@@ -1,20 +1,46 @@
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
+import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import { createGatewayApp } from '../../src/bootstrap';
 import { parseConfig } from '../../src/config/config.schema';
 
-/** Collects every log line so tests can assert on them (e.g. that no secret is ever logged). */
-export class CapturingLogger implements LoggerService {
+/** Collects every log line (pino JSON) so tests can assert on them, e.g. that no secret is logged. */
+export class CapturedLogs {
   readonly lines: string[] = [];
-  private record(level: string, message: unknown, rest: unknown[]) {
-    this.lines.push(`${level} ${[message, ...rest].map((m) => (m instanceof Error ? `${m.message} ${m.stack}` : typeof m === 'string' ? m : JSON.stringify(m))).join(' ')}`);
+  private waiters: Array<() => void> = [];
+
+  /** A pino destination: pino calls write() with one serialised line at a time. */
+  readonly destination = {
+    write: (line: string) => {
+      this.lines.push(line);
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const wake of waiters) wake();
+    },
+  };
+
+  /** Resolves with the first record of `event` (waiting for it to be written if need be). */
+  async next(event: string, timeoutMs = 5_000): Promise<Record<string, any>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.records(event)[0];
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no "${event}" log record`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
-  log(message: unknown, ...rest: unknown[]) { this.record('log', message, rest); }
-  error(message: unknown, ...rest: unknown[]) { this.record('error', message, rest); }
-  warn(message: unknown, ...rest: unknown[]) { this.record('warn', message, rest); }
-  debug(message: unknown, ...rest: unknown[]) { this.record('debug', message, rest); }
-  verbose(message: unknown, ...rest: unknown[]) { this.record('verbose', message, rest); }
-  fatal(message: unknown, ...rest: unknown[]) { this.record('fatal', message, rest); }
+
+  /** Parsed log records, optionally only those with `event` equal to the given name. */
+  records(event?: string): Array<Record<string, any>> {
+    const all = this.lines.map((line) => JSON.parse(line) as Record<string, any>);
+    return event === undefined ? all : all.filter((r) => r.event === event);
+  }
 }
 
 export const TEST_API_KEY = 'sk-test-upstream-key-0123456789';
@@ -24,7 +50,7 @@ export interface RunningGateway {
   port: number;
   wsUrl: string;
   httpUrl: string;
-  logs: CapturingLogger;
+  logs: CapturedLogs;
   close(): Promise<void>;
 }
 
@@ -39,8 +65,10 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Ru
     LOG_LEVEL: 'debug',
     ...env,
   });
-  const logs = new CapturingLogger();
-  const app = await createGatewayApp(config, { logger: logs });
+  const logs = new CapturedLogs();
+  // nestjs-pino keeps one process-wide logger (the first app's); each test app needs its own.
+  __resetOutOfContextForTests();
+  const app = await createGatewayApp(config, { logDestination: logs.destination });
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return {
