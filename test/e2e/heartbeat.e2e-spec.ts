@@ -19,13 +19,16 @@ describe('heartbeat and reaper (e2e)', () => {
   let upstream: FakeUpstream;
   let gateway: RunningGateway;
 
-  beforeEach(async () => {
-    upstream = await FakeUpstream.start();
+  async function boot(idleTimeoutMs = IDLE): Promise<void> {
     gateway = await startGateway({
       HOLYSHEEP_BASE_URL: upstream.baseUrl,
       HEARTBEAT_INTERVAL_MS: String(INTERVAL),
-      IDLE_TIMEOUT_MS: String(IDLE),
+      IDLE_TIMEOUT_MS: String(idleTimeoutMs),
     });
+  }
+
+  beforeEach(async () => {
+    upstream = await FakeUpstream.start();
   });
   afterEach(async () => {
     await gateway.close();
@@ -33,12 +36,15 @@ describe('heartbeat and reaper (e2e)', () => {
   });
 
   it('closes a peer that never answers pings with 4001', async () => {
+    // A long idle timeout, so that on a loaded machine a late first tick cannot see idleness first.
+    await boot(60_000);
     const { client } = await TestClient.ready(gateway.wsUrl, { autoPong: false });
     const closed = await client.closed;
     expect(closed).toEqual({ code: 4001, reason: 'heartbeat timeout' });
   });
 
   it('keeps a socket that answers pings until it has been idle, then closes it with 4002', async () => {
+    await boot();
     const { client } = await TestClient.ready(gateway.wsUrl);
     const openedAt = Date.now();
     const closed = await client.closed;
@@ -47,6 +53,7 @@ describe('heartbeat and reaper (e2e)', () => {
   });
 
   it('counts application pings as activity', async () => {
+    await boot();
     const { client } = await TestClient.ready(gateway.wsUrl);
     const reply = (): void => client.send({ type: 'ping' });
     client.ws.on('ping', reply);
@@ -57,6 +64,7 @@ describe('heartbeat and reaper (e2e)', () => {
   });
 
   it('never reaps a socket while it is streaming, however long the answer takes', async () => {
+    await boot();
     const { client } = await TestClient.ready(gateway.wsUrl);
     client.send({ type: 'chat.request', id: 'long', messages: [{ role: 'user', content: 'write an essay' }] });
     const call = await upstream.nextCall();

@@ -1,4 +1,12 @@
 import { WebSocket, type ClientOptions } from 'ws';
+import { validateServerFrame } from './frame-schemas';
+
+/**
+ * Every frame any test client receives is checked against its schema in docs/asyncapi.yaml;
+ * `test/support/jest-setup.ts` fails the test that received an invalid one. So the protocol
+ * documentation cannot drift from what the gateway actually sends.
+ */
+export const schemaViolations: Array<{ frame: unknown; errors: string[] }> = [];
 
 const STREAM_FRAME_TYPES = new Set(['chat.started', 'chat.chunk', 'chat.done', 'chat.error']);
 
@@ -23,6 +31,8 @@ export class TestClient {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       const frame: Frame = isBinary ? { type: '<binary>' } : JSON.parse(data.toString());
+      const errors = validateServerFrame(frame);
+      if (errors.length > 0) schemaViolations.push({ frame, errors });
       this.frames.push(frame);
       this.unconsumed.push(frame);
       this.wake();
