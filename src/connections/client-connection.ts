@@ -69,18 +69,21 @@ export class ClientConnection {
   sendText(text: string): void {
     const transport = this.transport;
     if (!transport.isOpen) return;
-    const bytes = Buffer.byteLength(text);
+    // Encoded here once (ws would otherwise measure the string, then encode it while writing),
+    // which also gives the byte count for the metrics for free.
+    const payload = Buffer.from(text, 'utf8');
+    const bytes = payload.length;
     this.framesOut++;
     this.bytesOut += bytes;
     this.totals.framesOut++;
     this.totals.bytesOut += bytes;
     // Only frames that may cross the mark carry a write callback: the common case stays cheap,
     // and the frame that crosses it always tells us when the buffer has drained again.
-    if (transport.bufferedAmount + text.length <= this.lowWaterBytes) {
-      transport.send(text);
+    if (transport.bufferedAmount + bytes <= this.lowWaterBytes) {
+      transport.send(payload);
       return;
     }
-    transport.send(text, this.onWritten);
+    transport.send(payload, this.onWritten);
     if (!this.flow.isPaused && transport.bufferedAmount > this.backpressure.highWaterBytes) this.congested();
   }
 

@@ -5,10 +5,10 @@
  */
 export interface ClientTransport {
   /**
-   * Send one text frame. Never throws; a closed transport drops the frame. `onWritten`, when
-   * given, runs once the frame has been handed to the OS (or the socket failed).
+   * Send one text frame (UTF-8 payload). Never throws; a closed transport drops the frame.
+   * `onWritten`, when given, runs once the frame has been handed to the OS (or the socket failed).
    */
-  send(text: string, onWritten?: () => void): void;
+  send(payload: Buffer, onWritten?: () => void): void;
   /** Send a WebSocket ping control frame. */
   ping(): void;
   /** Close with a close frame (code + reason), dropping the socket if the peer does not answer. */

@@ -7,8 +7,8 @@ function fakeTransport(): ClientTransport & { sent: string[]; closes: Array<[num
     closes: [],
     bufferedAmount: 0,
     isOpen: true,
-    send(text) {
-      this.sent.push(text);
+    send(payload) {
+      this.sent.push(payload.toString('utf8'));
     },
     ping() {},
     close(code, reason) {

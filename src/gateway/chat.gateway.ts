@@ -51,7 +51,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket> {
     const auth = this.admission.authResultFor(request);
     const refusal = this.refusal(auth);
     if (refusal) {
-      if (refusal.frame) transport.send(JSON.stringify(refusal.frame));
+      if (refusal.frame) transport.send(Buffer.from(JSON.stringify(refusal.frame)));
       transport.close(refusal.close.code, refusal.close.reason);
       this.metrics.socketClosed(refusal.label);
       this.logger.info(
