@@ -140,9 +140,14 @@ export class ChatGateway implements OnGatewayConnection<WebSocket> {
       this.metrics.rateLimited('frame');
       if (verdict === 'close') {
         connection.close(CLOSE_CODES.TOO_MANY_CONNECTIONS.code, 'too many frames', 'flood');
-      } else if (verdict === 'drop-and-warn') {
-        this.reject(connection, 'rate_limited', `More than ${this.config.limits.framesPerSecond} frames per second: frames are being dropped`);
+        return;
       }
+      const message = `More than ${this.config.limits.framesPerSecond} frames per second: frames are being dropped`;
+      // A dropped chat.request is answered under its own id, so the client's request does not hang;
+      // other dropped frames share one warning per second.
+      const requestId = droppedRequestId(data, isBinary);
+      if (requestId !== undefined) this.reject(connection, 'rate_limited', message, requestId);
+      else if (verdict === 'drop-and-warn') this.reject(connection, 'rate_limited', message);
       return;
     }
     const parsed = parseClientFrame(data, isBinary);
@@ -223,6 +228,16 @@ export class ChatGateway implements OnGatewayConnection<WebSocket> {
   private reject(connection: ClientConnection, code: ErrorCode, message: string, id?: string): void {
     connection.send(id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id });
   }
+}
+
+/** Largest dropped frame worth parsing to find a request id (a flood of big frames is not parsed). */
+const MAX_DROPPED_FRAME_PARSE_BYTES = 4096;
+
+/** The `id` of a dropped `chat.request`, if the frame is one and is small. */
+function droppedRequestId(data: RawData, isBinary: boolean): string | undefined {
+  if (isBinary || !Buffer.isBuffer(data) || data.length > MAX_DROPPED_FRAME_PARSE_BYTES) return undefined;
+  const parsed = parseClientFrame(data, false);
+  return parsed.ok && parsed.frame.type === 'chat.request' ? parsed.frame.id : undefined;
 }
 
 /** Gateway-side close reasons (`ClientConnection.closeReason`) → the metrics label. */

@@ -208,6 +208,16 @@ describe('auth and limits (e2e)', () => {
       expect(client.frames.filter((f) => f.type === 'error').length).toBeLessThanOrEqual(5);
     });
 
+    it('answers a chat.request dropped by the frame cap under its own id, so it never hangs', async () => {
+      await boot({ MAX_FRAMES_PER_SECOND: '3' });
+      const client = await open(gateway.wsUrl);
+      await client.next();
+      for (let i = 0; i < 3; i++) client.send({ type: 'ping', ts: i });
+      client.send({ type: 'chat.request', id: 'dropped', messages: [{ role: 'user', content: 'x' }] });
+      expect(await client.nextOfType('error', 'dropped')).toMatchObject({ code: 'rate_limited', id: 'dropped' });
+      expect(upstream.calls).toHaveLength(0);
+    });
+
     it('enforces ALLOWED_MODELS and the caps on messages and prompt bytes', async () => {
       await boot({ ALLOWED_MODELS: 'gpt-4.1,gpt-4.1-mini', MAX_MESSAGES_PER_REQUEST: '3', MAX_PROMPT_BYTES: '200' });
       const client = await open(gateway.wsUrl);

@@ -1,0 +1,725 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * `npm run bench`: the load benchmark. See bench/README.md.
+ *
+ *   node bench/run.js [--quick | --smoke] [--no-gateway] [--out DIR] [--levels 1,100,1000]
+ *                     [--chunks N] [--interval MS] [--idle N] [--gateway-env KEY=VALUE ...]
+ *                     [--gateway-main PATH] [--gateway-token TOKEN] [--gateway-if-built] [--quiet]
+ *                     [--wait-quiet SECONDS]
+ *
+ * Separate processes, so nothing shares an event loop: the fake upstream, the control relay, the
+ * gateway (`node dist/main.js`) and one load-client process per scenario. The orchestrator only
+ * starts them, reads /proc and writes the results; every child is killed when it exits.
+ */
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const http = require('node:http');
+const net = require('node:net');
+const readline = require('node:readline');
+const { spawn } = require('node:child_process');
+const { performance } = require('node:perf_hooks');
+const proc = require('./proc-stats');
+const { buildReport } = require('./lib/report');
+
+const BENCH_DIR = __dirname;
+const ROOT = path.resolve(BENCH_DIR, '..');
+const DIE_WITH_PARENT = path.join(BENCH_DIR, 'lib', 'die-with-parent.js');
+/** Relays under test (gateway and control alike) can be told to run a full GC (SIGUSR2). */
+const RELAY_NODE_ARGS = ['--expose-gc', '-r', path.join(BENCH_DIR, 'lib', 'gc-on-signal.js')];
+let GATEWAY_MAIN = path.join(ROOT, 'dist', 'main.js');
+const HOST = '127.0.0.1';
+
+// ---- presets -------------------------------------------------------------------------------
+const PRESETS = {
+  full: {
+    levels: [1, 100, 500, 1000, 2000],
+    chunks: 100,
+    interval: 20,
+    // Many streams per socket: 100 streams on one socket, run right after the sweep's 100 level
+    // (whose direct run is its floor). Not saturated on 2 cores, so it shows multiplexing cost.
+    multiplex: { streams: 100, perSocket: 100 },
+    burst: { streams: 100, chunks: 500, reps: 3 },
+    ttfb: { sockets: 4, rounds: 41, chunks: 3, interval: 5 },
+    idle: 10_000,
+    activeRss: { streams: 1000, chunks: 50 },
+    warmup: { streams: 100, chunks: 100 },
+    keyLevel: 1000,
+    freshRelayForIdle: true,
+    idleSettleMs: 1000,
+    // Keep the whole run under 3 minutes on a slow or busy machine.
+    // Time budget (the whole run must stay under 3 minutes on a slow or busy machine):
+    skipMultiplexAfterSec: 115,
+    // a run during which other processes took ≥ 30% CPU is repeated once, until this point;
+    rerunNoisyUntilSec: 90,
+    // no new sweep level after this point, no further burst repetition after burstRepsUntilSec.
+    sweepLevelsUntilSec: 120,
+    burstRepsUntilSec: 140,
+  },
+  quick: {
+    levels: [1, 100, 1000],
+    chunks: 50,
+    interval: 20,
+    multiplex: null,
+    burst: { streams: 100, chunks: 300, reps: 2 },
+    ttfb: { sockets: 4, rounds: 21, chunks: 3, interval: 5 },
+    idle: 2000,
+    activeRss: { streams: 500 },
+    warmup: { streams: 50, chunks: 50 },
+    keyLevel: 1000,
+    freshRelayForIdle: true,
+    idleSettleMs: 1000,
+    rerunNoisyUntilSec: 50,
+  },
+  smoke: {
+    levels: [1, 20],
+    chunks: 10,
+    interval: 10,
+    multiplex: { streams: 20, perSocket: 20 },
+    burst: { streams: 10, chunks: 50, reps: 1 },
+    ttfb: { sockets: 2, rounds: 6, chunks: 2, interval: 5 },
+    idle: 200,
+    activeRss: { streams: 20 },
+    warmup: { streams: 10, chunks: 10 },
+    keyLevel: 20,
+    freshRelayForIdle: false,
+    idleSettleMs: 200,
+    settleMs: 50,
+  },
+};
+
+function parseArgs(argv) {
+  const o = { preset: 'full', gateway: true, out: path.join(BENCH_DIR, 'results'), gatewayEnv: {}, quiet: false };
+  const over = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--smoke') o.preset = 'smoke';
+    else if (a === '--quick') o.preset = 'quick';
+    else if (a === '--full') o.preset = 'full';
+    else if (a === '--no-gateway') o.gateway = false;
+    else if (a === '--gateway-if-built') o.gateway = 'auto';
+    else if (a === '--out') o.out = path.resolve(val());
+    else if (a === '--quiet') o.quiet = true;
+    else if (a === '--gateway-main') GATEWAY_MAIN = path.resolve(val());
+    else if (a === '--gateway-token') o.gatewayToken = val();
+    else if (a === '--wait-quiet') o.waitQuietSec = Number(val());
+    else if (a === '--levels') over.levels = val().split(',').map(Number);
+    else if (a === '--chunks') over.chunks = Number(val());
+    else if (a === '--interval') over.interval = Number(val());
+    else if (a === '--idle') over.idle = Number(val());
+    else if (a === '--gateway-env') {
+      const kv = val();
+      const eq = kv.indexOf('=');
+      if (eq < 1) throw new Error(`--gateway-env wants KEY=VALUE, got ${kv}`);
+      o.gatewayEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+    } else if (a === '-h' || a === '--help') {
+      process.stdout.write(`${fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 12).join('\n')}\n`);
+      process.exit(0);
+    } else throw new Error(`unknown option ${a} (see --help)`);
+  }
+  o.cfg = { ...PRESETS[o.preset], ...over };
+  if (!o.cfg.levels.includes(o.cfg.keyLevel)) o.cfg.keyLevel = o.cfg.levels[o.cfg.levels.length - 1];
+  return o;
+}
+
+// ---- child processes -------------------------------------------------------------------------
+const children = new Set();
+let log = (msg) => process.stderr.write(`${msg}\n`);
+
+function killAll(signal = 'SIGKILL') {
+  for (const c of children) {
+    try {
+      c.kill(signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+process.on('exit', () => killAll('SIGKILL'));
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`\nbench: ${sig}, stopping every child process`);
+    killAll('SIGKILL');
+    process.exit(130);
+  });
+}
+
+/** Spawns a node process; keeps its last output lines for error messages. */
+function startNode(name, args, { env, cwd = ROOT, nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, '-r', DIE_WITH_PARENT, ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  child.name = name;
+  child.tail = [];
+  const keep = (line) => {
+    child.tail.push(line);
+    if (child.tail.length > 60) child.tail.shift();
+  };
+  child.stderrRl = readline.createInterface({ input: child.stderr });
+  child.stderrRl.on('line', keep);
+  child.exited = new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      child.exitInfo = { code, signal };
+      resolve(child.exitInfo);
+    }),
+  );
+  child.on('error', (err) => keep(`spawn error: ${err.message}`));
+  return child;
+}
+
+const tailText = (child) => (child.tail.length ? `\n--- last output of ${child.name} ---\n${child.tail.join('\n')}` : '');
+
+/** Starts a bench server script that prints {"port": N} on stdout. */
+async function startServer(name, script, env, nodeArgs = []) {
+  const child = startNode(name, [path.join(BENCH_DIR, script)], { env: { ...process.env, ...env }, nodeArgs });
+  const rl = readline.createInterface({ input: child.stdout });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not report its port within 10 s${tailText(child)}`)), 10_000);
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(line).port);
+      } catch {
+        reject(new Error(`${name} printed ${line} instead of its port${tailText(child)}`));
+      }
+    });
+    child.exited.then((info) => reject(new Error(`${name} exited (${JSON.stringify(info)})${tailText(child)}`)));
+  });
+  rl.on('line', (line) => child.tail.push(line));
+  child.port = port;
+  return child;
+}
+
+const debug = process.env.BENCH_DEBUG ? (msg) => process.stderr.write(`  [debug ${(performance.now() / 1000).toFixed(2)} s] ${msg}\n`) : () => {};
+
+async function stopProcess(child, graceMs = 3000) {
+  if (!child || child.exitInfo) return;
+  const t = performance.now();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await child.exited;
+  clearTimeout(timer);
+  debug(`${child.name} stopped in ${Math.round(performance.now() - t)} ms (${JSON.stringify(child.exitInfo)})`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function httpJson(method, url, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => {
+        let body = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode, body });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Full GC in a relay (see lib/gc-on-signal.js), then its RSS. */
+async function rssAfterGc(pid) {
+  process.kill(pid, 'SIGUSR2');
+  await sleep(400);
+  return proc.readMem(pid).rssKiB;
+}
+/** Between runs: let the previous run's socket teardown finish before the next one starts. */
+const settle = () => sleep(SETTLE_MS);
+let SETTLE_MS = 200;
+
+async function startGateway(upstreamPort, extraEnv) {
+  const port = await freePort();
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LANG: process.env.LANG || 'C.UTF-8',
+    PORT: String(port),
+    HOST,
+    NODE_ENV: 'production',
+    HOLYSHEEP_BASE_URL: `http://${HOST}:${upstreamPort}/v1`,
+    HOLYSHEEP_API_KEY: 'bench-not-a-secret',
+    LOG_LEVEL: 'warn',
+    MAX_CONNECTIONS: '20000',
+    MAX_CONNECTIONS_PER_PRINCIPAL: '20000',
+    MAX_STREAMS_PER_CONNECTION: '1000',
+    RATE_LIMIT_REQUESTS_PER_MINUTE: '1000000',
+    // Per-socket inbound frame cap (default 50/s): 100 streams starting on one socket within a
+    // second would otherwise be dropped as a flood.
+    MAX_FRAMES_PER_SECOND: '100000',
+    UPSTREAM_MAX_RETRIES: '0',
+    // Production requires an explicit choice; the control relay has no auth either. To measure
+    // with auth: --gateway-env AUTH_MODE=api_key --gateway-env AUTH_API_KEYS=… --gateway-token ….
+    AUTH_MODE: 'none',
+    ...extraEnv,
+  };
+  const child = startNode('gateway', [GATEWAY_MAIN], { env, nodeArgs: RELAY_NODE_ARGS });
+  const rl = readline.createInterface({ input: child.stdout });
+  rl.on('line', (line) => {
+    child.tail.push(line);
+    if (child.tail.length > 60) child.tail.shift();
+  });
+  child.port = port;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitInfo) throw new Error(`the gateway exited during startup (${JSON.stringify(child.exitInfo)})${tailText(child)}`);
+    try {
+      const res = await httpJson('GET', `http://${HOST}:${port}/health/ready`, 1000);
+      if (res.status === 200) {
+        debug(`gateway ready in ${Math.round(30_000 - (deadline - Date.now()))} ms`);
+        return child;
+      }
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      await stopProcess(child, 500);
+      throw new Error(`the gateway did not answer 200 on GET /health/ready within 30 s${tailText(child)}`);
+    }
+    await sleep(100);
+  }
+}
+
+// ---- one load-client run ---------------------------------------------------------------------
+const CLIENT = path.join(BENCH_DIR, 'load-client.js');
+
+/**
+ * Runs load-client.js once and returns its result together with /proc figures of the relay (if
+ * any) and the upstream for the streaming window (from the client's "ready" to its "result").
+ */
+async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gcBaseline = false } = {}) {
+  const url = target === 'direct' ? `http://${HOST}:${ctx.upstream.port}/v1` : target === 'control' ? `ws://${HOST}:${relay.port}` : `ws://${HOST}:${relay.port}/v1/ws`;
+  const cfg = {
+    target,
+    url,
+    upstreamUrl: `http://${HOST}:${ctx.upstream.port}/v1`,
+    waitGo: true,
+    token: target === 'gateway' ? ctx.gatewayToken : undefined,
+    ...spec,
+  };
+  cfg.timeoutMs = spec.timeoutMs || Math.round((spec.rampMs || 0) + (spec.chunks || 0) * (spec.interval || 0) * (spec.rounds || 1) + 15_000);
+  const relayBefore = relay ? proc.readMem(relay.pid) : null;
+  const relayBeforeGcKiB = relay && gcBaseline ? await rssAfterGc(relay.pid) : null;
+  const tStart = performance.now();
+  const child = startNode(`load-client(${target})`, [CLIENT, JSON.stringify(cfg)], { env: process.env });
+  const hardTimer = setTimeout(() => child.kill('SIGKILL'), cfg.timeoutMs + 60_000);
+  const rl = readline.createInterface({ input: child.stdout });
+  const run = { target, spec, relayRssBeforeConnectKiB: relayBefore && relayBefore.rssKiB, relayRssBeforeConnectAfterGcKiB: relayBeforeGcKiB };
+  let window = null;
+  try {
+    for await (const line of rl) {
+      let msg;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        child.tail.push(line);
+        continue;
+      }
+      if (msg.event === 'ready') {
+        run.ready = msg;
+        if (idleSettleMs) {
+          await sleep(idleSettleMs);
+          if (relay) {
+            run.relayRssIdleKiB = proc.readMem(relay.pid).rssKiB;
+            if (gcBaseline) run.relayRssIdleAfterGcKiB = await rssAfterGc(relay.pid);
+          }
+        }
+        await httpJson('POST', `http://${HOST}:${ctx.upstream.port}/stats/reset`);
+        window = {
+          t: performance.now(),
+          machine: proc.readMachineCpu(),
+          upstream: proc.readCpu(ctx.upstream.pid),
+          relay: relay ? proc.readCpu(relay.pid) : null,
+          relayMem: relay ? proc.readMem(relay.pid) : null,
+          sampler: relay ? proc.rssSampler(relay.pid, 50) : null,
+          self: process.cpuUsage(),
+        };
+        child.stdin.write('go\n');
+      } else if (msg.event === 'result') {
+        const t = performance.now();
+        const machine = proc.readMachineCpu();
+        const upstreamCpu = proc.readCpu(ctx.upstream.pid);
+        const relayCpu = relay ? proc.readCpu(relay.pid) : null;
+        const peak = window.sampler ? window.sampler.stop() : null;
+        const seconds = (t - window.t) / 1000;
+        const chunks = msg.chunks.received;
+        run.result = msg;
+        run.windowSec = round(seconds);
+        run.machineBusyPct = round(100 * (1 - (machine.idle - window.machine.idle) / Math.max(1, machine.total - window.machine.total)) * os.cpus().length, 1);
+        const self = process.cpuUsage(window.self);
+        run.orchestratorCpuPct = round(((self.user + self.system) / 1e4) / seconds, 1);
+        const upSec = upstreamCpu.cpuSec - window.upstream.cpuSec;
+        run.upstream = { cpuSec: round(upSec), cpuPct: round((100 * upSec) / seconds, 1), stats: (await httpJson('GET', `http://${HOST}:${ctx.upstream.port}/stats`)).body };
+        if (relay) {
+          const sec = relayCpu.cpuSec - window.relay.cpuSec;
+          run.relay = {
+            pid: relay.pid,
+            cpuSec: round(sec),
+            cpuPct: round((100 * sec) / seconds, 1),
+            cpuTicks: relayCpu.utime + relayCpu.stime - window.relay.utime - window.relay.stime,
+            cpuSecPer1000Chunks: chunks > 0 ? round((sec * 1000) / chunks, 5) : null,
+            rssAtGoKiB: window.relayMem.rssKiB,
+            peakRssKiB: peak.maxRssKiB,
+            hwmKiB: proc.readMem(relay.pid).hwmKiB,
+          };
+        }
+        // Whatever the machine did that none of our processes account for: other tenants.
+        run.otherCpuPct = round(run.machineBusyPct - (run.relay ? run.relay.cpuPct : 0) - run.upstream.cpuPct - msg.client.cpuPct - run.orchestratorCpuPct, 1);
+        child.stdin.write('close\n');
+      }
+    }
+    const exit = await child.exited;
+    debug(`${target} ${spec.mode} ${spec.streams}: ${Math.round(performance.now() - tStart)} ms in all, connect ${run.ready && Math.round(run.ready.connectMs)} ms, window ${run.windowSec} s`);
+    if (!run.result) throw new Error(`load client (${target}) ended without a result (${JSON.stringify(exit)})${tailText(child)}`);
+    if (exit.code !== 0) run.clientExit = exit;
+  } finally {
+    clearTimeout(hardTimer);
+    if (!child.exitInfo) child.kill('SIGKILL');
+  }
+  return run;
+}
+
+/**
+ * runClient, repeated once when other processes (not ours) took a large share of the CPU during
+ * the window and there is time left; the quieter of the two runs is kept, and both are recorded.
+ */
+async function measured(ctx, target, spec, options, budget) {
+  const noisy = (r) => r.windowSec >= 1 && r.otherCpuPct !== null && r.otherCpuPct >= 30;
+  const first = await runClient(ctx, target, spec, options);
+  if (!noisy(first) || !budget || budget.elapsed() > budget.rerunUntilSec) return first;
+  log(`  ${target.padEnd(7)} ↻ other processes took ${Math.round(first.otherCpuPct)}% CPU during that run: running it again`);
+  await settle();
+  const second = await runClient(ctx, target, spec, options);
+  const kept = second.otherCpuPct < first.otherCpuPct ? second : first;
+  kept.noisyRerun = { otherCpuPctFirst: first.otherCpuPct, otherCpuPctSecond: second.otherCpuPct, kept: kept === first ? 'first' : 'second' };
+  return kept;
+}
+
+const round = (v, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10 ** d) / 10 ** d);
+
+// ---- scenarios -------------------------------------------------------------------------------
+function streamSpec(cfg, streams, extra = {}) {
+  return {
+    mode: 'stream',
+    streams,
+    perSocket: 1,
+    rounds: 1,
+    chunks: cfg.chunks,
+    interval: cfg.interval,
+    // Starts spread evenly over half a stream's duration (1 s for 100 chunks × 20 ms): no
+    // thundering herd, and all N streams are active together for the second half.
+    rampMs: streams <= 1 ? 0 : Math.max(cfg.interval, Math.round((cfg.chunks * cfg.interval) / 2)),
+    ...extra,
+  };
+}
+
+function summaryLine(run) {
+  const r = run.result;
+  const lat = r.latencyMs;
+  const bits = [
+    `${run.target.padEnd(7)}`,
+    `streams=${r.streams}${r.perSocket > 1 ? `/${r.sockets}sock` : ''}`,
+    lat.n ? `lat p50=${lat.p50} p99=${lat.p99} p99.9=${lat.p999} ms` : '',
+    r.ttfbMs.n ? `ttfb p50=${r.ttfbMs.p50} ms` : '',
+    r.chunks.expected ? `lost=${r.chunks.lost}` : '',
+    Object.keys(r.errors).length ? `errors=${JSON.stringify(r.errors)}` : '',
+    run.relay ? `relay cpu=${run.relay.cpuPct}%` : '',
+    `client elu=${r.client.elu}`,
+    `upstream cpu=${run.upstream.cpuPct}%`,
+    `machine=${run.machineBusyPct}% (others ${run.otherCpuPct}%)`,
+  ];
+  return bits.filter(Boolean).join('  ');
+}
+
+async function main() {
+  let t0 = performance.now();
+  const opts = parseArgs(process.argv.slice(2));
+  const cfg = opts.cfg;
+  if (opts.quiet) log = () => {};
+  if (cfg.settleMs !== undefined) SETTLE_MS = cfg.settleMs;
+
+  if (process.platform !== 'linux' || !fs.existsSync('/proc/self/stat')) throw new Error('the benchmark reads /proc: it runs on Linux only');
+  const gatewayBuilt = fs.existsSync(GATEWAY_MAIN);
+  if (opts.gateway === 'auto') opts.gateway = gatewayBuilt;
+  if (opts.gateway && !gatewayBuilt) {
+    throw new Error(`${path.relative(process.cwd(), GATEWAY_MAIN) || GATEWAY_MAIN} is missing: run \`npm run build\` first (or pass --no-gateway to measure direct + control only).`);
+  }
+
+  const nofile = (() => {
+    try {
+      return fs.readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/)[1];
+    } catch {
+      return null;
+    }
+  })();
+  if (nofile && Number(nofile) < cfg.idle + 500) {
+    log(`bench: open files are capped at ${nofile}; idle-connection test reduced to ${Number(nofile) - 500} sockets`);
+    cfg.idle = Math.max(100, Number(nofile) - 500);
+  }
+
+  const machine = {
+    cpuModel: (os.cpus()[0] || {}).model || 'unknown',
+    cores: os.cpus().length,
+    memTotalMiB: Math.round(os.totalmem() / 2 ** 20),
+    node: process.version,
+    platform: `${os.type()} ${os.release()}`,
+    loadAvgAtStart: os.loadavg().map((v) => round(v, 2)),
+    clkTck: proc.clockTicks(),
+    maxOpenFiles: nofile ? Number(nofile) : null,
+  };
+  // What the machine is doing without us: other tenants of a shared box.
+  const backgroundBusy = async (ms) => {
+    const m0 = proc.readMachineCpu();
+    await sleep(ms);
+    const m1 = proc.readMachineCpu();
+    return round(100 * (1 - (m1.idle - m0.idle) / Math.max(1, m1.total - m0.total)) * machine.cores, 1);
+  };
+  machine.backgroundBusyPctBeforeRun = await backgroundBusy(opts.preset === 'smoke' ? 300 : 1000);
+  if (opts.waitQuietSec > 0) {
+    // Opt-in: wait (up to N s, not counted in the run's wall time) for other processes to calm down.
+    const until = performance.now() + opts.waitQuietSec * 1000;
+    while (machine.backgroundBusyPctBeforeRun >= 20 && performance.now() < until) {
+      log(`bench: other processes are using ${machine.backgroundBusyPctBeforeRun}% CPU; waiting for < 20% (--wait-quiet)`);
+      machine.backgroundBusyPctBeforeRun = await backgroundBusy(2000);
+    }
+    t0 = performance.now();
+  }
+  const started = new Date();
+  log(`bench: ${opts.preset} run on ${machine.cpuModel} × ${machine.cores}, node ${machine.node}, load ${machine.loadAvgAtStart.join(' ')}, other processes using ${machine.backgroundBusyPctBeforeRun}% CPU before start`);
+
+  const targets = opts.gateway ? ['control', 'gateway'] : ['control'];
+  const elapsedSec = () => (performance.now() - t0) / 1000;
+  const budget = cfg.rerunNoisyUntilSec ? { elapsed: elapsedSec, rerunUntilSec: cfg.rerunNoisyUntilSec } : null;
+  let tPhase = performance.now();
+  const phases = [];
+  const phase = (title) => {
+    const now = performance.now();
+    if (phases.length) phases[phases.length - 1].sec = round((now - tPhase) / 1000, 1);
+    tPhase = now;
+    phases.push({ title, sec: null });
+    log(`\n${title}  (t=${((now - t0) / 1000).toFixed(1)} s)`);
+  };
+  const ctx = { gatewayToken: opts.gatewayToken };
+  ctx.upstream = await startServer('upstream', 'upstream.js', {});
+  const upstreamUrl = `http://${HOST}:${ctx.upstream.port}/v1`;
+  const startRelay = (t) =>
+    t === 'control'
+      ? startServer('control', 'control-relay.js', { UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_API_KEY: 'bench-not-a-secret' }, RELAY_NODE_ARGS)
+      : startGateway(ctx.upstream.port, opts.gatewayEnv);
+
+  const results = { idle: {}, active: {}, sweep: [], multiplex: {}, burst: [], ttfb: {}, peakRssKiB: {}, warnings: [] };
+  const hwm = (t, child) => {
+    try {
+      const k = proc.readMem(child.pid).hwmKiB;
+      results.peakRssKiB[t] = Math.max(results.peakRssKiB[t] || 0, k);
+    } catch {
+      /* gone */
+    }
+  };
+  const warmup = async (t, relay) => {
+    await runClient(ctx, t, streamSpec(cfg, cfg.warmup.streams, { chunks: cfg.warmup.chunks, interval: 0, rampMs: 0 }), { relay });
+    await sleep(300);
+  };
+
+  // 1. Idle connections, on fresh relay processes (heap not yet grown by streaming), which are
+  //    then replaced by fresh ones for the streaming phases (smoke: the same processes go on).
+  const relays = {};
+  phase(`[1/6] idle connections: ${cfg.idle} sockets held open`);
+  for (const t of targets) {
+    const relay = await startRelay(t);
+    await warmup(t, relay);
+    const run = await runClient(ctx, t, { mode: 'idle', streams: cfg.idle, connectConcurrency: 256 }, { relay, idleSettleMs: cfg.idleSettleMs, gcBaseline: true });
+    const sockets = run.result.sockets - run.result.connectFailed;
+    const per = (a, b) => (sockets > 0 ? round((a - b) / sockets, 2) : null);
+    results.idle[t] = {
+      sockets,
+      connectFailed: run.result.connectFailed,
+      connectMs: run.result.connectMs,
+      // Primary: both samples right after a forced full GC (live memory, GC-timing noise removed).
+      rssBeforeKiB: run.relayRssBeforeConnectAfterGcKiB,
+      rssWithSocketsKiB: run.relayRssIdleAfterGcKiB,
+      kibPerConnection: per(run.relayRssIdleAfterGcKiB, run.relayRssBeforeConnectAfterGcKiB),
+      // The same without forcing GC: includes whatever garbage was pending.
+      rssBeforeNoGcKiB: run.relayRssBeforeConnectKiB,
+      rssWithSocketsNoGcKiB: run.relayRssIdleKiB,
+      kibPerConnectionNoGc: per(run.relayRssIdleKiB, run.relayRssBeforeConnectKiB),
+      errors: run.result.errors,
+    };
+    const r = results.idle[t];
+    log(
+      `  ${t.padEnd(7)} ${sockets} sockets in ${Math.round(run.result.connectMs)} ms, RSS after GC ${r.rssBeforeKiB} → ${r.rssWithSocketsKiB} KiB = ${r.kibPerConnection} KiB/connection (without forced GC: ${r.kibPerConnectionNoGc})${run.result.connectFailed ? `, ${run.result.connectFailed} failed ${JSON.stringify(run.result.errors)}` : ''}`,
+    );
+    hwm(t, relay);
+    if (cfg.freshRelayForIdle) await stopProcess(relay);
+    else relays[t] = relay;
+  }
+
+  // 2. Fresh relays for the streaming phases; RSS per active stream first.
+  for (const t of targets) {
+    if (!relays[t]) {
+      relays[t] = await startRelay(t);
+      await warmup(t, relays[t]);
+    }
+  }
+  await runClient(ctx, 'direct', streamSpec(cfg, cfg.warmup.streams, { chunks: cfg.warmup.chunks, interval: 0, rampMs: 0 }));
+
+  const activeChunks = cfg.activeRss.chunks || cfg.chunks;
+  phase(`[2/6] RSS per active stream: ${cfg.activeRss.streams} streams × ${activeChunks} chunks paced ${cfg.interval} ms`);
+  for (const t of targets) {
+    const run = await runClient(ctx, t, streamSpec({ ...cfg, chunks: activeChunks }, cfg.activeRss.streams), { relay: relays[t], gcBaseline: true });
+    const n = run.result.streams;
+    const base = run.relayRssBeforeConnectAfterGcKiB;
+    results.active[t] = {
+      streams: n,
+      // Baseline after a forced full GC; the peak is whatever RSS reached while streaming.
+      rssBeforeKiB: base,
+      rssAtGoKiB: run.relay.rssAtGoKiB,
+      peakRssKiB: run.relay.peakRssKiB,
+      kibPerActiveStream: round((run.relay.peakRssKiB - base) / n, 2),
+      kibPerActiveStreamExclSocket: round((run.relay.peakRssKiB - run.relay.rssAtGoKiB) / n, 2),
+      lost: run.result.chunks.lost,
+      errors: run.result.errors,
+    };
+    log(`  ${t.padEnd(7)} RSS ${base} → peak ${run.relay.peakRssKiB} KiB = ${results.active[t].kibPerActiveStream} KiB/active stream (incl. its socket)`);
+  }
+
+  // 3. Latency sweep, interleaved per level so drifting machine noise hits all three alike.
+  phase(`[3/6] latency sweep: ${cfg.levels.join(', ')} streams × ${cfg.chunks} chunks paced ${cfg.interval} ms, one socket per stream`);
+  for (const [i, level] of cfg.levels.entries()) {
+    if (cfg.sweepLevelsUntilSec && elapsedSec() > cfg.sweepLevelsUntilSec) {
+      const skipped = cfg.levels.slice(i);
+      results.warnings.push(`sweep level(s) ${skipped.join(', ')} skipped: ${Math.round(elapsedSec())} s elapsed, over the ${cfg.sweepLevelsUntilSec} s budget (the machine is slow or busy)`);
+      log(`  skipping level(s) ${skipped.join(', ')}: time budget`);
+      break;
+    }
+    const row = { streams: level };
+    // Direct first, then the relays in alternating order, so neither always runs right after
+    // the other's teardown.
+    const order = i % 2 === 0 ? targets : [...targets].reverse();
+    for (const t of ['direct', ...order]) {
+      await settle();
+      row[t] = await measured(ctx, t, streamSpec(cfg, level), { relay: relays[t] || null }, budget);
+      log(`  ${summaryLine(row[t])}`);
+    }
+    results.sweep.push(row);
+    if (cfg.multiplex && cfg.multiplex.streams === level) {
+      const { streams, perSocket } = cfg.multiplex;
+      log(`  multiplexed: ${streams} streams over ${Math.ceil(streams / perSocket)} socket(s), floor = the direct run above`);
+      results.multiplex.direct = row.direct;
+      for (const t of order) {
+        await settle();
+        results.multiplex[t] = await measured(ctx, t, streamSpec(cfg, streams, { perSocket }), { relay: relays[t] }, budget);
+        log(`  ${summaryLine(results.multiplex[t])}`);
+      }
+    }
+  }
+
+  // 4. Many streams per socket (when its level was not part of the sweep).
+  if (results.multiplex.direct) {
+    phase('[4/6] multiplexed: done with the sweep');
+  } else if (cfg.multiplex && elapsedSec() > (cfg.skipMultiplexAfterSec || Infinity)) {
+    results.warnings.push(`multiplexed run skipped: ${Math.round(elapsedSec())} s elapsed, over the ${cfg.skipMultiplexAfterSec} s budget for it`);
+    phase('[4/6] multiplexed: skipped (time budget)');
+  } else if (cfg.multiplex) {
+    const { streams, perSocket } = cfg.multiplex;
+    phase(`[4/6] multiplexed: ${streams} streams over ${Math.ceil(streams / perSocket)} sockets`);
+    // The floor does not depend on sockets: reuse the sweep's direct run at the same concurrency.
+    const sameLevel = results.sweep.find((row) => row.streams === streams);
+    results.multiplex.direct = sameLevel ? sameLevel.direct : await measured(ctx, 'direct', streamSpec(cfg, streams), {}, budget);
+    if (!sameLevel) log(`  ${summaryLine(results.multiplex.direct)}`);
+    for (const t of targets) {
+      await settle();
+      results.multiplex[t] = await measured(ctx, t, streamSpec(cfg, streams, { perSocket }), { relay: relays[t] }, budget);
+      log(`  ${summaryLine(results.multiplex[t])}`);
+    }
+  } else phase('[4/6] multiplexed: skipped in this preset');
+
+  // 5. CPU per 1,000 relayed chunks: burst (no pacing), interleaved repetitions (the direct run,
+  //    which has no relay CPU to measure, only once, for the bottleneck table).
+  const b = cfg.burst;
+  phase(`[5/6] burst: ${b.streams} streams × ${b.chunks} chunks, no pacing, ${b.reps} repetition(s)`);
+  for (let rep = 0; rep < b.reps; rep++) {
+    if (rep > 0 && cfg.burstRepsUntilSec && elapsedSec() > cfg.burstRepsUntilSec) {
+      results.warnings.push(`burst repetition${rep + 1 === b.reps ? ` ${b.reps}` : `s ${rep + 1}–${b.reps}`} skipped: ${Math.round(elapsedSec())} s elapsed, over the ${cfg.burstRepsUntilSec} s budget`);
+      break;
+    }
+    for (const t of [...(rep === 0 ? ['direct'] : []), ...(rep % 2 === 0 ? targets : [...targets].reverse())]) {
+      await settle();
+      const run = await measured(ctx, t, { mode: 'stream', streams: b.streams, chunks: b.chunks, interval: 0, rampMs: 0 }, { relay: relays[t] || null }, budget);
+      results.burst.push(run);
+      log(`  ${summaryLine(run)}${run.relay ? `  cpu/1000 chunks=${run.relay.cpuSecPer1000Chunks} s` : ''}`);
+    }
+  }
+
+  // 6. Time to first chunk at low load: a few sockets, sequential streams (first round excluded).
+  const tt = cfg.ttfb;
+  phase(`[6/6] time to first chunk at low load: ${tt.sockets} sockets × ${tt.rounds} sequential streams`);
+  for (const t of ['direct', ...targets]) {
+    await settle();
+    results.ttfb[t] = await measured(
+      ctx,
+      t,
+      { mode: 'stream', streams: tt.sockets, rounds: tt.rounds, chunks: tt.chunks, interval: tt.interval, rampMs: 10, thinkMs: 5 },
+      { relay: relays[t] || null },
+      budget,
+    );
+    const s = results.ttfb[t].result.ttfbAfterFirstRoundMs;
+    log(`  ${t.padEnd(7)} ttfb p50=${s.p50} p99=${s.p99} ms (n=${s.n})`);
+  }
+
+  for (const t of targets) {
+    hwm(t, relays[t]);
+    await stopProcess(relays[t]);
+  }
+  await stopProcess(ctx.upstream);
+
+  phase('done');
+  phases.pop();
+  const wallSec = (performance.now() - t0) / 1000;
+  const phaseTimes = phases;
+  const report = buildReport({ preset: opts.preset, cfg, machine, started, wallSec, targets, results, phases: phaseTimes });
+  fs.mkdirSync(opts.out, { recursive: true });
+  fs.writeFileSync(path.join(opts.out, 'latest.json'), `${JSON.stringify(report.json, null, 2)}\n`);
+  fs.writeFileSync(path.join(opts.out, 'latest.md'), report.markdown);
+  fs.writeFileSync(path.join(opts.out, 'latest.svg'), report.svg);
+  log(`\n${report.markdown}`);
+  log(`bench: done in ${wallSec.toFixed(1)} s; wrote ${path.relative(process.cwd(), opts.out) || '.'}/latest.{json,md,svg}`);
+  return report.json;
+}
+
+module.exports = { main, parseArgs, PRESETS };
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`\nbench: FAILED: ${err && err.message}\n`);
+      killAll('SIGKILL');
+      process.exit(1);
+    },
+  );
+}
