@@ -45,26 +45,8 @@ export class MetricsService {
         this.set(registry.size);
       },
     });
-    let chunksSeen = 0;
-    new Counter({
-      name: `${METRIC_PREFIX}chunks_relayed_total`,
-      help: 'Upstream chunks relayed to clients as chat.chunk frames',
-      registers: [this.registry],
-      collect() {
-        this.inc(totals.chunks - chunksSeen);
-        chunksSeen = totals.chunks;
-      },
-    });
-    let bytesSeen = 0;
-    new Counter({
-      name: `${METRIC_PREFIX}sent_bytes_total`,
-      help: 'Bytes of frame payload sent to clients (all frame types)',
-      registers: [this.registry],
-      collect() {
-        this.inc(totals.bytesOut - bytesSeen);
-        bytesSeen = totals.bytesOut;
-      },
-    });
+    this.runningTotal('chunks_relayed_total', 'Upstream chunks relayed to clients as chat.chunk frames', () => totals.chunks);
+    this.runningTotal('sent_bytes_total', 'Bytes of frame payload sent to clients (all frame types)', () => totals.bytesOut);
   }
 
   streamStarted(): void {
@@ -92,6 +74,21 @@ export class MetricsService {
 
   rateLimited(scope: 'request' | 'frame'): void {
     this.rateLimitedTotal.inc({ scope });
+  }
+
+  /** A counter fed at scrape time from a running total kept outside prom-client. */
+  private runningTotal(name: string, help: string, read: () => number): void {
+    let seen = 0;
+    new Counter({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      registers: [this.registry],
+      collect() {
+        const now = read();
+        this.inc(now - seen);
+        seen = now;
+      },
+    });
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {

@@ -75,8 +75,17 @@ describe('backpressure (e2e)', () => {
     await upstream.close();
   });
 
-  it('stops reading the upstream while the client is not reading, then resumes without losing a byte', async () => {
-    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, MAX_FRAMES_PER_SECOND: '100000', SEND_BUFFER_HIGH_WATER_BYTES: String(HIGH_WATER), SLOW_CLIENT_TIMEOUT_MS: '60000' });
+  /**
+   * Boots the gateway, starts stream `big` on a client that then stops reading, plus an idle
+   * `probe` socket for round trips. The frame cap is lifted: the probe pings a lot.
+   */
+  async function slowReaderStream(slowClientTimeoutMs: number) {
+    gateway = await startGateway({
+      HOLYSHEEP_BASE_URL: upstream.baseUrl,
+      MAX_FRAMES_PER_SECOND: '100000',
+      SEND_BUFFER_HIGH_WATER_BYTES: String(HIGH_WATER),
+      SLOW_CLIENT_TIMEOUT_MS: String(slowClientTimeoutMs),
+    });
     const slow = await connect();
     const probe = await connect();
     slow.send({ type: 'chat.request', id: 'big', messages: [{ role: 'user', content: 'everything' }] });
@@ -85,8 +94,11 @@ describe('backpressure (e2e)', () => {
     await call.event(chunk({ content: 'start ' }));
     await slow.nextOfType('chat.chunk', 'big');
     rawSocket(slow).pause();
+    return { slow, probe, call, connection: connectionStreaming('big') };
+  }
 
-    const connection = connectionStreaming('big');
+  it('stops reading the upstream while the client is not reading, then resumes without losing a byte', async () => {
+    const { slow, probe, call, connection } = await slowReaderStream(60_000);
     const { events, maxBuffered } = await pushUntilBlocked(call, connection, probe);
     expect(connection.flow.isPaused).toBe(true);
     // Memory stays bounded: the gateway's unsent bytes never pass the mark by more than what was
@@ -110,16 +122,7 @@ describe('backpressure (e2e)', () => {
   });
 
   it('closes a client that never drains with 4008 after SLOW_CLIENT_TIMEOUT_MS and aborts its upstream', async () => {
-    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, MAX_FRAMES_PER_SECOND: '100000', SEND_BUFFER_HIGH_WATER_BYTES: String(HIGH_WATER), SLOW_CLIENT_TIMEOUT_MS: '500' });
-    const slow = await connect();
-    const probe = await connect();
-    slow.send({ type: 'chat.request', id: 'big', messages: [{ role: 'user', content: 'everything' }] });
-    const call = await upstream.nextCall();
-    call.startSse();
-    await call.event(chunk({ content: 'start ' }));
-    await slow.nextOfType('chat.chunk', 'big');
-    rawSocket(slow).pause();
-    const connection = connectionStreaming('big');
+    const { probe, call, connection } = await slowReaderStream(500);
     await pushUntilBlocked(call, connection, probe).catch(() => undefined);
     await call.aborted;
     expect(connection.closeReason).toBe('slow');
