@@ -8,6 +8,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/test'],
   setupFilesAfterEnv: ['<rootDir>/test/support/jest-setup.ts'],
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   // e2e suites boot real servers; a hang must fail the run, not stall CI.
   testTimeout: 20000,
 };
