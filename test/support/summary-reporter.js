@@ -4,7 +4,8 @@ class SummaryReporter {
   onRunComplete(_contexts, results) {
     const skipped = results.numPendingTests + results.numTodoTests;
     const line = `${results.numPassedTests} passed, ${results.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`;
-    process.stdout.write(`\n${line}\n`);
+    // stderr, like the default reporter, so the line comes after its summary.
+    process.stderr.write(`${line}\n`);
   }
 }
 module.exports = SummaryReporter;
