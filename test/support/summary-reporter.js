@@ -4,8 +4,9 @@ class SummaryReporter {
   onRunComplete(_contexts, results) {
     const skipped = results.numPendingTests + results.numTodoTests;
     const line = `${results.numPassedTests} passed, ${results.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`;
-    // stderr, like the default reporter, so the line comes after its summary.
-    process.stderr.write(`${line}\n`);
+    // Jest prints its own summary after every custom reporter has run; written at exit (stderr is
+    // synchronous for files and pipes), this stays the last line.
+    process.once('exit', () => process.stderr.write(`${line}\n`));
   }
 }
 module.exports = SummaryReporter;
