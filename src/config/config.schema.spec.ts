@@ -16,6 +16,11 @@ describe('parseConfig', () => {
     });
   });
 
+  it('refuses durations a Node timer cannot hold (they would fire after 1 ms)', () => {
+    expect(() => parseConfig({ SLOW_CLIENT_TIMEOUT_MS: '2147483648' })).toThrow(/SLOW_CLIENT_TIMEOUT_MS: must be at most 2147483647/);
+    expect(parseConfig({ SLOW_CLIENT_TIMEOUT_MS: '2147483647' }).backpressure.slowClientTimeoutMs).toBe(2147483647);
+  });
+
   it('treats empty strings as unset', () => {
     expect(parseConfig({ PORT: '', HOLYSHEEP_API_KEY: '  ' }).upstream.simulated).toBe(true);
   });

@@ -14,7 +14,10 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-const integer = (defaultValue: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+/** Node's timers hold at most 2^31-1 ms; a larger delay would silently fire after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+const integer = (defaultValue: number, min: number, max = MAX_TIMER_MS) =>
   optionalString.pipe(
     z
       .string()
