@@ -87,6 +87,21 @@ describe('upstream fault injection (e2e)', () => {
     expect(upstream.calls).toHaveLength(1);
   });
 
+  it('a cancel during the retry backoff ends the stream and no retry is ever sent', async () => {
+    await boot();
+    ask(client, 'wait');
+    (await upstream.nextCall()).json(503, { error: { message: 'busy' } }, { 'retry-after-ms': '200' });
+    await gateway.logs.next('upstream_retry');
+    client.send({ type: 'chat.cancel', id: 'wait' });
+    const frames = await client.collectStream('wait');
+    assertStreamInvariants(frames);
+    expect(frames.map((f) => f.type)).toEqual(['chat.started', 'chat.done']);
+    expect(frames[1]).toMatchObject({ finish_reason: 'cancelled' });
+    // The one deliberate wait in this suite: longer than the backoff, to prove nothing fires.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(upstream.calls).toHaveLength(1);
+  });
+
   it('a 400 is not retried: upstream_error with the upstream message', async () => {
     await boot();
     ask(client, 'bad');
