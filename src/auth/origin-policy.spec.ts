@@ -1,7 +1,7 @@
 import { isOriginAllowed } from './origin-policy';
 
 describe('isOriginAllowed', () => {
-  const allowed = ['https://app.example.com', 'http://localhost:3000/', 'https://*.example.org'];
+  const allowed = ['https://app.example.com', 'http://localhost:5173/', 'https://*.example.org'];
 
   it('allows requests without an Origin (non-browser clients)', () => {
     expect(isOriginAllowed(undefined, allowed)).toBe(true);
@@ -17,7 +17,7 @@ describe('isOriginAllowed', () => {
     expect(isOriginAllowed('https://app.example.com', allowed)).toBe(true);
     expect(isOriginAllowed('HTTPS://APP.Example.COM', allowed)).toBe(true);
     expect(isOriginAllowed('https://app.example.com:443', allowed)).toBe(true);
-    expect(isOriginAllowed('http://localhost:3000', allowed)).toBe(true);
+    expect(isOriginAllowed('http://localhost:5173', allowed)).toBe(true);
     expect(isOriginAllowed('https://app.example.com', ['https://app.example.com:443/'])).toBe(true);
     expect(isOriginAllowed('http://a.test', ['http://a.test:80'])).toBe(true);
   });

@@ -1,3 +1,4 @@
+import { parseConfig } from '../../src/config/config.schema';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiagnosticSeverity, Parser, type AsyncAPIDocumentInterface, type Diagnostic } from '@asyncapi/parser';
@@ -159,13 +160,13 @@ describe('docs/asyncapi.yaml', () => {
     expect(diagnostics.filter((d) => d.severity === DiagnosticSeverity.Error)).toEqual([]);
   });
 
-  it('describes the one /v1/ws channel on a ws server at localhost:8080 with the three credential placements', () => {
+  it('describes the one /v1/ws channel on a ws server at the default port with the three credential placements', () => {
     const document = parsed.document!;
     const channels = document.channels().all();
     expect(channels.map((c) => c.address())).toEqual(['/v1/ws']);
     const [server] = document.servers().all();
     expect(server?.protocol()).toBe('ws');
-    expect(server?.host()).toBe('localhost:8080');
+    expect(server?.host()).toBe(`localhost:${parseConfig({}).http.port}`);
     const schemes = server!.security().map((requirements) => requirements.all().map((r) => r.scheme().json()));
     expect(schemes.flat()).toEqual(
       expect.arrayContaining([
