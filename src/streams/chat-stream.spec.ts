@@ -115,6 +115,14 @@ describe('ChatStream', () => {
     expect(ended).toHaveLength(1);
   });
 
+  it('keeps chat.done.usage an object or null whatever the upstream sends as usage', () => {
+    const { sent, upstream } = setup();
+    upstream.next(event('a', null, { usage: 'lots' }));
+    upstream.next(event(null, 'stop', { usage: [1, 2] }));
+    upstream.complete();
+    expect(sent.at(-1)).toMatchObject({ type: 'chat.done', usage: null });
+  });
+
   it('normalises finish reasons to the protocol’s set', () => {
     expect(['stop', 'length', 'tool_calls', 'content_filter', 'function_call', 'eos', null].map(normalizeFinishReason)).toEqual([
       'stop',

@@ -130,7 +130,9 @@ export class ChatStream {
         if (reason) this.finishReason = reason;
       }
     }
-    if (chunk.usage) this.usage = chunk.usage;
+    // chat.done.usage must be an object or null, whatever an upstream puts there.
+    const usage = chunk.usage;
+    if (usage !== null && typeof usage === 'object' && !Array.isArray(usage)) this.usage = usage;
     this.totals.chunks++;
     if (this.chunks++ === 0) {
       this.firstChunkAt = this.now();
