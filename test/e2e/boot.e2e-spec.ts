@@ -2,6 +2,7 @@
  * Boot behaviour as a new user meets it: configuration errors, the production guard, and the
  * embedded simulated upstream that `npm start` uses on a fresh clone.
  */
+import { UPSTREAM_TARGET, type UpstreamTarget } from '../../src/upstream/upstream-target';
 import { startGateway, type RunningGateway } from '../support/gateway-app';
 import { listeningPort, runService } from '../support/service-process';
 import { assertStreamInvariants, streamText, TestClient } from '../support/ws-client';
@@ -64,5 +65,14 @@ describe('boot (e2e)', () => {
       expect(frames.at(-1)).toMatchObject({ type: 'chat.done', finish_reason: 'length', usage: { completion_tokens: 5 } });
       client.ws.terminate();
     });
+  });
+
+  it('stops the simulated upstream with the app, leaving nothing listening', async () => {
+    const gateway = await startGateway({ NODE_ENV: 'development', HOLYSHEEP_API_KEY: '' });
+    const { baseUrl, simulated } = gateway.app.get<UpstreamTarget>(UPSTREAM_TARGET);
+    expect(simulated).toBe(true);
+    expect((await fetch(`${baseUrl}/chat/completions`, { method: 'POST', body: '{}' })).status).toBe(400);
+    await gateway.close();
+    await expect(fetch(`${baseUrl}/chat/completions`, { method: 'POST', body: '{}' })).rejects.toThrow();
   });
 });
