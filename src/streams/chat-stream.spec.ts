@@ -18,7 +18,7 @@ function setup() {
 
 const event = (content: string | null, finish: string | null = null, extra: Record<string, unknown> = {}): UpstreamChunk => {
   const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: finish }], ...extra };
-  return { chunk, raw: JSON.stringify(chunk), model: 'm' };
+  return { chunk, raw: JSON.stringify(chunk), model: 'm', finishReason: finish };
 };
 
 describe('ChatStream', () => {
@@ -26,7 +26,7 @@ describe('ChatStream', () => {
     const { sent, ended, upstream, stream } = setup();
     upstream.next(event('a'));
     upstream.next(event(null, 'length'));
-    upstream.next({ chunk: { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }, raw: '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}', model: 'm' });
+    upstream.next({ chunk: { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }, raw: '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}', model: 'm', finishReason: null });
     upstream.complete();
     expect(sent.map((f) => [f.type, f.seq])).toEqual([
       ['chat.started', 1],
@@ -43,7 +43,7 @@ describe('ChatStream', () => {
 
   it('relays the raw JSON text, so the chunk arrives exactly as the upstream wrote it', () => {
     const { sent, upstream } = setup();
-    upstream.next({ chunk: { id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [] }, raw: '{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"big":12345678901234567890}', model: 'm' });
+    upstream.next({ chunk: { id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [] }, raw: '{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"big":12345678901234567890}', model: 'm', finishReason: null });
     expect(sent[1]?.chunk.big).toBe(12345678901234567890);
   });
 

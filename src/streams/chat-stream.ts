@@ -123,13 +123,7 @@ export class ChatStream {
   private relay(event: UpstreamChunk): void {
     if (!this.active) return;
     const chunk = event.chunk;
-    const choices = chunk.choices;
-    if (Array.isArray(choices)) {
-      for (let i = 0; i < choices.length; i++) {
-        const reason = choices[i]?.finish_reason;
-        if (reason) this.finishReason = reason;
-      }
-    }
+    if (event.finishReason !== null) this.finishReason = event.finishReason;
     // chat.done.usage must be an object or null, whatever an upstream puts there.
     const usage = chunk.usage;
     if (usage !== null && typeof usage === 'object' && !Array.isArray(usage)) this.usage = usage;

@@ -158,13 +158,19 @@ export class HolySheepStreamService implements OnApplicationShutdown {
     let sawFinishReason = false;
     let connectTimer: NodeJS.Timeout | undefined;
     let drainTimer: NodeJS.Timeout | undefined;
-    // One timer at a time: "no first chunk yet", then "no chunk for too long". refresh() re-arms
-    // the stall timer without allocating, which matters on the per-chunk path.
+    // One timer at a time: "no first chunk yet", then "no chunk for too long". Between chunks
+    // refresh() re-arms it without allocating, which matters on the per-chunk path.
     const noFirstChunk = () =>
       fail(new UpstreamError('first_chunk_timeout', `No first chunk within ${this.timeouts.firstChunkTimeoutMs} ms`));
     const stalled = () =>
       fail(new UpstreamError('stall_timeout', `No chunk for ${this.timeouts.stallTimeoutMs} ms`, { afterFirstChunk: true }));
-    let chunkTimer: NodeJS.Timeout | undefined = setTimeout(noFirstChunk, this.timeouts.firstChunkTimeoutMs);
+    let chunkTimer: NodeJS.Timeout | undefined;
+    /** (Re)starts the timer that fits where the stream is: before or after its first chunk. */
+    const armChunkTimer = () => {
+      clearTimeout(chunkTimer);
+      chunkTimer = chunks === 0 ? setTimeout(noFirstChunk, this.timeouts.firstChunkTimeoutMs) : setTimeout(stalled, this.timeouts.stallTimeoutMs);
+    };
+    armChunkTimer();
     let detachFlow: (() => void) | undefined;
 
     const clearTimers = () => {
@@ -272,15 +278,11 @@ export class HolySheepStreamService implements OnApplicationShutdown {
               }),
             );
           }
-          if (!sawFinishReason && hasFinishReason(object)) sawFinishReason = true;
-          chunks++;
-          if (chunks === 1) {
-            clearTimeout(chunkTimer);
-            chunkTimer = setTimeout(stalled, this.timeouts.stallTimeoutMs);
-          } else {
-            chunkTimer?.refresh();
-          }
-          subscriber.next({ chunk: object, raw: data, model: request.model });
+          const finishReason = finishReasonOf(object);
+          if (finishReason !== null) sawFinishReason = true;
+          if (++chunks === 1) armChunkTimer();
+          else chunkTimer?.refresh();
+          subscriber.next({ chunk: object, raw: data, model: request.model, finishReason });
         },
       });
       res.on('data', (bytes: Buffer) => {
@@ -296,24 +298,21 @@ export class HolySheepStreamService implements OnApplicationShutdown {
           resume: () => {
             if (state !== 'open') return;
             res.resume();
-            chunkTimer = chunks === 0 ? setTimeout(noFirstChunk, this.timeouts.firstChunkTimeoutMs) : setTimeout(stalled, this.timeouts.stallTimeoutMs);
+            armChunkTimer();
           },
         });
       }
-      res.on('end', () => {
+      /** The body is over without [DONE]: complete if a finish_reason came, else truncated. */
+      const bodyOver = (how: string) => {
         clearTimeout(drainTimer);
         if (state !== 'open') return;
         if (sawFinishReason) complete(true);
-        else fail(new UpstreamError('truncated', 'Upstream ended the stream before [DONE] or a finish_reason', { afterFirstChunk: chunks > 0 }));
-      });
+        else fail(new UpstreamError('truncated', `Upstream ${how} before [DONE] or a finish_reason`, { afterFirstChunk: chunks > 0 }));
+      };
+      res.on('end', () => bodyOver('ended the stream'));
       // A connection lost mid-body surfaces as 'error' (ECONNRESET "aborted") and/or 'close'
       // without 'end'; either way the text is truncated.
-      const lost = () => {
-        clearTimeout(drainTimer);
-        if (state !== 'open') return;
-        if (sawFinishReason) complete(true);
-        else fail(new UpstreamError('truncated', 'Upstream connection lost before [DONE] or a finish_reason', { afterFirstChunk: chunks > 0 }));
-      };
+      const lost = () => bodyOver('connection lost');
       res.on('error', lost);
       res.on('close', () => {
         if (!res.complete) lost();
@@ -335,13 +334,16 @@ export class HolySheepStreamService implements OnApplicationShutdown {
   }
 }
 
-function hasFinishReason(chunk: ChatCompletionChunk): boolean {
+/** The chunk's (last) non-empty `finish_reason`, or null; tolerant of malformed `choices`. */
+function finishReasonOf(chunk: ChatCompletionChunk): string | null {
   const choices = chunk.choices;
-  if (!Array.isArray(choices)) return false;
+  if (!Array.isArray(choices)) return null;
+  let reason: string | null = null;
   for (let i = 0; i < choices.length; i++) {
-    if (choices[i]?.finish_reason) return true;
+    const value: unknown = choices[i]?.finish_reason;
+    if (value) reason = String(value);
   }
-  return false;
+  return reason;
 }
 
 function readErrorBody(res: http.IncomingMessage, done: (text: string) => void): void {

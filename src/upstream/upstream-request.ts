@@ -13,4 +13,6 @@ export interface UpstreamChunk {
   raw: string;
   /** The model this chunk's request asked for: the requested one, or a fallback. */
   model: string;
+  /** The chunk's `finish_reason`, read once by the upstream service (null on most chunks). */
+  finishReason: string | null;
 }
