@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { EmptySignal } from '../common/empty-signal';
 import { ClientConnection, type BackpressureSettings, type ConnectionInfo } from './client-connection';
 import type { ClientTransport } from './client-transport';
 import { RelayTotals } from './relay-totals';
@@ -16,7 +17,7 @@ export class ConnectionRegistryService {
   private readonly connections = new Map<string, ClientConnection>();
   private readonly perPrincipal = new Map<string, number>();
   private clock: Clock = SYSTEM_CLOCK;
-  private emptyWaiters: Array<() => void> = [];
+  private readonly empty = new EmptySignal();
   /** Frames, bytes and chunks sent by every connection of this instance. */
   readonly totals = new RelayTotals();
 
@@ -45,11 +46,7 @@ export class ConnectionRegistryService {
     const remaining = (this.perPrincipal.get(connection.principal) ?? 1) - 1;
     if (remaining > 0) this.perPrincipal.set(connection.principal, remaining);
     else this.perPrincipal.delete(connection.principal);
-    if (this.connections.size === 0 && this.emptyWaiters.length > 0) {
-      const waiters = this.emptyWaiters;
-      this.emptyWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    this.empty.check(this.connections.size);
     return connection;
   }
 
@@ -59,8 +56,7 @@ export class ConnectionRegistryService {
 
   /** Resolves once every connection has been unregistered (at once if there is none). */
   whenEmpty(): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+    return this.empty.wait(this.connections.size);
   }
 
   get size(): number {

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { EmptySignal } from '../common/empty-signal';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
@@ -22,7 +23,7 @@ export type StreamEndListener = (stream: ChatStream, connection: ClientConnectio
 export class StreamManagerService {
   private readonly streams = new Map<string, { stream: ChatStream; connection: ClientConnection; span: StreamSpan }>();
   private readonly endListeners: StreamEndListener[] = [];
-  private idleWaiters: Array<() => void> = [];
+  private readonly idle = new EmptySignal();
 
   constructor(
     private readonly upstream: HolySheepStreamService,
@@ -94,8 +95,7 @@ export class StreamManagerService {
 
   /** Resolves once no stream is active (at once if none is). */
   whenIdle(): Promise<void> {
-    if (this.streams.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.idle.wait(this.streams.size);
   }
 
   /** One upstream attempt: a child span (whose context goes upstream) and the header-latency metric. */
@@ -119,11 +119,7 @@ export class StreamManagerService {
     this.registry.streamEnded(entry.connection, stream.id);
     this.record(stream, entry.span);
     for (const listener of this.endListeners) listener(stream, entry.connection);
-    if (this.streams.size === 0 && this.idleWaiters.length > 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    this.idle.check(this.streams.size);
   }
 
   /** The stream's log line, metrics and span. */
