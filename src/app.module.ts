@@ -1,8 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { ScheduleModule } from '@nestjs/schedule';
 import type { DestinationStream } from 'pino';
 import type { GatewayConfig } from './config/config.schema';
+import { GatewayConfigModule } from './config/gateway-config.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { HealthModule } from './health/health.module';
 import { HeartbeatModule } from './heartbeat/heartbeat.module';
@@ -13,14 +13,14 @@ import { PlaygroundModule } from './playground/playground.module';
 @Module({})
 export class AppModule {
   /**
-   * The configuration is validated before Nest starts (see `main.ts`), so a bad value is reported
-   * plainly instead of as a DI stack trace; ConfigModule then carries the typed result.
+   * The configuration is validated before Nest starts (see `main.ts`); GatewayConfigModule carries
+   * the typed result to every provider.
    */
   static forRoot(config: GatewayConfig, options: { logDestination?: DestinationStream } = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validatePredefined: false, load: [() => ({ gateway: config })] }),
+        GatewayConfigModule.forRoot(config),
         loggingModule(config, options.logDestination),
         ScheduleModule.forRoot(),
         GatewayModule,

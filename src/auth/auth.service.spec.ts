@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConfigService } from '@nestjs/config';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload, type KeyLike } from 'jose';
 import { parseConfig, type GatewayConfig } from '../config/config.schema';
 import { AuthService, type AuthResult } from './auth.service';
@@ -11,8 +10,7 @@ const SECRET = 'a-test-hs256-secret-that-is-at-least-32-bytes-long';
 const now = () => Math.floor(Date.now() / 1000);
 
 function service(env: Record<string, string>): AuthService {
-  const gateway = parseConfig(env);
-  return new AuthService({ get: () => gateway } as unknown as ConfigService<{ gateway: GatewayConfig }, true>);
+  return new AuthService(parseConfig(env));
 }
 
 const bearer = (token: string): Credential => ({ token, source: 'header' });

@@ -1,5 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
 import {
   createLocalJWKSet,
@@ -14,6 +13,7 @@ import {
   type KeyLike,
 } from 'jose';
 import type { AuthConfig, GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import type { Credential } from './credentials';
 
 /**
@@ -86,8 +86,8 @@ export class AuthService {
 
   private readonly jwt?: JwtVerifier;
 
-  constructor(config: ConfigService<{ gateway: GatewayConfig }, true>) {
-    const auth = config.get('gateway', { infer: true }).auth;
+  constructor(@InjectConfig() config: GatewayConfig) {
+    const auth = config.auth;
     this.mode = auth.mode;
     if (auth.mode === 'api_key') {
       this.keyDigests = auth.keys.map(({ principal, key }) => ({ principal, digest: sha256(key) }));

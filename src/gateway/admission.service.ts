@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import type { IncomingMessage } from 'node:http';
 import { AuthService, type AuthResult } from '../auth/auth.service';
 import { extractCredential } from '../auth/credentials';
 import { isOriginAllowed } from '../auth/origin-policy';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import { DrainService } from '../health/drain.service';
 import type { UpgradeVerdict } from './gateway-ws.adapter';
 
@@ -25,9 +25,9 @@ export class AdmissionService {
   constructor(
     private readonly drain: DrainService,
     private readonly auth: AuthService,
-    config: ConfigService<{ gateway: GatewayConfig }, true>,
+    @InjectConfig() config: GatewayConfig,
   ) {
-    this.allowedOrigins = config.get('gateway', { infer: true }).allowedOrigins;
+    this.allowedOrigins = config.allowedOrigins;
   }
 
   async verifyUpgrade(request: IncomingMessage): Promise<UpgradeVerdict> {

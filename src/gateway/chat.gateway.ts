@@ -1,10 +1,10 @@
-import { ConfigService } from '@nestjs/config';
 import { OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import type { AuthResult } from '../auth/auth.service';
@@ -39,9 +39,9 @@ export class ChatGateway implements OnGatewayConnection<WebSocket> {
     private readonly admission: AdmissionService,
     private readonly metrics: MetricsService,
     @InjectPinoLogger('Gateway') private readonly logger: PinoLogger,
-    config: ConfigService<{ gateway: GatewayConfig }, true>,
+    @InjectConfig() config: GatewayConfig,
   ) {
-    this.config = config.get('gateway', { infer: true });
+    this.config = config;
     const allowed = this.config.limits.allowedModels;
     this.allowedModels = allowed.length > 0 ? new Set(allowed) : undefined;
   }

@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { CLOSE_CODES } from '../protocol';
@@ -32,9 +32,9 @@ export class DrainService implements BeforeApplicationShutdown {
   constructor(
     private readonly registry: ConnectionRegistryService,
     private readonly streams: StreamManagerService,
-    config: ConfigService<{ gateway: GatewayConfig }, true>,
+    @InjectConfig() config: GatewayConfig,
   ) {
-    this.timeoutMs = config.get('gateway', { infer: true }).drain.timeoutMs;
+    this.timeoutMs = config.drain.timeoutMs;
     this.streams.onStreamEnd((_stream, connection) => {
       if (this.isDraining && connection.activeStreams.size === 0) closeForDrain(connection);
     });

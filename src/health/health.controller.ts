@@ -1,7 +1,7 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { ConfigService } from '@nestjs/config';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { DrainService } from './drain.service';
 
@@ -18,9 +18,9 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly drain: DrainService,
     private readonly registry: ConnectionRegistryService,
-    config: ConfigService<{ gateway: GatewayConfig }, true>,
+    @InjectConfig() config: GatewayConfig,
   ) {
-    this.maxConnections = config.get('gateway', { infer: true }).limits.maxConnections;
+    this.maxConnections = config.limits.maxConnections;
   }
 
   @Get('live')

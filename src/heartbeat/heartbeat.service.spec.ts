@@ -1,4 +1,3 @@
-import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { parseConfig } from '../config/config.schema';
 import type { ClientTransport } from '../connections/client-transport';
@@ -30,8 +29,7 @@ describe('HeartbeatService (fake timers)', () => {
     jest.useFakeTimers({ now: 0 });
     registry = new ConnectionRegistryService();
     scheduler = new SchedulerRegistry();
-    const config = { get: () => parseConfig({}) } as unknown as ConfigService<any, true>;
-    new HeartbeatService(scheduler, registry, config).onApplicationBootstrap();
+    new HeartbeatService(scheduler, registry, parseConfig({})).onApplicationBootstrap();
   });
   afterEach(() => {
     scheduler.deleteInterval('heartbeat');

@@ -1,7 +1,7 @@
 import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { CLOSE_CODES } from '../protocol';
 
@@ -26,9 +26,9 @@ export class HeartbeatService implements OnApplicationBootstrap {
   constructor(
     private readonly scheduler: SchedulerRegistry,
     private readonly registry: ConnectionRegistryService,
-    config: ConfigService<{ gateway: GatewayConfig }, true>,
+    @InjectConfig() config: GatewayConfig,
   ) {
-    ({ heartbeatIntervalMs: this.intervalMs, idleTimeoutMs: this.idleTimeoutMs } = config.get('gateway', { infer: true }).socket);
+    ({ heartbeatIntervalMs: this.intervalMs, idleTimeoutMs: this.idleTimeoutMs } = config.socket);
   }
 
   onApplicationBootstrap(): void {

@@ -16,7 +16,7 @@ describe('TokenBucket', () => {
 });
 
 describe('RequestRateLimiterService', () => {
-  const limiter = () => new RequestRateLimiterService({ get: () => parseConfig({ RATE_LIMIT_REQUESTS_PER_MINUTE: '2' }) } as never);
+  const limiter = () => new RequestRateLimiterService(parseConfig({ RATE_LIMIT_REQUESTS_PER_MINUTE: '2' }));
 
   it('limits each principal separately and says when to retry', () => {
     const l = limiter();

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import { TokenBucket } from './token-bucket';
 
 const MINUTE_MS = 60_000;
@@ -18,8 +18,8 @@ export class RequestRateLimiterService {
   private readonly perMinute: number;
   private lastSweep = 0;
 
-  constructor(config: ConfigService<{ gateway: GatewayConfig }, true>) {
-    this.perMinute = config.get('gateway', { infer: true }).limits.requestsPerMinute;
+  constructor(@InjectConfig() config: GatewayConfig) {
+    this.perMinute = config.limits.requestsPerMinute;
   }
 
   /** Counts one request; returns 0 when allowed, else `retry_after_ms`. */

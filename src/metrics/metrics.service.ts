@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 
 export const METRIC_PREFIX = 'holysheep_gateway_';
@@ -34,7 +36,10 @@ export class MetricsService {
     [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
   );
 
-  constructor(registry: ConnectionRegistryService) {
+  constructor(
+    registry: ConnectionRegistryService,
+    @InjectConfig() private readonly config: GatewayConfig,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
     const totals = registry.totals;
     new Gauge({

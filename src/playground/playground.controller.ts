@@ -1,10 +1,10 @@
 import { Controller, Get, NotFoundException, Res } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response } from 'express';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 
 /**
  * The playground page. Two levels up from this file is the project root both from `src/playground`
@@ -28,8 +28,8 @@ interface PlaygroundPage {
 export class PlaygroundController {
   private readonly page: PlaygroundPage | undefined;
 
-  constructor(config: ConfigService<{ gateway: GatewayConfig }, true>) {
-    if (!config.get('gateway', { infer: true }).playground.enabled) return;
+  constructor(@InjectConfig() config: GatewayConfig) {
+    if (!config.playground.enabled) return;
     this.page = loadPage(PLAYGROUND_HTML_PATH);
   }
 

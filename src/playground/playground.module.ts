@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { PlaygroundController } from './playground.controller';
 
-/** The browser playground at `GET /`; needs the global ConfigModule carrying `gateway`. */
+/** The browser playground at `GET /`. */
 @Module({ controllers: [PlaygroundController] })
 export class PlaygroundModule {}

@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import type { ConfigService } from '@nestjs/config';
 import { ROOT_CONTEXT, trace, TraceFlags, defaultTextMapSetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { EventEmitter, once } from 'node:events';
@@ -58,8 +57,7 @@ const BEARER = 'Bearer eyJhbGciOiJIUzI1NiJ9.clientTOKEN.sig';
 const STREAM = { id: 'req-1', streamId: 'str-1', principal: 'alice', model: 'gpt-4.1' };
 
 function service(env: Record<string, string>): TracingService {
-  const gateway = parseConfig({ HOLYSHEEP_API_KEY: UPSTREAM_API_KEY, ...env });
-  return new TracingService({ get: () => gateway } as unknown as ConfigService<{ gateway: GatewayConfig }, true>);
+  return new TracingService(parseConfig({ HOLYSHEEP_API_KEY: UPSTREAM_API_KEY, ...env }));
 }
 
 // ---- a real OTLP/HTTP collector, just enough of one -------------------------------------------

@@ -7,7 +7,6 @@
  * past the gateway without the gateway exporting anything itself.
  */
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import {
   type Attributes,
   type Context,
@@ -25,6 +24,7 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import { ATTR_ERROR_TYPE, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { redactSecrets } from '../common/redact';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 
 // GenAI / enduser semantic-convention keys. Copied rather than imported: in
 // @opentelemetry/semantic-conventions they exist only in the `incubating` entry point, which that
@@ -299,8 +299,7 @@ export class TracingService implements OnApplicationShutdown {
   private readonly secrets: ReadonlyArray<string | undefined>;
   private shutdown: Promise<void> | undefined;
 
-  constructor(config: ConfigService<{ gateway: GatewayConfig }, true>) {
-    const gateway = config.get('gateway', { infer: true });
+  constructor(@InjectConfig() gateway: GatewayConfig) {
     const { endpoint, serviceName } = gateway.tracing;
     this.secrets = [gateway.upstream.apiKey];
     const url = endpoint === undefined ? undefined : tracesUrl(endpoint);

@@ -1,10 +1,10 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { map, Observable, type Subscriber, type Subscription } from 'rxjs';
 import type { FlowGate } from '../common/flow-gate';
 import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import type { ChatCompletionChunk } from '../protocol';
 import { redactSecrets } from '../common/redact';
 import { RetryPolicy } from './retry-policy';
@@ -62,9 +62,8 @@ export class HolySheepStreamService implements OnApplicationShutdown {
 
   constructor(
     @Inject(UPSTREAM_TARGET) private readonly target: UpstreamTarget,
-    config: ConfigService<{ gateway: GatewayConfig }, true>,
+    @InjectConfig() gateway: GatewayConfig,
   ) {
-    const gateway = config.get('gateway', { infer: true });
     this.timeouts = gateway.upstream;
     this.retryPolicy = new RetryPolicy(gateway.retry);
     this.fallbackModels = gateway.fallbackModels;

@@ -1,6 +1,6 @@
 import { Logger, Module } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import type { GatewayConfig } from '../config/config.schema';
+import { GATEWAY_CONFIG } from '../config/gateway-config.module';
 import { HolySheepStreamService } from './holysheep-stream.service';
 import { SimulatedUpstream } from './simulator/simulated-upstream';
 import { UPSTREAM_TARGET, type UpstreamTarget } from './upstream-target';
@@ -12,9 +12,8 @@ import { UPSTREAM_TARGET, type UpstreamTarget } from './upstream-target';
  */
 const upstreamTarget = {
   provide: UPSTREAM_TARGET,
-  inject: [ConfigService],
-  useFactory: async (config: ConfigService<{ gateway: GatewayConfig }, true>): Promise<UpstreamTarget> => {
-    const { upstream, simulator } = config.get('gateway', { infer: true });
+  inject: [GATEWAY_CONFIG],
+  useFactory: async ({ upstream, simulator }: GatewayConfig): Promise<UpstreamTarget> => {
     if (!upstream.simulated) return { baseUrl: upstream.baseUrl, apiKey: upstream.apiKey, simulated: false };
     const simulated = await SimulatedUpstream.start({ tokensPerSecond: simulator.tokensPerSecond });
     new Logger('Upstream').warn(
