@@ -3,16 +3,19 @@
 #   docker build -t holysheep-stream-gateway .
 #   docker run --rm -p 8080:8080 -e HOLYSHEEP_API_KEY=... -e AUTH_MODE=jwt -e AUTH_JWT_SECRET=... holysheep-stream-gateway
 #
-# Three stages, all on the same Debian slim Node 20 base:
+# Three stages, all on the same base: Node 24 LTS on Debian 12 (bookworm) slim. The app also runs
+# on Node 20.12+ (package.json engines; CI runs the suite on both), but the image ships the LTS
+# line with the longest support ahead of it. Every stage uses the same tag, so node_modules is
+# installed and dist/ built by the very node that runs them.
 #   build     - every dependency (dev included), `npm run build` (tsc -p tsconfig.build.json -> dist/)
 #   prod-deps - `npm ci --omit=dev`: the production node_modules only, no compiler, no jest
 #   runtime   - node_modules + dist/ + public/ + package.json, as the unprivileged `node` user
 #
 # Nothing here is fetched at runtime: the image is self-contained. For reproducible builds pin the
-# base by digest (node:20-bookworm-slim@sha256:...) in your CI; the tag is kept readable here.
+# base by digest (node:24-bookworm-slim@sha256:...) in your CI; the tag is kept readable here.
 
 # ---------------------------------------------------------------------------------------------
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # No telemetry / update checks during the build (@scarf/scarf is a dev dependency's postinstall).
 ENV SCARF_ANALYTICS=false \
@@ -27,7 +30,7 @@ COPY src ./src
 RUN npm run build
 
 # ---------------------------------------------------------------------------------------------
-FROM node:20-bookworm-slim AS prod-deps
+FROM node:24-bookworm-slim AS prod-deps
 WORKDIR /app
 ENV SCARF_ANALYTICS=false \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
@@ -37,7 +40,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 
 # ---------------------------------------------------------------------------------------------
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 # production: HOLYSHEEP_API_KEY and AUTH_MODE become required, the playground defaults to off.
 ENV NODE_ENV=production \
     PORT=8080

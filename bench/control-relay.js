@@ -4,7 +4,7 @@
  * the bar to beat. Plain `ws` server + global `fetch`, no framework, no validation, no limits, no
  * seq numbers, no cancel, no abort on disconnect, no backpressure: for each `chat.request` it
  * fetches the upstream with stream: true, splits the body on "\n", JSON-parses every `data:` line
- * and sends it on. It speaks only as much of PROTOCOL.md as the load client needs:
+ * and sends it on. It speaks only as much of docs/protocol.md as the load client needs:
  *   server -> {type:'session.ready'}                     on connect
  *   client -> {type:'chat.request', id, messages, model?, max_tokens?, user?}
  *   server -> {type:'chat.chunk', id, chunk} ... {type:'chat.done', id} | {type:'chat.error', id, code, message}

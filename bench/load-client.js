@@ -7,7 +7,7 @@
  *   node bench/load-client.js '<json config>'
  *
  * targets:
- *   gateway  ws://…/v1/ws speaking PROTOCOL.md (session.ready → chat.request → chat.started /
+ *   gateway  ws://…/v1/ws speaking docs/protocol.md (session.ready → chat.request → chat.started /
  *            chat.chunk / chat.done | chat.error)
  *   control  the control relay (same frames, minus seq/stream_id)
  *   direct   HTTP SSE straight from the fake upstream, parsed the way a relay has to (split on

@@ -1,5 +1,5 @@
 /**
- * Where a client's credential comes from on the WebSocket upgrade request (PROTOCOL.md,
+ * Where a client's credential comes from on the WebSocket upgrade request (docs/protocol.md,
  * "Authentication and origin"), and how the request URL is made safe to log.
  */
 import type { IncomingMessage } from 'node:http';
@@ -30,7 +30,7 @@ const REDACTED = '[redacted]';
 const BEARER_HEADER = /^[ \t]*bearer[ \t]+(\S+)[ \t]*$/i;
 
 /**
- * Finds the client's credential in the upgrade request, in PROTOCOL.md's order of preference:
+ * Finds the client's credential in the upgrade request, in docs/protocol.md's order of preference:
  *
  * 1. `Authorization: Bearer <token>` (scheme case-insensitive);
  * 2. a `bearer.<token>` entry in `Sec-WebSocket-Protocol` (a comma-separated list, whitespace

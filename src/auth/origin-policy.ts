@@ -1,5 +1,5 @@
 /**
- * The `Origin` check at the WebSocket upgrade (PROTOCOL.md: a disallowed origin gets 403 and no
+ * The `Origin` check at the WebSocket upgrade (docs/protocol.md: a disallowed origin gets 403 and no
  * socket). Browsers always send `Origin` on a WebSocket handshake and scripts cannot forge it, so
  * this is what stops another site's page from opening sockets with a visitor's ambient
  * credentials. Non-browser clients send no `Origin` (or any value they like), so an absent header

@@ -50,8 +50,19 @@ export class MetricsService {
         this.set(registry.size);
       },
     });
+    new Gauge({
+      name: `${METRIC_PREFIX}send_buffer_bytes`,
+      help: 'Bytes queued for client sockets and not yet written, all sockets together (each is bounded by SEND_BUFFER_HIGH_WATER_BYTES plus what was already read for its streams)',
+      registers: [this.registry],
+      collect() {
+        let queued = 0;
+        for (const connection of registry.all()) queued += connection.transport.bufferedAmount;
+        this.set(queued);
+      },
+    });
     this.runningTotal('chunks_relayed_total', 'Upstream chunks relayed to clients as chat.chunk frames', () => totals.chunks);
     this.runningTotal('sent_bytes_total', 'Bytes of frame payload sent to clients (all frame types)', () => totals.bytesOut);
+    this.configuredLimits(config);
   }
 
   streamStarted(): void {
@@ -79,6 +90,21 @@ export class MetricsService {
 
   rateLimited(scope: 'request' | 'frame'): void {
     this.rateLimitedTotal.inc({ scope });
+  }
+
+  /**
+   * The limits this instance runs with, as constant gauges, so alerts and dashboards compare usage
+   * with the configured value (`open_connections / config_max_connections`) instead of a number
+   * copied from the ConfigMap that drifts when the ConfigMap changes.
+   */
+  private configuredLimits(config: GatewayConfig): void {
+    const limits: Array<[name: string, help: string, value: number]> = [
+      ['config_max_connections', 'MAX_CONNECTIONS: open sockets this instance accepts (readiness turns 503 at this count)', config.limits.maxConnections],
+      ['config_max_connections_per_principal', 'MAX_CONNECTIONS_PER_PRINCIPAL: open sockets one principal may hold on this instance', config.limits.maxConnectionsPerPrincipal],
+      ['config_max_streams_per_connection', 'MAX_STREAMS_PER_CONNECTION: concurrent streams one socket may run', config.socket.maxStreamsPerConnection],
+      ['config_drain_timeout_seconds', 'DRAIN_TIMEOUT_MS in seconds: how long in-flight streams may finish after SIGTERM', config.drain.timeoutMs / 1000],
+    ];
+    for (const [name, help, value] of limits) new Gauge({ name: `${METRIC_PREFIX}${name}`, help, registers: [this.registry] }).set(value);
   }
 
   /** A counter fed at scrape time from a running total kept outside prom-client. */

@@ -1,5 +1,5 @@
 /**
- * WebSocket close codes the gateway uses (PROTOCOL.md, "Close codes"), each with what a client
+ * WebSocket close codes the gateway uses (docs/protocol.md, "Close codes"), each with what a client
  * should do. `reconnect` mirrors centrifuge's `Disconnect.Reconnect`: whether an SDK should
  * reconnect on its own.
  */

@@ -1,5 +1,5 @@
 /**
- * Every `code` the gateway may put in an `error` or `chat.error` frame (PROTOCOL.md, "Error codes").
+ * Every `code` the gateway may put in an `error` or `chat.error` frame (docs/protocol.md, "Error codes").
  * This table is the single source: the AsyncAPI document and the docs are checked against it.
  *
  * `retryable` is the default for `chat.error` frames: whether sending the same request again may

@@ -1,5 +1,5 @@
 /**
- * Wire protocol v1 (../shared/PROTOCOL.md) as TypeScript types: every frame is a JSON object in a
+ * Wire protocol v1 (docs/protocol.md) as TypeScript types: every frame is a JSON object in a
  * text frame, discriminated by `type`. Server and client SDK import these; nothing else in the
  * codebase defines frame shapes.
  */
@@ -87,7 +87,7 @@ export interface ChatRequestFrame {
   response_format?: Record<string, unknown>;
   user?: string;
   /**
-   * Extension (not in PROTOCOL.md's field list, so never forwarded as a body field): the client's
+   * Extension (not in protocol v1's field list, so never forwarded as a body field): the client's
    * W3C trace context, to join its own trace. A malformed value is ignored.
    */
   traceparent?: string;

@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 
 /** One request the gateway made to the fake upstream. */
 export class UpstreamCall {
-  /** Resolves when the gateway dropped the connection before the response ended (an abort). */
+  /**
+   * Resolves when the gateway dropped the connection before the response ended (an abort). Never
+   * settles for a response that finished: await it only for a call the test has not ended.
+   */
   readonly aborted: Promise<number>;
   private ended = false;
 
@@ -149,9 +152,17 @@ export class FakeUpstream {
   }
   private pendingTaken = 0;
 
-  /** Calls whose response has neither finished nor been closed: upstream requests still open. */
+  /**
+   * Calls whose response the test has not ended and the gateway has not closed: upstream requests
+   * still open, each of which only an abort by the gateway can settle.
+   *
+   * "Ended" is `writableEnded` (`end()` was called), not `writableFinished`: on Node 24 the latter
+   * turns true only as `'finish'` is emitted, a tick after `end()` (Node 20 and 22 derive it from
+   * the socket's write buffer, so it is true at once). Sampled in that tick, a response the test
+   * has just ended would count as open, and waiting for its abort would wait forever.
+   */
   get openCalls(): UpstreamCall[] {
-    return this.calls.filter((call) => !call.res.writableFinished && !call.res.destroyed);
+    return this.calls.filter((call) => !call.res.writableEnded && !call.res.destroyed);
   }
 
   /** Open TCP connections from the gateway (keep-alive sockets included). */

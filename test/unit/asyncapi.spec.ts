@@ -1,25 +1,27 @@
 import { parseConfig } from '../../src/config/config.schema';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiagnosticSeverity, Parser, type AsyncAPIDocumentInterface, type Diagnostic } from '@asyncapi/parser';
 import { CLOSE_CODES } from '../../src/protocol/close-codes';
 import { ERROR_CODES } from '../../src/protocol/error-codes';
 import { ASYNCAPI_PATH, loadFrameSchemas, validateClientFrame, validateServerFrame } from '../support/frame-schemas';
+import { section, tableHeader, tableLines, tableRows } from '../support/markdown';
 
 /**
- * docs/asyncapi.yaml must be a valid AsyncAPI 3 document and must say exactly what PROTOCOL.md
- * (the contract) and src/protocol/ (the implementation's tables) say: same frame types in the
- * same directions, same error codes, same close codes. PROTOCOL.md is read from the shared
- * checkout beside the repo, so the docs cannot drift from the contract unnoticed.
+ * docs/protocol.md is the wire contract in this repository's own words; docs/asyncapi.yaml must be
+ * a valid AsyncAPI 3 document that says exactly what it says, and so must src/protocol/ (the
+ * implementation's tables): same frame types in the same directions, same fields, same error
+ * codes with the same meanings, same close codes. docs/protocol.md's tables are parsed here, and
+ * checked in turn against a hard-coded reading of protocol v1, so no file can drift unnoticed.
  */
 
-const PROTOCOL_PATH = join(__dirname, '..', '..', '..', 'shared', 'PROTOCOL.md');
+const PROTOCOL_PATH = join(__dirname, '..', '..', 'docs', 'protocol.md');
 
-/** The frame types of PROTOCOL.md, hard-coded as a second, independent reading. */
+/** The frame types of protocol v1, hard-coded as a second, independent reading. */
 const CLIENT_TYPES = ['chat.request', 'chat.cancel', 'stream.resume', 'ping'];
 const SERVER_TYPES = ['session.ready', 'chat.started', 'chat.chunk', 'chat.done', 'chat.error', 'error', 'pong', 'session.draining'];
 
-/** Fields each frame must carry: PROTOCOL.md's tables plus README "Where the protocol is silent". */
+/** Fields each frame must carry: the contract's tables plus docs/protocol.md "Where the protocol is silent". */
 const REQUIRED_FIELDS: Record<string, string[]> = {
   'chat.request': ['type', 'id', 'messages'],
   'chat.cancel': ['type', 'id'],
@@ -32,63 +34,86 @@ const REQUIRED_FIELDS: Record<string, string[]> = {
   // stream_id and seq only "when started"; the rest always.
   'chat.error': ['type', 'id', 'code', 'message', 'retryable'],
   error: ['type', 'code', 'message'],
-  // `pong` carries `ts` only when the ping had one (README).
+  // `pong` carries `ts` only when the ping had one ("Where the protocol is silent").
   pong: ['type'],
   'session.draining': ['type', 'reconnect_after_ms'],
 };
 
-/** Client fields the docs add to PROTOCOL.md's (README decisions). */
-const DOCUMENTED_CLIENT_EXTRAS: Record<string, string[]> = { 'chat.request': ['traceparent'] };
+/** Every field protocol v1 lists per frame (nested names and enum values included), hard-coded. */
+const CONTRACT_FIELDS: Record<string, string[]> = {
+  'chat.request': [
+    'id', 'model', 'messages', 'temperature', 'top_p', 'max_tokens', 'max_completion_tokens', 'stop',
+    'presence_penalty', 'frequency_penalty', 'seed', 'tools', 'tool_choice', 'response_format', 'user',
+  ],
+  'chat.cancel': ['id'],
+  'stream.resume': ['stream_id', 'after_seq', 'id'],
+  ping: ['ts'],
+  'session.ready': ['session_id', 'protocol', 'heartbeat_interval_ms', 'limits', 'max_frame_bytes', 'max_concurrent_streams'],
+  'chat.started': ['id', 'stream_id', 'seq', 'model'],
+  'chat.chunk': ['id', 'stream_id', 'seq', 'chunk'],
+  'chat.done': ['id', 'stream_id', 'seq', 'finish_reason', 'stop', 'length', 'tool_calls', 'content_filter', 'cancelled', 'usage'],
+  'chat.error': ['id', 'stream_id', 'seq', 'code', 'message', 'retryable', 'retry_after_ms'],
+  error: ['code', 'message', 'id'],
+  pong: ['ts'],
+  'session.draining': ['reconnect_after_ms'],
+};
 
-// ------------------------------------------------------------------------------- PROTOCOL.md
+/** Fields docs/protocol.md adds to the contract's, as documented extensions ("Where the protocol is silent"). */
+const DOCUMENTED_EXTENSIONS: Record<string, string[]> = { 'chat.request': ['traceparent'] };
+
+/** The error codes and close codes of protocol v1, hard-coded. */
+const CONTRACT_ERROR_CODES = [
+  'bad_request', 'unknown_type', 'duplicate_id', 'too_many_streams', 'rate_limited', 'model_not_allowed', 'unauthorized', 'forbidden',
+  'upstream_error', 'upstream_unavailable', 'upstream_timeout', 'upstream_disconnected', 'upstream_bad_response', 'stream_not_found',
+  'shutting_down', 'internal_error',
+];
+const CONTRACT_CLOSE_CODES = [1000, 1009, 1011, 1012, 1013, 4001, 4002, 4008, 4401, 4403, 4429];
+/** Codes a browser reports that the server never sends; docs/protocol.md tells clients what to do on them. */
+const BROWSER_CLOSE_CODES = [1001, 1006];
+
+// ------------------------------------------------------------------------------- docs/protocol.md
+
+interface ErrorCodeRow {
+  code: string;
+  retryable: boolean;
+  meaning: string;
+  clientShould: string;
+}
+
+interface CloseCodeRow {
+  code: number;
+  /** The whole table row as written, `| code | when | client should |`. */
+  row: string;
+  clientShould: string;
+}
 
 interface ProtocolTables {
   client: Map<string, string[]>;
   server: Map<string, string[]>;
-  errorCodes: string[];
-  closeCodes: number[];
+  errorCodes: ErrorCodeRow[];
+  closeCodes: CloseCodeRow[];
+  browserCloseCodes: CloseCodeRow[];
 }
 
 let protocolCache: ProtocolTables | undefined;
 
-/** The text under `heading` up to the next heading of the same or a higher level. */
-function section(markdown: string, heading: string): string {
-  const lines = markdown.split(/\r?\n/);
-  const start = lines.findIndex((line) => line.trim() === heading);
-  if (start < 0) throw new Error(`PROTOCOL.md: heading "${heading}" not found (did its structure change?)`);
-  const level = /^#+/.exec(heading)![0].length;
-  const rest = lines.slice(start + 1);
-  const end = rest.findIndex((line) => {
-    const m = /^(#+)\s/.exec(line);
-    return m !== null && m[1]!.length <= level;
-  });
-  return (end < 0 ? rest : rest.slice(0, end)).join('\n');
-}
+const PROTOCOL_FILE = 'docs/protocol.md';
 
-/** Body rows of the first Markdown table in `text`, as trimmed cells. */
-function tableRows(text: string): string[][] {
-  const rows = text
-    .split('\n')
-    .filter((line) => line.trim().startsWith('|'))
-    .map((line) =>
-      line
-        .trim()
-        .replace(/^\||\|$/g, '')
-        .split('|')
-        .map((cell) => cell.trim()),
-    );
-  // header, separator, body
-  return rows.slice(2);
+/** Throws unless the first Markdown table in `text` has exactly these header cells. */
+function expectHeader(text: string, expected: string[], what: string): void {
+  const header = tableHeader(text);
+  if (header.join('|') !== expected.join('|')) throw new Error(`${PROTOCOL_FILE}: the ${what} table's header is "${header.join(' | ')}", expected "${expected.join(' | ')}"`);
 }
 
 const backticked = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
 
 /** type → field names mentioned in the "fields" column (the part before a `:` of `protocol: 1`). */
 function frameTable(text: string): Map<string, string[]> {
+  expectHeader(text, ['type', 'fields', 'meaning'], 'frame');
   const frames = new Map<string, string[]>();
   for (const [typeCell, fieldsCell] of tableRows(text)) {
     const [type] = backticked(typeCell ?? '');
-    if (!type) throw new Error(`PROTOCOL.md: a frame table row without a backticked type: "${typeCell}"`);
+    if (!type) throw new Error(`${PROTOCOL_FILE}: a frame table row without a backticked type: "${typeCell}"`);
     frames.set(
       type,
       backticked(fieldsCell ?? '').map((token) => token.split(':')[0]!.trim()),
@@ -97,26 +122,31 @@ function frameTable(text: string): Map<string, string[]> {
   return frames;
 }
 
+function closeCodeTable(text: string): CloseCodeRow[] {
+  expectHeader(text, ['code', 'when', 'client should'], 'close code');
+  const lines = tableLines(text).slice(2);
+  return tableRows(text).map(([code, , clientShould], index) => {
+    if (!/^\d{4}$/.test(code ?? '')) throw new Error(`${PROTOCOL_FILE}: close code row with code "${code}"`);
+    return { code: Number(code), row: lines[index]!, clientShould: clientShould ?? '' };
+  });
+}
+
 function protocol(): ProtocolTables {
   if (protocolCache) return protocolCache;
-  if (!existsSync(PROTOCOL_PATH)) {
-    throw new Error(
-      `PROTOCOL.md not found at ${PROTOCOL_PATH}. docs/asyncapi.yaml is checked against the shared wire contract, ` +
-        'which must be checked out beside this repository (../shared/PROTOCOL.md).',
-    );
-  }
   const markdown = readFileSync(PROTOCOL_PATH, 'utf8');
-  const errorSection = section(markdown, '### Error codes (`code` field)');
-  // The list ends where the sentence about `message` begins.
-  const errorList = errorSection.split('`message` is')[0]!;
+  const errorSection = section(markdown, '### Error codes (`code` field)', PROTOCOL_FILE);
+  expectHeader(errorSection, ['code', 'retryable', 'meaning', 'client should'], 'error code');
   protocolCache = {
-    client: frameTable(section(markdown, '### Client → server')),
-    server: frameTable(section(markdown, '### Server → client')),
-    errorCodes: backticked(errorList).filter((token) => /^[a-z_]+$/.test(token)),
-    closeCodes: tableRows(section(markdown, '### Close codes')).map(([code]) => {
-      if (!/^\d{4}$/.test(code ?? '')) throw new Error(`PROTOCOL.md: close code row with code "${code}"`);
-      return Number(code);
+    client: frameTable(section(markdown, '### Client → server', PROTOCOL_FILE)),
+    server: frameTable(section(markdown, '### Server → client', PROTOCOL_FILE)),
+    errorCodes: tableRows(errorSection).map(([codeCell, retryable, meaning, clientShould]) => {
+      const [code] = backticked(codeCell ?? '');
+      if (!code || !/^[a-z_]+$/.test(code)) throw new Error(`${PROTOCOL_FILE}: error code row with code "${codeCell}"`);
+      if (retryable !== 'yes' && retryable !== 'no') throw new Error(`${PROTOCOL_FILE}: ${code}: retryable must be yes or no, not "${retryable}"`);
+      return { code, retryable: retryable === 'yes', meaning: meaning ?? '', clientShould: clientShould ?? '' };
     }),
+    closeCodes: closeCodeTable(section(markdown, '### Close codes', PROTOCOL_FILE)),
+    browserCloseCodes: closeCodeTable(section(markdown, '### Close codes the browser reports', PROTOCOL_FILE)),
   };
   return protocolCache;
 }
@@ -142,12 +172,46 @@ function messageTypes(document: AsyncAPIDocumentInterface, action: 'send' | 'rec
 }
 
 describe('docs/asyncapi.yaml', () => {
-  it('reads the shared contract ../shared/PROTOCOL.md', () => {
+  it('reads the contract from docs/protocol.md, inside the repository', () => {
+    expect(PROTOCOL_PATH.startsWith(join(__dirname, '..', '..'))).toBe(true);
     const tables = protocol();
     expect(sorted(tables.client.keys())).toEqual(sorted(CLIENT_TYPES));
     expect(sorted(tables.server.keys())).toEqual(sorted(SERVER_TYPES));
     expect(tables.errorCodes.length).toBeGreaterThan(0);
     expect(tables.closeCodes.length).toBeGreaterThan(0);
+  });
+
+  it('docs/protocol.md lists every field, error code and close code of protocol v1, and nothing else', () => {
+    const tables = protocol();
+    for (const table of [tables.client, tables.server]) {
+      for (const [type, fields] of table) {
+        expect({ type, fields: sorted(new Set(fields)) }).toEqual({ type, fields: sorted([...CONTRACT_FIELDS[type]!, ...(DOCUMENTED_EXTENSIONS[type] ?? [])]) });
+      }
+    }
+    expect(tables.errorCodes.map((row) => row.code)).toEqual(CONTRACT_ERROR_CODES);
+    expect(tables.closeCodes.map((row) => row.code)).toEqual(CONTRACT_CLOSE_CODES);
+  });
+
+  it('docs/protocol.md tells a client what to do on every error code and every close code, 1001 and 1006 included', () => {
+    const tables = protocol();
+    for (const { code, clientShould } of tables.errorCodes) expect({ code, clientShould: clientShould.length > 3 }).toEqual({ code, clientShould: true });
+    for (const { code, clientShould } of [...tables.closeCodes, ...tables.browserCloseCodes]) {
+      expect({ code, clientShould: clientShould.length > 0 }).toEqual({ code, clientShould: true });
+    }
+    expect(tables.browserCloseCodes.map((row) => row.code)).toEqual(BROWSER_CLOSE_CODES);
+    // The server never sends those: they are not in its close codes.
+    const sent = Object.values(CLOSE_CODES).map((c) => c.code as number);
+    for (const code of BROWSER_CLOSE_CODES) expect(sent).not.toContain(code);
+    for (const row of tables.browserCloseCodes) expect(row.clientShould).toMatch(/reconnect/);
+  });
+
+  it('docs/protocol.md links no file outside the repository', () => {
+    const markdown = readFileSync(PROTOCOL_PATH, 'utf8');
+    const targets = [...markdown.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]!).filter((target) => !/^(https?:|#)/.test(target));
+    for (const target of targets) {
+      expect({ target, inside: join(PROTOCOL_PATH, '..', target).startsWith(join(__dirname, '..', '..')) }).toEqual({ target, inside: true });
+    }
+    expect(markdown).not.toMatch(/\.\.\/shared|PROTOCOL\.md/);
   });
 
   it('is a valid AsyncAPI 3.0.0 document (no error-severity diagnostics)', async () => {
@@ -177,7 +241,7 @@ describe('docs/asyncapi.yaml', () => {
     );
   });
 
-  it('defines exactly the 12 frame types of PROTOCOL.md, each in its direction', () => {
+  it('defines exactly the 12 frame types of docs/protocol.md, each in its direction', () => {
     const document = parsed.document!;
     const receive = messageTypes(document, 'receive');
     const send = messageTypes(document, 'send');
@@ -193,7 +257,7 @@ describe('docs/asyncapi.yaml', () => {
     }
   });
 
-  it('requires exactly the fields PROTOCOL.md (and the README decisions) make mandatory', () => {
+  it('requires exactly the fields docs/protocol.md (its tables and its decisions) makes mandatory', () => {
     const { client, server } = loadFrameSchemas();
     for (const [type, schema] of [...client, ...server]) {
       expect({ type, required: sorted(schema.required as string[]) }).toEqual({ type, required: sorted(REQUIRED_FIELDS[type]!) });
@@ -201,7 +265,7 @@ describe('docs/asyncapi.yaml', () => {
     }
   });
 
-  it('names every field PROTOCOL.md lists for a frame, and a server frame has no field PROTOCOL.md does not list', () => {
+  it('names every field docs/protocol.md lists for a frame, and has no field docs/protocol.md does not list', () => {
     const { client, server } = loadFrameSchemas();
     const namesIn = (schema: unknown, out = new Set<string>()): Set<string> => {
       if (Array.isArray(schema)) schema.forEach((s) => namesIn(s, out));
@@ -224,7 +288,7 @@ describe('docs/asyncapi.yaml', () => {
         const names = namesIn(schema);
         expect({ type, missing: fields.filter((f) => !names.has(f)) }).toEqual({ type, missing: [] });
         const topLevel = Object.keys(schema.properties as object).filter((name) => name !== 'type');
-        const allowed = new Set([...fields, ...(DOCUMENTED_CLIENT_EXTRAS[type] ?? [])]);
+        const allowed = new Set(fields);
         expect({ direction, type, undocumented: topLevel.filter((name) => !allowed.has(name)) }).toEqual({ direction, type, undocumented: [] });
       }
     }
@@ -258,25 +322,32 @@ describe('docs/asyncapi.yaml', () => {
     }
   });
 
-  it('has error codes equal to PROTOCOL.md', () => {
-    expect(sorted(protocol().errorCodes)).toEqual(sorted(Object.keys(ERROR_CODES)));
-  });
-
-  it('has a CloseCode enum equal to src/protocol/close-codes.ts and PROTOCOL.md, documented with when / what to do', () => {
-    const closeCode = parsed.document!.components().schemas().get('CloseCode')!;
-    const codes = Object.values(CLOSE_CODES).map((c) => c.code);
-    expect(closeCode.enum()).toEqual(codes);
-    expect(sorted(protocol().closeCodes)).toEqual(sorted(codes));
-    const channelDescription = parsed.document!.channels().all()[0]!.description()!;
-    for (const code of codes) {
-      // A table row: | code | when | client should |
-      const row = new RegExp(`^\\| ${code} \\| [^|]+ \\| [^|]+ \\|$`, 'm');
-      expect({ code, inCloseCode: row.test(closeCode.description()!) }).toEqual({ code, inCloseCode: true });
-      expect({ code, inChannel: row.test(channelDescription) }).toEqual({ code, inChannel: true });
+  it('has error codes equal to docs/protocol.md, with the same retryable default and meaning as src/protocol/error-codes.ts', () => {
+    const rows = protocol().errorCodes;
+    expect(sorted(rows.map((row) => row.code))).toEqual(sorted(Object.keys(ERROR_CODES)));
+    for (const { code, retryable, meaning } of rows) {
+      const source = ERROR_CODES[code as keyof typeof ERROR_CODES];
+      expect({ code, retryable, meaning }).toEqual({ code, retryable: source.retryable, meaning: source.meaning });
     }
   });
 
-  it('has finish_reason values equal to PROTOCOL.md', () => {
+  it('has a CloseCode enum equal to src/protocol/close-codes.ts and docs/protocol.md, documented with when / what to do', () => {
+    const closeCode = parsed.document!.components().schemas().get('CloseCode')!;
+    const codes = Object.values(CLOSE_CODES).map((c) => c.code);
+    expect(closeCode.enum()).toEqual(codes);
+    const documented = protocol().closeCodes;
+    expect(sorted(documented.map((row) => row.code))).toEqual(sorted(codes));
+    const channelDescription = parsed.document!.channels().all()[0]!.description()!;
+    const rowOf = (text: string, code: number) => text.split('\n').map((line) => line.trim()).find((line) => line.startsWith(`| ${code} |`));
+    for (const { code, row } of documented) {
+      // The same row, | code | when | client should |, word for word in both tables of the document.
+      expect(row).toMatch(new RegExp(`^\\| ${code} \\| [^|]+ \\| [^|]+ \\|$`));
+      expect({ code, inCloseCode: rowOf(closeCode.description()!, code) }).toEqual({ code, inCloseCode: row });
+      expect({ code, inChannel: rowOf(channelDescription, code) }).toEqual({ code, inChannel: row });
+    }
+  });
+
+  it('has finish_reason values equal to docs/protocol.md', () => {
     const { server } = loadFrameSchemas();
     expect(sorted((server.get('chat.done')!.properties as any).finish_reason.enum)).toEqual(
       sorted(['stop', 'length', 'tool_calls', 'content_filter', 'cancelled']),

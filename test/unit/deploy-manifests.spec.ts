@@ -327,9 +327,14 @@ const dockerfile = (() => {
 const copyFrom = (i: Instruction) => /--from=(\S+)/.exec(i.args)?.[1];
 
 describe('Dockerfile', () => {
-  it('is multi-stage on node:20-bookworm-slim', () => {
+  it('is multi-stage, every stage on Node 24 LTS (node:24-bookworm-slim), a version package.json engines accepts', () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of dockerfile.stages) expect(stage.from).toMatch(/^node:20-bookworm-slim(@sha256:[0-9a-f]{64})?$/);
+    for (const stage of dockerfile.stages) expect(stage.from).toMatch(/^node:24-bookworm-slim(@sha256:[0-9a-f]{64})?$/);
+    // engines.node is ">=20.12": the image's major must satisfy it.
+    const engines = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node as string;
+    const minimum = /^>=(\d+)\.(\d+)$/.exec(engines);
+    expect(minimum).not.toBeNull();
+    expect(24).toBeGreaterThanOrEqual(Number(minimum![1]));
   });
 
   it('builds with npm ci and npm run build in a build stage, and copies its dist/ into the final image', () => {
@@ -392,7 +397,7 @@ describe('.dockerignore', () => {
     .filter((line) => line !== '' && !line.startsWith('#'));
 
   it('keeps local state and artefacts out of the build context', () => {
-    for (const pattern of ['node_modules', 'dist', '.git', 'coverage', 'bench/results', '.env']) expect(patterns).toContain(pattern);
+    for (const pattern of ['node_modules', 'dist', '.git', 'coverage', 'bench/results', '.env', '.tools']) expect(patterns).toContain(pattern);
   });
 
   it('does not exclude what the image is built from', () => {
