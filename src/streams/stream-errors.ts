@@ -1,5 +1,5 @@
 import { ERROR_CODES, type ErrorCode } from '../protocol';
-import { UpstreamError } from '../upstream/upstream.errors';
+import { isTransientStatus, UpstreamError } from '../upstream/upstream.errors';
 
 export interface StreamFailure {
   code: ErrorCode;
@@ -8,8 +8,6 @@ export interface StreamFailure {
   retryAfterMs?: number;
 }
 
-/** Statuses an identical request may get past later (RFC 9110 semantics + OpenAI's conventions). */
-const TRANSIENT_STATUSES = new Set([408, 409, 429]);
 /** `error.type` / `error.code` values OpenAI-compatible APIs use for transient mid-stream errors. */
 const TRANSIENT_UPSTREAM_TYPE = /server_error|overloaded|rate_limit|timeout|unavailable/i;
 
@@ -23,13 +21,10 @@ export function toStreamFailure(error: unknown): StreamFailure {
   }
   const { kind, details } = error;
   switch (kind) {
-    case 'http_status': {
-      const status = details.status ?? 0;
-      const transient = status >= 500 || TRANSIENT_STATUSES.has(status);
-      return transient
+    case 'http_status':
+      return isTransientStatus(details.status ?? 0)
         ? { code: 'upstream_unavailable', message: error.message, retryable: true, retryAfterMs: details.retryAfterMs }
         : { code: 'upstream_error', message: error.message, retryable: false };
-    }
     case 'connect':
     case 'connect_timeout':
       return { code: 'upstream_unavailable', message: error.message, retryable: true };

@@ -51,7 +51,7 @@ jest.mock(
 const CLIENT_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_SPAN_ID = '00f067aa0ba902b7';
 const CLIENT_TRACEPARENT = `00-${CLIENT_TRACE_ID}-${CLIENT_SPAN_ID}-01`;
-const UPSTREAM_API_KEY = 'sk-upstreamSECRETvalue0123456789';
+const UPSTREAM_API_KEY = 'sk-uP7qW3eR9tY2uI5oZ8xC4vB6nM1';
 const BEARER = 'Bearer eyJhbGciOiJIUzI1NiJ9.clientTOKEN.sig';
 
 const STREAM = { id: 'req-1', streamId: 'str-1', principal: 'alice', model: 'gpt-4.1' };

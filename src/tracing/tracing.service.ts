@@ -22,6 +22,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { raceTimeout } from '../common/race-timeout';
 import { redactSecrets } from '../common/redact';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
@@ -362,24 +363,21 @@ export class TracingService implements OnApplicationShutdown {
   onApplicationShutdown(): Promise<void> {
     const provider = this.provider;
     if (!provider) return Promise.resolve();
-    this.shutdown ??= new Promise<void>((resolve) => {
-      let settled = false;
-      const settle = (warning?: string) => {
-        // Whichever comes first wins; an export that fails after the deadline is not news.
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (warning) this.logger.warn(warning);
-        resolve();
-      };
-      const timer = setTimeout(() => settle(`Trace export did not finish within ${SHUTDOWN_TIMEOUT_MS} ms at shutdown; remaining spans are dropped`), SHUTDOWN_TIMEOUT_MS);
-      // The deadline must not itself keep a finished process alive.
-      timer.unref();
-      provider.shutdown().then(
-        () => settle(),
-        (error: unknown) => settle(`Trace export failed at shutdown: ${error instanceof Error ? error.message : String(error)}`),
-      );
-    });
+    this.shutdown ??= this.flushAndShutdown(provider);
     return this.shutdown;
+  }
+
+  private async flushAndShutdown(provider: BasicTracerProvider): Promise<void> {
+    let failure: string | undefined;
+    const done = provider.shutdown().catch((error: unknown) => {
+      failure = error instanceof Error ? error.message : String(error);
+    });
+    // The deadline must not itself keep a finished process alive.
+    if (!(await raceTimeout(done, SHUTDOWN_TIMEOUT_MS, { unref: true }))) {
+      this.logger.warn(`Trace export did not finish within ${SHUTDOWN_TIMEOUT_MS} ms at shutdown; remaining spans are dropped`);
+    } else if (failure !== undefined) {
+      // Only a failure before the deadline is reported: one after it is not news.
+      this.logger.warn(`Trace export failed at shutdown: ${failure}`);
+    }
   }
 }

@@ -1,8 +1,5 @@
 import type { GatewayConfig } from '../config/config.schema';
-import { UpstreamError } from './upstream.errors';
-
-/** Statuses worth trying again unchanged (RFC 9110 + OpenAI's use of 409 for transient conflicts). */
-const RETRYABLE_STATUSES = new Set([408, 409, 429]);
+import { isTransientStatus, UpstreamError } from './upstream.errors';
 
 export type RetryDecision = { retry: true; delayMs: number } | { retry: false };
 
@@ -26,10 +23,8 @@ export class RetryPolicy {
       case 'connect_timeout':
       case 'truncated':
         return true;
-      case 'http_status': {
-        const status = error.details.status ?? 0;
-        return status >= 500 || RETRYABLE_STATUSES.has(status);
-      }
+      case 'http_status':
+        return isTransientStatus(error.details.status ?? 0);
       default:
         return false;
     }

@@ -38,6 +38,15 @@ export class UpstreamError extends Error {
   }
 }
 
+/**
+ * Whether an identical request may get past this status later: 408, 429 and 5xx (RFC 9110), and
+ * 409, which OpenAI-compatible APIs use for transient conflicts. Retries and the client's
+ * `retryable` both follow it.
+ */
+export function isTransientStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 409 || status === 429;
+}
+
 /** Parses `retry-after-ms` (OpenAI) or `retry-after` (RFC 9110 §10.2.3: seconds or an HTTP date). */
 export function parseRetryAfter(headers: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
   const ms = first(headers['retry-after-ms']);

@@ -43,7 +43,8 @@ export class CapturedLogs {
   }
 }
 
-export const TEST_API_KEY = 'sk-test-upstream-key-0123456789';
+// Random-looking, as real keys are: no run of eight characters that also appears in ordinary messages.
+export const TEST_API_KEY = 'sk-test-Q7vX2mK9pL4wZ8nB3cR6tY1j';
 
 export interface RunningGateway {
   app: INestApplication;

@@ -173,6 +173,14 @@ describe('SimulatedUpstream', () => {
     expect(upstream.stats).toEqual({ active: 0, completed: 0, aborted: 0 });
   });
 
+  it('refuses a request body over 1 MiB with 413 and starts no stream', async () => {
+    const huge = { model: 'gpt-4.1', stream: true, messages: [{ role: 'user', content: 'x'.repeat(1024 * 1024) }] };
+    const { status, body } = await request(`${upstream.baseUrl}/chat/completions`, huge);
+    expect(status).toBe(413);
+    expect(JSON.parse(body)).toMatchObject({ error: { message: 'Request body larger than 1048576 bytes', type: 'invalid_request_error' } });
+    expect(upstream.stats).toEqual({ active: 0, completed: 0, aborted: 0 });
+  });
+
   it.each([
     ['GET', '/chat/completions'],
     ['POST', '/completions'],

@@ -7,6 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { EmptySignal } from '../../common/empty-signal';
+import { readCappedBody } from '../../common/read-capped-body';
 
 /** Options for {@link SimulatedUpstream.start}. */
 export interface SimulatedUpstreamOptions {
@@ -96,7 +98,7 @@ export class SimulatedUpstream {
   readonly baseUrl: string;
 
   private readonly streams = new Set<SimulatedStream>();
-  private readonly idleWaiters: Array<() => void> = [];
+  private readonly idle = new EmptySignal();
   private completed = 0;
   private aborted = 0;
   private closing: Promise<void> | undefined;
@@ -141,8 +143,7 @@ export class SimulatedUpstream {
    * effect of a cancel or a disconnect on the upstream instead of sleeping.
    */
   whenIdle(): Promise<void> {
-    if (this.streams.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.idle.wait(this.streams.size);
   }
 
   /**
@@ -170,8 +171,10 @@ export class SimulatedUpstream {
       return;
     }
 
-    readBody(req, (body) => {
-      if (body === undefined) {
+    readCappedBody(req, MAX_BODY_BYTES, (body, end) => {
+      // A client gone mid-upload gets no answer; an oversized body is refused at once (the rest is discarded).
+      if (end === 'aborted') return;
+      if (end === 'over_limit') {
         sendError(res, 413, `Request body larger than ${MAX_BODY_BYTES} bytes`, null);
         return;
       }
@@ -189,7 +192,7 @@ export class SimulatedUpstream {
       this.streams.delete(stream);
       if (outcome === 'completed') this.completed += 1;
       else this.aborted += 1;
-      if (this.streams.size === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
+      this.idle.check(this.streams.size);
     });
     this.streams.add(stream);
     stream.begin();
@@ -299,19 +302,6 @@ class SimulatedStream {
 
 // -------------------------------------------------------------------------------------------
 // Request handling helpers
-
-/** Collects the body as UTF-8; `undefined` when it exceeds {@link MAX_BODY_BYTES}. */
-function readBody(req: http.IncomingMessage, done: (body: string | undefined) => void): void {
-  const parts: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  req.on('data', (part: Buffer) => {
-    size += part.length;
-    if (size > MAX_BODY_BYTES) tooLarge = true;
-    else parts.push(part);
-  });
-  req.on('end', () => done(tooLarge ? undefined : Buffer.concat(parts).toString('utf8')));
-}
 
 function validate(body: string): ValidRequest | { error: string; param: string | null } {
   let parsed: unknown;
