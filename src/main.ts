@@ -2,12 +2,20 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { createGatewayApp } from './bootstrap';
-import { ConfigValidationError, parseConfig } from './config/config.schema';
+import { ConfigValidationError, parseConfig, type GatewayConfig } from './config/config.schema';
+import { PRETTY_LOG_SINK, stdoutLogSink } from './logging/log-sink';
+
+/**
+ * Past the drain, how long the process may take to exit: the drain's own close handshakes
+ * (2.5 s) and the log flush (1 s), with room to spare. After SIGTERM the process is gone within
+ * `DRAIN_TIMEOUT_MS` plus this, whatever hangs.
+ */
+const EXIT_WATCHDOG_EXTRA_MS = 5_000;
 
 async function main(): Promise<void> {
   // A local .env is a development convenience; real environment variables win over it.
   if (existsSync('.env')) process.loadEnvFile('.env');
-  let config;
+  let config: GatewayConfig;
   try {
     config = parseConfig(process.env);
   } catch (error) {
@@ -18,26 +26,39 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const app = await createGatewayApp(config);
+  const sink = config.env === 'development' ? PRETTY_LOG_SINK : stdoutLogSink();
+  const app = await createGatewayApp(config, { logDestination: sink.destination });
   const logger = new Logger('Main');
 
+  let exiting = false;
+  const exit = (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    void sink.close().then(() => process.exit(code));
+  };
+
   // Nest's enableShutdownHooks() re-raises the signal after closing, so the process would die
-  // "killed by SIGTERM" (exit 143). Kubernetes expects a drained pod to exit 0.
-  let stopping = false;
+  // "killed by SIGTERM" (exit 143). Kubernetes expects a drained pod to exit 0. Kubernetes and
+  // operators may signal twice: later signals wait for the drain already running (issue #8).
+  let draining = false;
   const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
+    if (draining) return logger.log(`${signal} received again: the drain already under way continues`);
+    draining = true;
     logger.log(`${signal} received: draining (up to ${config.drain.timeoutMs} ms)`);
+    setTimeout(() => {
+      logger.error(`shutdown did not finish within ${config.drain.timeoutMs + EXIT_WATCHDOG_EXTRA_MS} ms: exiting anyway`);
+      exit(1);
+    }, config.drain.timeoutMs + EXIT_WATCHDOG_EXTRA_MS);
     app.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (error: Error) => {
         logger.error(`shutdown failed: ${error.stack ?? error.message}`);
-        process.exit(1);
+        exit(1);
       },
     );
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 
   await app.listen(config.http.port, config.http.host);
   const address = app.getHttpServer().address();

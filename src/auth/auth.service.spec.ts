@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload, type KeyLike } from 'jose';
 import { parseConfig, type GatewayConfig } from '../config/config.schema';
-import { AuthService, type AuthResult } from './auth.service';
+import { AuthService, JWT_CLOCK_TOLERANCE_SECONDS, type AuthResult } from './auth.service';
 import type { Credential } from './credentials';
 
 const SECRET = 'a-test-hs256-secret-that-is-at-least-32-bytes-long';
@@ -80,10 +80,10 @@ describe('AuthService', () => {
   describe('mode jwt, HS256', () => {
     const auth = (extra: Record<string, string> = {}) => service({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, ...extra });
 
-    it('accepts a valid token: sub is the principal, expiresAt is exp in ms', async () => {
+    it('accepts a valid token: sub is the principal, expiresAt is exp plus the clock tolerance, in ms', async () => {
       const exp = now() + 600;
       const result = await auth().authenticate(bearer(await sign(hsKey, 'HS256', {}, { sub: 'alice', exp })));
-      expect(result).toEqual({ ok: true, principal: 'alice', expiresAt: exp * 1000 });
+      expect(result).toEqual({ ok: true, principal: 'alice', expiresAt: (exp + JWT_CLOCK_TOLERANCE_SECONDS) * 1000 });
     });
 
     it('rejects a token signed with another secret', async () => {

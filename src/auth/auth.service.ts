@@ -18,14 +18,17 @@ import type { Credential } from './credentials';
 
 /**
  * The outcome of {@link AuthService.authenticate}. On failure the gateway sends `message` in the
- * `unauthorized` error frame and closes with 4401 (PROTOCOL.md).
+ * `unauthorized` error frame and closes with 4401 (docs/protocol.md).
  */
 export type AuthResult =
   | {
       ok: true;
       /** Who the socket belongs to: `anonymous`, the API key's principal, or the JWT `sub`. */
       principal: string;
-      /** ms since epoch, from JWT `exp`; absent for `none` and `api_key`, which do not expire. */
+      /**
+       * ms since epoch until which the credential is valid: JWT `exp` plus the clock tolerance, the
+       * one rule used both at the upgrade and on the open socket. Absent for `none` and `api_key`.
+       */
       expiresAt?: number;
     }
   | {
@@ -43,7 +46,7 @@ export const AUTH_FAILURE = {
   issuerOrAudience: 'token issuer or audience mismatch',
 } as const;
 
-/** The principal of every socket when auth is disabled (PROTOCOL.md). */
+/** The principal of every socket when auth is disabled (docs/protocol.md). */
 export const ANONYMOUS_PRINCIPAL = 'anonymous';
 
 /** Allowed clock difference between the token issuer and this process, for `exp` and `nbf`. */
@@ -197,8 +200,8 @@ class JwtVerifier {
       return fail(failureMessage(error));
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) return fail(AUTH_FAILURE.invalid);
-    // `exp` is required and jose has checked it is a number.
-    return { ok: true, principal: payload.sub, expiresAt: (payload.exp as number) * 1000 };
+    // `exp` is required and jose has checked it is a number (with the same tolerance).
+    return { ok: true, principal: payload.sub, expiresAt: ((payload.exp as number) + JWT_CLOCK_TOLERANCE_SECONDS) * 1000 };
   }
 
   private async verifyWithAnyMatchingKey(token: string): Promise<JWTPayload> {

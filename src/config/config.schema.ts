@@ -103,6 +103,15 @@ export const envVariables = z.object({
     FALLBACK_MODELS: list(),
     MAX_MESSAGES_PER_REQUEST: integer(256, 1),
     MAX_PROMPT_BYTES: integer(196_608, 1),
+    MAX_TOOLS_PER_REQUEST: integer(128, 1),
+    MAX_JSON_DEPTH: integer(128, 16, 1_000),
+    MAX_JSON_VALUES: integer(20_000, 100),
+    MAX_PING_TS_BYTES: integer(1024, 16, 65_536),
+    INBOUND_BYTES_PER_SECOND: integer(1_048_576, 1024),
+    MAX_COMPLETION_TOKENS: integer(16_384, 0, 10_000_000),
+    MAX_STREAM_DURATION_MS: integer(900_000, 0),
+    HTTP_HEADERS_TIMEOUT_MS: integer(5_000, 100, 120_000),
+    HTTP_REQUEST_TIMEOUT_MS: integer(10_000, 100, 600_000),
 
     UPSTREAM_MAX_RETRIES: integer(2, 0, 10),
     UPSTREAM_RETRY_BASE_DELAY_MS: integer(250, 1),
@@ -110,6 +119,7 @@ export const envVariables = z.object({
 
     SEND_BUFFER_HIGH_WATER_BYTES: integer(262_144, 1024),
     SLOW_CLIENT_TIMEOUT_MS: integer(30_000, 1),
+    SLOW_CLIENT_CLOSE_GRACE_MS: integer(10_000, 100, 30_000),
 
     // OpenTelemetry's own variable names (the exporter also reads OTEL_EXPORTER_OTLP_HEADERS etc.).
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalString,
@@ -131,11 +141,17 @@ export type AuthConfig =
       audience?: string;
     };
 
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+export type LogLevel = z.infer<typeof envVariables>['LOG_LEVEL'];
 
 export interface GatewayConfig {
   env: 'development' | 'production' | 'test';
-  http: { port: number; host: string };
+  http: {
+    port: number;
+    host: string;
+    /** Whole request headers (an upgrade included) must arrive within this; slowloris costs nothing. */
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+  };
   log: { level: LogLevel };
   upstream: {
     /** As configured; when `simulated`, requests go to the built-in simulator instead. */
@@ -169,10 +185,23 @@ export interface GatewayConfig {
     allowedModels: string[];
     maxMessages: number;
     maxPromptBytes: number;
+    maxTools: number;
+    /** `max_completion_tokens` sent when a request names no cap, and the largest one accepted; 0 = no cap. */
+    maxCompletionTokens: number;
+    /** A stream still running after this long ends with `chat.error` `upstream_timeout`; 0 = no cap. */
+    maxStreamDurationMs: number;
+  };
+  /** Bounds on what one inbound frame may cost before it is validated (docs/protocol.md "Limits"). */
+  frames: {
+    maxJsonDepth: number;
+    maxJsonValues: number;
+    maxPingTsBytes: number;
+    /** Inbound bytes per second per principal, all its sockets together; beyond, its sockets are read slower. */
+    inboundBytesPerSecond: number;
   };
   retry: { maxRetries: number; baseDelayMs: number; maxDelayMs: number };
   fallbackModels: string[];
-  backpressure: { highWaterBytes: number; slowClientTimeoutMs: number };
+  backpressure: { highWaterBytes: number; slowClientTimeoutMs: number; slowClientCloseGraceMs: number };
   /** Tracing is on only when an OTLP endpoint is configured. */
   tracing: { endpoint: string | undefined; serviceName: string };
 }
@@ -200,11 +229,15 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
   }
   const auth = parseAuth(raw, production, issues);
   if (!result.success || issues.length > 0) throw new ConfigValidationError(issues);
-  const e = result.data;
+  return toGatewayConfig(result.data, auth);
+}
+
+/** The flat, validated environment as the nested config. */
+function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig): GatewayConfig {
   const simulated = !e.HOLYSHEEP_API_KEY && e.NODE_ENV !== 'production';
   return {
     env: e.NODE_ENV,
-    http: { port: e.PORT, host: e.HOST },
+    http: { port: e.PORT, host: e.HOST, headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL },
     upstream: {
       baseUrl: e.HOLYSHEEP_BASE_URL,
@@ -234,10 +267,23 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
       allowedModels: e.ALLOWED_MODELS,
       maxMessages: e.MAX_MESSAGES_PER_REQUEST,
       maxPromptBytes: e.MAX_PROMPT_BYTES,
+      maxTools: e.MAX_TOOLS_PER_REQUEST,
+      maxCompletionTokens: e.MAX_COMPLETION_TOKENS,
+      maxStreamDurationMs: e.MAX_STREAM_DURATION_MS,
+    },
+    frames: {
+      maxJsonDepth: e.MAX_JSON_DEPTH,
+      maxJsonValues: e.MAX_JSON_VALUES,
+      maxPingTsBytes: e.MAX_PING_TS_BYTES,
+      inboundBytesPerSecond: e.INBOUND_BYTES_PER_SECOND,
     },
     retry: { maxRetries: e.UPSTREAM_MAX_RETRIES, baseDelayMs: e.UPSTREAM_RETRY_BASE_DELAY_MS, maxDelayMs: e.UPSTREAM_RETRY_MAX_DELAY_MS },
     fallbackModels: e.FALLBACK_MODELS,
-    backpressure: { highWaterBytes: e.SEND_BUFFER_HIGH_WATER_BYTES, slowClientTimeoutMs: e.SLOW_CLIENT_TIMEOUT_MS },
+    backpressure: {
+      highWaterBytes: e.SEND_BUFFER_HIGH_WATER_BYTES,
+      slowClientTimeoutMs: e.SLOW_CLIENT_TIMEOUT_MS,
+      slowClientCloseGraceMs: e.SLOW_CLIENT_CLOSE_GRACE_MS,
+    },
     tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }
@@ -261,29 +307,37 @@ function parseAuth(raw: (name: string) => string | undefined, production: boolea
     return { mode: 'none' };
   }
   if (mode === 'none') return { mode };
-  if (mode === 'api_key') {
-    const sources: Array<[string, string | undefined]> = [['AUTH_API_KEYS', e.AUTH_API_KEYS]];
-    if (e.AUTH_API_KEYS_FILE) sources.push(['AUTH_API_KEYS_FILE', readFile('AUTH_API_KEYS_FILE', e.AUTH_API_KEYS_FILE, issues)]);
-    const keys: Array<{ principal: string; key: string }> = [];
-    for (const [name, text] of sources) {
-      if (!text) continue;
-      text
-        .split(/[,\n]/)
-        .map((entry) => entry.trim())
-        .filter((entry) => entry && !entry.startsWith('#'))
-        .forEach((entry, index) => {
-          const colon = entry.indexOf(':');
-          const principal = colon > 0 ? entry.slice(0, colon).trim() : '';
-          const key = colon > 0 ? entry.slice(colon + 1).trim() : '';
-          // The entry itself is never echoed: it contains a key.
-          if (!principal || key.length < 16) issues.push(`${name}: entry ${index + 1} must be principal:key with a key of at least 16 characters`);
-          else keys.push({ principal, key });
-        });
-    }
-    if (keys.length === 0 && !sources.some(([, text]) => text)) issues.push('AUTH_API_KEYS: at least one principal:key pair is required when AUTH_MODE=api_key (or AUTH_API_KEYS_FILE)');
-    return { mode, keys };
+  if (mode === 'api_key') return parseApiKeys(e, issues);
+  return parseJwt(e, issues);
+}
+
+type AuthVariables = Record<'AUTH_API_KEYS' | 'AUTH_API_KEYS_FILE' | 'AUTH_JWT_SECRET' | 'AUTH_JWT_PUBLIC_KEY' | 'AUTH_JWT_JWKS_FILE' | 'AUTH_JWT_ISSUER' | 'AUTH_JWT_AUDIENCE', string | undefined>;
+
+function parseApiKeys(e: AuthVariables, issues: string[]): Extract<AuthConfig, { mode: 'api_key' }> {
+  const sources: Array<[string, string | undefined]> = [['AUTH_API_KEYS', e.AUTH_API_KEYS]];
+  if (e.AUTH_API_KEYS_FILE) sources.push(['AUTH_API_KEYS_FILE', readFile('AUTH_API_KEYS_FILE', e.AUTH_API_KEYS_FILE, issues)]);
+  const keys: Array<{ principal: string; key: string }> = [];
+  for (const [name, text] of sources) {
+    if (!text) continue;
+    text
+      .split(/[,\n]/)
+      .map((entry) => entry.trim())
+      .filter((entry) => entry && !entry.startsWith('#'))
+      .forEach((entry, index) => {
+        const colon = entry.indexOf(':');
+        const principal = colon > 0 ? entry.slice(0, colon).trim() : '';
+        const key = colon > 0 ? entry.slice(colon + 1).trim() : '';
+        // The entry itself is never echoed: it contains a key.
+        if (!principal || key.length < 16) issues.push(`${name}: entry ${index + 1} must be principal:key with a key of at least 16 characters`);
+        else keys.push({ principal, key });
+      });
   }
-  const jwt: Extract<AuthConfig, { mode: 'jwt' }> = { mode, issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE };
+  if (keys.length === 0 && !sources.some(([, text]) => text)) issues.push('AUTH_API_KEYS: at least one principal:key pair is required when AUTH_MODE=api_key (or AUTH_API_KEYS_FILE)');
+  return { mode: 'api_key', keys };
+}
+
+function parseJwt(e: AuthVariables, issues: string[]): Extract<AuthConfig, { mode: 'jwt' }> {
+  const jwt: Extract<AuthConfig, { mode: 'jwt' }> = { mode: 'jwt', issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE };
   if (e.AUTH_JWT_SECRET) {
     // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (256 bits).
     if (Buffer.byteLength(e.AUTH_JWT_SECRET) < 32) issues.push('AUTH_JWT_SECRET: must be at least 32 bytes for HS256');

@@ -1,16 +1,49 @@
 import { FlowGate } from '../common/flow-gate';
+import { FrameFloodGuard, type FloodVerdict } from '../limits/frame-flood-guard';
 import { CLOSE_CODES, type ServerFrame } from '../protocol';
 import type { ClientTransport } from './client-transport';
+import type { FrameScheduler } from './frame-scheduler';
+import { InboundQueue, type InboundFrame } from './inbound-queue';
 import { RelayTotals } from './relay-totals';
 
+/** Current time in ms; injectable so tests drive the clock. */
+export type Clock = () => number;
+
 export interface BackpressureSettings {
-  /** Unsent bytes above which this socket's upstream bodies stop being read. */
+  /** Unsent bytes above which this socket's upstream bodies stop being read and the socket is not read. */
   highWaterBytes: number;
   /** Over the mark this long without draining: the client is too slow, close 4008. */
   slowClientTimeoutMs: number;
+  /** After that close, how long a client that reads nothing more keeps its socket. */
+  slowClientCloseGraceMs: number;
 }
 
-const NO_BACKPRESSURE: BackpressureSettings = { highWaterBytes: Number.MAX_SAFE_INTEGER, slowClientTimeoutMs: Number.MAX_SAFE_INTEGER };
+export interface ConnectionSettings {
+  backpressure: BackpressureSettings;
+  /** `MAX_FRAMES_PER_SECOND`. */
+  framesPerSecond: number;
+}
+
+/** Shared by every connection of an instance. */
+export interface ConnectionContext {
+  now: Clock;
+  totals: RelayTotals;
+  scheduler: FrameScheduler;
+  /** Per-principal inbound byte rate: returns how long to stop reading after `bytes` more. */
+  chargeInbound(principal: string, bytes: number, now: number): number;
+}
+
+/** What the gateway does with a connection's traffic. */
+export interface ConnectionHandler {
+  /** One inbound frame that passed the flood guard, in arrival order. */
+  frame(connection: ClientConnection, data: Buffer, isBinary: boolean): void;
+  /** One frame the flood guard refused (`drop`, `drop-and-warn`) or the flood that ends the socket (`close`). */
+  flooded(connection: ClientConnection, verdict: Exclude<FloodVerdict, 'accept'>, data: Buffer, isBinary: boolean): void;
+  /** The gateway is closing the socket: its streams stop now, not when the close handshake ends. Once. */
+  closing(connection: ClientConnection): void;
+  /** The socket is closed, by either side. Once, after {@link closing} when the gateway closed it. */
+  closed(connection: ClientConnection, code: number, reason: string): void;
+}
 
 export interface ConnectionInfo {
   id: string;
@@ -19,50 +52,155 @@ export interface ConnectionInfo {
   connectedAt: number;
 }
 
+const UNLIMITED: ConnectionSettings = {
+  backpressure: { highWaterBytes: Number.MAX_SAFE_INTEGER, slowClientTimeoutMs: 2 ** 31 - 1, slowClientCloseGraceMs: 10_000 },
+  framesPerSecond: Number.MAX_SAFE_INTEGER,
+};
+
 /**
- * One client socket as the gateway sees it: identity, activity clock, counters, and the ids of its
- * active streams. Streams are separate objects (`streams/chat-stream.ts`) that send through this.
+ * One client socket as the gateway sees it: its identity, its liveness and activity clocks, its
+ * counters, the ids of its active streams, its inbound frames (flood guard, arrival order, costly
+ * frames paced) and its outbound backpressure. Callers state intent (`markAlive`, `ping`,
+ * `streamStarted`, `close`…); every timer it starts is released in {@link dispose}.
+ * Streams are separate objects (`streams/chat-stream.ts`) that send through it.
  */
 export class ClientConnection {
   readonly id: string;
   readonly principal: string;
   readonly remoteAddress: string;
   readonly connectedAt: number;
-  /** Last inbound data frame, or the end of the last stream: the idle clock starts from here. */
-  lastActivityAt: number;
-  /** Set when a heartbeat ping goes out, cleared by any sign of life (pong or inbound frame). */
-  awaitingPong = false;
-  framesIn = 0;
-  framesOut = 0;
-  bytesOut = 0;
-  /** Client-chosen `id` → gateway `stream_id`, for the streams active on this socket. */
-  readonly activeStreams = new Map<string, string>();
-  /** Why the gateway closed it, for logs and metrics; undefined when the client closed. */
-  closeReason: string | undefined;
   /** Closed while the client cannot keep up; every upstream body feeding this socket pauses. */
   readonly flow = new FlowGate();
-  private slowTimer: NodeJS.Timeout | undefined;
+
+  private lastActivity: number;
+  /** When the last heartbeat ping went out, and whether any sign of life (frame or pong) came since. */
+  private pingSentAt = 0;
+  private answered = true;
+  private counters = { framesIn: 0, framesOut: 0, bytesOut: 0 };
+  /** Client-chosen `id` → gateway `stream_id`, for the streams active on this socket. */
+  private readonly streams = new Map<string, string>();
+  private why: string | undefined;
+  private ended = false;
+  private readonly flood: FrameFloodGuard;
+  private readonly inbound: InboundQueue;
   private readonly lowWaterBytes: number;
+  private slowTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private budgetTimer: NodeJS.Timeout | undefined;
   /** Bound once: passed with frames sent near or over the mark, to learn when the buffer drains. */
   private readonly onWritten = () => this.checkDrained();
 
   constructor(
     info: ConnectionInfo,
     readonly transport: ClientTransport,
-    private readonly backpressure: BackpressureSettings = NO_BACKPRESSURE,
-    private readonly totals: RelayTotals = new RelayTotals(),
+    private readonly handler: ConnectionHandler,
+    private readonly context: ConnectionContext,
+    private readonly settings: ConnectionSettings = UNLIMITED,
   ) {
-    this.lowWaterBytes = Math.floor(backpressure.highWaterBytes / 2);
     this.id = info.id;
     this.principal = info.principal;
     this.remoteAddress = info.remoteAddress;
     this.connectedAt = info.connectedAt;
-    this.lastActivityAt = info.connectedAt;
+    this.lastActivity = info.connectedAt;
+    this.lowWaterBytes = Math.floor(settings.backpressure.highWaterBytes / 2);
+    this.flood = new FrameFloodGuard(settings.framesPerSecond, info.connectedAt);
+    this.inbound = new InboundQueue((frame) => this.handle(frame), context.scheduler, transport);
+    transport.listen({
+      message: (data, isBinary) => this.receive(data, isBinary),
+      pong: () => this.markAlive(),
+      close: (code, reason) => this.onTransportClosed(code, reason),
+    });
   }
+
+  get framesIn(): number {
+    return this.counters.framesIn;
+  }
+  get framesOut(): number {
+    return this.counters.framesOut;
+  }
+  get bytesOut(): number {
+    return this.counters.bytesOut;
+  }
+  /** Last inbound frame, or the end of the last stream: the idle clock starts from here. */
+  get lastActivityAt(): number {
+    return this.lastActivity;
+  }
+  /** Why the gateway closed it, for logs and metrics; undefined when the client closed. */
+  get closeReason(): string | undefined {
+    return this.why;
+  }
+  /** Whether the gateway has stopped reading this socket (the client is slow, or sends too much). */
+  get isReadingPaused(): boolean {
+    return this.inbound.isReadingPaused;
+  }
+
+  // ------------------------------------------------------------------------------------- liveness
+
+  /** A WebSocket pong: proof of life, but not activity (browsers answer pings on their own). */
+  markAlive(): void {
+    this.answered = true;
+  }
+
+  /** Sends a heartbeat ping, unless one is still waiting for its answer. */
+  ping(now: number): void {
+    if (!this.answered) return;
+    this.answered = false;
+    this.pingSentAt = now;
+    this.transport.ping();
+  }
+
+  /** A ping has waited at least `timeoutMs` with no sign of life since it went out. */
+  isUnresponsive(now: number, timeoutMs: number): boolean {
+    return !this.answered && now - this.pingSentAt >= timeoutMs;
+  }
+
+  /** No inbound frame for `idleTimeoutMs` and no active stream. */
+  isIdle(now: number, idleTimeoutMs: number): boolean {
+    return this.streams.size === 0 && now - this.lastActivity >= idleTimeoutMs;
+  }
+
+  // -------------------------------------------------------------------------------------- streams
+
+  streamStarted(id: string, streamId: string): void {
+    this.streams.set(id, streamId);
+  }
+
+  /** The idle clock restarts when a stream ends, so a long answer never counts as idleness. */
+  streamEnded(id: string): void {
+    if (this.streams.delete(id)) this.lastActivity = this.context.now();
+  }
+
+  hasStream(id: string): boolean {
+    return this.streams.has(id);
+  }
+
+  /** The `stream_id` of the active stream the client calls `id`. */
+  streamIdOf(id: string): string | undefined {
+    return this.streams.get(id);
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  streamIds(): string[] {
+    return [...this.streams.values()];
+  }
+
+  // ------------------------------------------------------------------------------------- outbound
 
   /** Typed send: the only way a protocol object becomes a frame. */
   send(frame: ServerFrame): void {
     this.sendText(JSON.stringify(frame));
+  }
+
+  /**
+   * An answer that is not part of a stream (pong, error). Dropped while the client is not reading:
+   * above the mark only stream frames are queued, so the mark bounds what a client can make the
+   * gateway hold (issue #8).
+   */
+  reply(frame: ServerFrame): void {
+    if (!this.flow.isPaused) this.send(frame);
   }
 
   /** Sends an already-serialised frame (the stream hot path builds chunk frames as text). */
@@ -73,10 +211,12 @@ export class ClientConnection {
     // which also gives the byte count for the metrics for free.
     const payload = Buffer.from(text, 'utf8');
     const bytes = payload.length;
-    this.framesOut++;
-    this.bytesOut += bytes;
-    this.totals.framesOut++;
-    this.totals.bytesOut += bytes;
+    const counters = this.counters;
+    const totals = this.context.totals;
+    counters.framesOut++;
+    counters.bytesOut += bytes;
+    totals.framesOut++;
+    totals.bytesOut += bytes;
     // Only frames that may cross the mark carry a write callback: the common case stays cheap,
     // and the frame that crosses it always tells us when the buffer has drained again.
     if (transport.bufferedAmount + bytes <= this.lowWaterBytes) {
@@ -84,25 +224,80 @@ export class ClientConnection {
       return;
     }
     transport.send(payload, this.onWritten);
-    if (!this.flow.isPaused && transport.bufferedAmount > this.backpressure.highWaterBytes) this.congested();
+    if (!this.flow.isPaused && transport.bufferedAmount > this.settings.backpressure.highWaterBytes) this.congested();
   }
 
-  /** Closes the socket, remembering why (the first reason wins). */
-  close(code: number, reason: string, why: string): void {
-    this.closeReason ??= why;
-    this.transport.close(code, reason);
+  // ---------------------------------------------------------------------------------- ending it
+
+  /** Ends the socket when the token it was opened with expires: `unauthorized`, then 4401. */
+  expireAt(expiresAt: number): void {
+    clearTimeout(this.expiryTimer);
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); longer tokens re-arm when it fires.
+    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => {
+      if (Date.now() < expiresAt) return this.expireAt(expiresAt);
+      this.expiryTimer = undefined;
+      this.send({ type: 'error', code: 'unauthorized', message: 'token expired' });
+      this.close(CLOSE_CODES.UNAUTHORIZED.code, CLOSE_CODES.UNAUTHORIZED.reason, 'auth');
+    }, delay);
   }
 
-  /** Releases timers; called once the socket has closed. */
+  /** Closes the socket, remembering why (the first reason wins); its streams stop at once. */
+  close(code: number, reason: string, why: string, graceMs?: number): void {
+    this.why ??= why;
+    if (!this.ended) {
+      this.ended = true;
+      this.inbound.close();
+      this.handler.closing(this);
+    }
+    this.transport.close(code, reason, graceMs);
+  }
+
+  /** Releases every timer and waiting frame; runs once the socket has closed (idempotent). */
   dispose(): void {
-    clearTimeout(this.slowTimer);
-    this.slowTimer = undefined;
+    this.inbound.close();
+    for (const timer of [this.slowTimer, this.expiryTimer, this.budgetTimer]) clearTimeout(timer);
+    this.slowTimer = this.expiryTimer = this.budgetTimer = undefined;
   }
 
+  // ------------------------------------------------------------------------------------- internals
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    if (this.ended) return;
+    const now = this.context.now();
+    this.counters.framesIn++;
+    this.lastActivity = now;
+    this.answered = true;
+    const verdict = this.flood.check(now);
+    if (verdict === 'accept') this.inbound.push({ data, isBinary });
+    else this.handler.flooded(this, verdict, data, isBinary);
+  }
+
+  private handle(frame: InboundFrame): void {
+    this.handler.frame(this, frame.data, frame.isBinary);
+    if (this.ended || this.budgetTimer) return;
+    const wait = this.context.chargeInbound(this.principal, frame.data.length, this.context.now());
+    if (wait === 0) return;
+    this.inbound.hold('budget');
+    this.budgetTimer = setTimeout(() => {
+      this.budgetTimer = undefined;
+      this.inbound.release('budget');
+    }, wait);
+  }
+
+  private onTransportClosed(code: number, reason: string): void {
+    this.ended = true;
+    this.dispose();
+    this.handler.closed(this, code, reason);
+  }
+
+  /** Over the mark: upstreams pause, the socket is not read, and the slow-client clock starts. */
   private congested(): void {
     this.flow.pause();
+    this.inbound.hold('congested');
     const { SLOW_CONSUMER } = CLOSE_CODES;
-    this.slowTimer = setTimeout(() => this.close(SLOW_CONSUMER.code, SLOW_CONSUMER.reason, 'slow'), this.backpressure.slowClientTimeoutMs);
+    const { slowClientTimeoutMs, slowClientCloseGraceMs } = this.settings.backpressure;
+    this.slowTimer = setTimeout(() => this.close(SLOW_CONSUMER.code, SLOW_CONSUMER.reason, 'slow', slowClientCloseGraceMs), slowClientTimeoutMs);
   }
 
   private checkDrained(): void {
@@ -110,5 +305,6 @@ export class ClientConnection {
     clearTimeout(this.slowTimer);
     this.slowTimer = undefined;
     this.flow.resume();
+    this.inbound.release('congested');
   }
 }

@@ -1,21 +1,7 @@
-import type { ClientTransport } from './client-transport';
+import { FakeTransport } from '../../test/support/fake-transport';
 import { ConnectionRegistryService } from './connection-registry.service';
 
-function fakeTransport(): ClientTransport & { sent: string[]; closes: Array<[number, string]> } {
-  return {
-    sent: [],
-    closes: [],
-    bufferedAmount: 0,
-    isOpen: true,
-    send(payload) {
-      this.sent.push(payload.toString('utf8'));
-    },
-    ping() {},
-    close(code, reason) {
-      this.closes.push([code, reason]);
-    },
-  };
-}
+const fakeTransport = () => new FakeTransport();
 
 describe('ConnectionRegistryService', () => {
   let now: number;
@@ -48,15 +34,19 @@ describe('ConnectionRegistryService', () => {
   it('counts frames in and out and clears the pong wait on any sign of life', () => {
     const transport = fakeTransport();
     const c = registry.register(transport, { id: 'a', principal: 'p', remoteAddress: 'x' });
-    c.awaitingPong = true;
+    c.ping(now);
     now = 5_000;
-    registry.recordFrameIn(c);
-    expect(c).toMatchObject({ framesIn: 1, lastActivityAt: 5_000, awaitingPong: false });
-    c.awaitingPong = true;
+    expect(c.isUnresponsive(now, 1_000)).toBe(true);
+    transport.receive({ type: 'ping' });
+    expect(c).toMatchObject({ framesIn: 1, lastActivityAt: 5_000 });
+    expect(c.isUnresponsive(now, 1_000)).toBe(false);
+    c.ping(now);
     now = 9_000;
-    registry.recordPong(c);
+    expect(c.isUnresponsive(now, 1_000)).toBe(true);
+    transport.pong();
     // A pong proves life but is not activity: browsers answer pings without the app.
-    expect(c).toMatchObject({ awaitingPong: false, lastActivityAt: 5_000 });
+    expect(c.isUnresponsive(now, 1_000)).toBe(false);
+    expect(c.lastActivityAt).toBe(5_000);
     c.send({ type: 'pong', ts: 1 });
     c.sendText('{"type":"pong"}');
     expect(c.framesOut).toBe(2);
@@ -65,15 +55,15 @@ describe('ConnectionRegistryService', () => {
 
   it('is idle only with no active stream and no inbound frame for the timeout; a stream end restarts the clock', () => {
     const c = registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' });
-    registry.streamStarted(c, 'req-1', 'str_1');
+    c.streamStarted('req-1', 'str_1');
     now = 1_000 + 10_000;
-    expect(registry.isIdle(c, 5_000)).toBe(false);
+    expect(c.isIdle(now, 5_000)).toBe(false);
     expect(registry.totalActiveStreams()).toBe(1);
-    registry.streamEnded(c, 'req-1');
+    c.streamEnded('req-1');
     expect(c.lastActivityAt).toBe(11_000);
-    expect(registry.isIdle(c, 5_000)).toBe(false);
+    expect(c.isIdle(now, 5_000)).toBe(false);
     now = 16_000;
-    expect(registry.isIdle(c, 5_000)).toBe(true);
+    expect(c.isIdle(now, 5_000)).toBe(true);
   });
 
   it('resolves whenEmpty once the last connection goes', async () => {

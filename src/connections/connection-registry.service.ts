@@ -1,16 +1,21 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { EmptySignal } from '../common/empty-signal';
-import { ClientConnection, type BackpressureSettings, type ConnectionInfo } from './client-connection';
+import { InboundByteBudgetService } from '../limits/inbound-byte-budget.service';
+import { ClientConnection, type Clock, type ConnectionContext, type ConnectionHandler, type ConnectionInfo, type ConnectionSettings } from './client-connection';
 import type { ClientTransport } from './client-transport';
+import { FrameScheduler } from './frame-scheduler';
 import { RelayTotals } from './relay-totals';
 
-/** Current time in ms; injectable so tests drive the clock. */
-export type Clock = () => number;
+export type { Clock } from './client-connection';
 export const SYSTEM_CLOCK: Clock = () => Date.now();
 
+/** Handler for connections registered without one (unit tests of the registry and heartbeat). */
+const IGNORE: ConnectionHandler = { frame() {}, flooded() {}, closing() {}, closed() {} };
+
 /**
- * Every open client socket, by connection id. Pure bookkeeping: no timers and no I/O of its own
- * (the heartbeat job and the gateway act on what it reports), so it is testable without sockets.
+ * Every open client socket, by connection id, and the per-principal counts the connection limits
+ * need. Pure bookkeeping: the connections own their state and timers, the heartbeat job and the
+ * gateway act on them.
  */
 @Injectable()
 export class ConnectionRegistryService {
@@ -20,6 +25,16 @@ export class ConnectionRegistryService {
   private readonly empty = new EmptySignal();
   /** Frames, bytes and chunks sent by every connection of this instance. */
   readonly totals = new RelayTotals();
+  private readonly context: ConnectionContext;
+
+  constructor(@Optional() scheduler?: FrameScheduler, @Optional() budget?: InboundByteBudgetService) {
+    this.context = {
+      now: () => this.clock(),
+      totals: this.totals,
+      scheduler: scheduler ?? new FrameScheduler(),
+      chargeInbound: budget ? (principal, bytes, now) => budget.charge(principal, bytes, now) : () => 0,
+    };
+  }
 
   /** For tests: replace the clock. */
   useClock(clock: Clock): void {
@@ -30,9 +45,13 @@ export class ConnectionRegistryService {
     return this.clock();
   }
 
-  register(transport: ClientTransport, info: Omit<ConnectionInfo, 'connectedAt'>, backpressure?: BackpressureSettings): ClientConnection {
+  register(
+    transport: ClientTransport,
+    info: Omit<ConnectionInfo, 'connectedAt'>,
+    options: { handler?: ConnectionHandler; settings?: ConnectionSettings } = {},
+  ): ClientConnection {
     if (this.connections.has(info.id)) throw new Error(`connection ${info.id} is already registered`);
-    const connection = new ClientConnection({ ...info, connectedAt: this.clock() }, transport, backpressure, this.totals);
+    const connection = new ClientConnection({ ...info, connectedAt: this.clock() }, transport, options.handler ?? IGNORE, this.context, options.settings);
     this.connections.set(connection.id, connection);
     this.perPrincipal.set(connection.principal, (this.perPrincipal.get(connection.principal) ?? 0) + 1);
     return connection;
@@ -67,32 +86,6 @@ export class ConnectionRegistryService {
     return this.connections.values();
   }
 
-  /** An inbound data frame: counts as activity and as proof of life. */
-  recordFrameIn(connection: ClientConnection): void {
-    connection.framesIn++;
-    connection.lastActivityAt = this.clock();
-    connection.awaitingPong = false;
-  }
-
-  /** A WebSocket pong: proof of life, but not activity (browsers answer pings on their own). */
-  recordPong(connection: ClientConnection): void {
-    connection.awaitingPong = false;
-  }
-
-  streamStarted(connection: ClientConnection, id: string, streamId: string): void {
-    connection.activeStreams.set(id, streamId);
-  }
-
-  /** The idle clock restarts when a stream ends, so a long answer never counts as idleness. */
-  streamEnded(connection: ClientConnection, id: string): void {
-    if (connection.activeStreams.delete(id)) connection.lastActivityAt = this.clock();
-  }
-
-  /** Idle = no inbound data frame for `idleTimeoutMs` and no active stream. */
-  isIdle(connection: ClientConnection, idleTimeoutMs: number, now = this.clock()): boolean {
-    return connection.activeStreams.size === 0 && now - connection.lastActivityAt >= idleTimeoutMs;
-  }
-
   /** Per-principal connection count, for the connection limits. */
   countForPrincipal(principal: string): number {
     return this.perPrincipal.get(principal) ?? 0;
@@ -100,7 +93,7 @@ export class ConnectionRegistryService {
 
   totalActiveStreams(): number {
     let count = 0;
-    for (const c of this.connections.values()) count += c.activeStreams.size;
+    for (const c of this.connections.values()) count += c.streamCount;
     return count;
   }
 }

@@ -5,29 +5,41 @@ import { extractCredential } from '../auth/credentials';
 import { isOriginAllowed } from '../auth/origin-policy';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
-import { DrainService } from '../health/drain.service';
+import { ConnectionRegistryService } from '../connections/connection-registry.service';
+import { DrainService } from '../shutdown/drain.service';
+import type { CloseReasonLabel } from '../metrics/metrics.service';
+import { CLOSE_CODES, type ErrorFrame } from '../protocol';
 import type { UpgradeVerdict } from './gateway-ws.adapter';
 
 const NOT_AUTHENTICATED: AuthResult = { ok: false, message: 'missing credential' };
 
+/** Whether an opened socket may stay, in docs/protocol.md's terms. */
+export type Admission =
+  | { ok: true; principal: string; expiresAt?: number }
+  | { ok: false; frame?: ErrorFrame; close: { code: number; reason: string }; label: CloseReasonLabel };
+
 /**
- * Decides at the HTTP upgrade who may open a socket. Refusals that a browser needs no detail for
- * are plain statuses before any socket exists: 503 while draining, 403 for a disallowed Origin.
- * Credentials are checked here too (JWT verification is async, and ws lets the upgrade wait for
- * it), but a bad one does not refuse the upgrade: PROTOCOL.md wants the socket to open, carry an
- * `unauthorized` error frame and close with 4401, because browsers cannot read upgrade statuses.
+ * Decides who may open a socket. Refusals that a browser needs no detail for are plain statuses
+ * at the HTTP upgrade, before any socket exists: 503 while draining, 403 for a disallowed Origin.
+ * Credentials are checked at the upgrade too (JWT verification is async, and ws lets the upgrade
+ * wait for it), but a bad one does not refuse the upgrade: the protocol wants the socket to open,
+ * carry an `unauthorized` error frame and close with 4401, because browsers cannot read upgrade
+ * statuses. Connection limits are applied once the socket is open, for the same reason.
  */
 @Injectable()
 export class AdmissionService {
   private readonly authResults = new WeakMap<IncomingMessage, AuthResult>();
   private readonly allowedOrigins: string[];
+  private readonly limits: GatewayConfig['limits'];
 
   constructor(
     private readonly drain: DrainService,
     private readonly auth: AuthService,
+    private readonly registry: ConnectionRegistryService,
     @InjectConfig() config: GatewayConfig,
   ) {
     this.allowedOrigins = config.allowedOrigins;
+    this.limits = config.limits;
   }
 
   async verifyUpgrade(request: IncomingMessage): Promise<UpgradeVerdict> {
@@ -41,8 +53,17 @@ export class AdmissionService {
     return { accept: true };
   }
 
-  /** The credential check made at upgrade time for this request. */
-  authResultFor(request: IncomingMessage): AuthResult {
-    return this.authResults.get(request) ?? NOT_AUTHENTICATED;
+  /** The verdict on a socket just opened by `request`: its principal, or why and how it must close. */
+  admit(request: IncomingMessage): Admission {
+    const { UNAUTHORIZED, SERVICE_RESTART, TRY_AGAIN_LATER, TOO_MANY_CONNECTIONS } = CLOSE_CODES;
+    const auth = this.authResults.get(request) ?? NOT_AUTHENTICATED;
+    if (!auth.ok) return { ok: false, frame: { type: 'error', code: 'unauthorized', message: auth.message }, close: UNAUTHORIZED, label: 'auth' };
+    // The drain may have begun while the credential was being checked.
+    if (this.drain.isDraining) return { ok: false, close: SERVICE_RESTART, label: 'drain' };
+    if (this.registry.size >= this.limits.maxConnections) return { ok: false, close: TRY_AGAIN_LATER, label: 'limit' };
+    if (this.registry.countForPrincipal(auth.principal) >= this.limits.maxConnectionsPerPrincipal) {
+      return { ok: false, close: TOO_MANY_CONNECTIONS, label: 'limit' };
+    }
+    return { ok: true, principal: auth.principal, expiresAt: auth.expiresAt };
   }
 }

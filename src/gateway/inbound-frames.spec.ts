@@ -1,4 +1,8 @@
-import { parseClientFrame, toUpstreamRequest } from './inbound-frames';
+import { parseConfig } from '../config/config.schema';
+import { frameLimits, parseClientFrame as parseWithLimits, peekFrameHead, toUpstreamRequest } from './inbound-frames';
+
+const limits = frameLimits(parseConfig({}));
+const parseClientFrame = (data: Parameters<typeof parseWithLimits>[0], isBinary: boolean) => parseWithLimits(data, isBinary, limits);
 
 const text = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
 
@@ -78,5 +82,76 @@ describe('parseClientFrame', () => {
   it('echoes a usable id on errors, and only a valid-looking one', () => {
     expect(parseClientFrame(text({ type: 'chat.request', id: 'keep' }), false)).toMatchObject({ ok: false, id: 'keep' });
     expect(parseClientFrame(text({ type: 'chat.request', id: 7 }), false)).toMatchObject({ ok: false, id: undefined });
+  });
+});
+
+/** Frames just under the 256 KiB cap, shaped to be as expensive as possible (issue #8). */
+describe('parseClientFrame on hostile shapes', () => {
+  const nested = (depth: number) => {
+    let value = '1';
+    for (let i = 0; i < depth; i++) value = `{"a":${value}}`;
+    return value;
+  };
+  const request = (extra: string) => Buffer.from(`{"type":"chat.request","id":"h","messages":[{"role":"user","content":"x"}]${extra}}`);
+
+  it('refuses deep nesting as bad_request before parsing, keeping the id', () => {
+    const result = parseClientFrame(request(`,"response_format":${nested(40_000)}`), false);
+    expect(result).toEqual({ ok: false, code: 'bad_request', id: 'h', message: `Frame nests objects and arrays more than ${limits.maxJsonDepth} levels deep` });
+  });
+
+  it('accepts a structured-output schema nested 120 levels deep, within the documented limit', () => {
+    expect(limits.maxJsonDepth).toBeGreaterThanOrEqual(128);
+    const result = parseClientFrame(request(`,"response_format":{"type":"json_schema","json_schema":{"schema":${nested(120)}}}`), false);
+    expect(result.ok).toBe(true);
+  });
+
+  it('refuses 130k tiny values without building an issue per element', () => {
+    const frame = Buffer.from(JSON.stringify({ type: 'chat.request', id: 'h', messages: new Array(130_000).fill(1) }));
+    expect(parseClientFrame(frame, false)).toMatchObject({ ok: false, code: 'bad_request', message: `Frame holds more than ${limits.maxJsonValues} JSON values` });
+  });
+
+  it('refuses more messages or tools than the caps before validating any of them, with the request id', () => {
+    const messages = new Array(limits.maxMessages + 1).fill({ role: 'user', content: 'x' });
+    expect(parseClientFrame(text({ type: 'chat.request', id: 'm', messages }), false)).toEqual({
+      ok: false,
+      code: 'bad_request',
+      id: 'm',
+      message: `Invalid chat.request: messages: at most ${limits.maxMessages} messages per request`,
+    });
+    const tools = new Array(limits.maxTools + 1).fill({ type: 'function', function: { name: 'f' } });
+    expect(parseClientFrame(text({ type: 'chat.request', id: 't', messages: [{ role: 'user' }], tools }), false)).toMatchObject({
+      ok: false,
+      id: 't',
+      message: `Invalid chat.request: tools: at most ${limits.maxTools} tools per request`,
+    });
+  });
+
+  it('lists at most five problems', () => {
+    const messages = new Array(limits.maxMessages).fill('not an object');
+    const result = parseClientFrame(text({ type: 'chat.request', id: 'm', messages }), false);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.message.split('; ')).toHaveLength(5);
+  });
+
+  it('caps the ts a ping may ask to have echoed', () => {
+    expect(parseClientFrame(text({ type: 'ping', ts: 'x'.repeat(limits.maxPingTsBytes - 2) }), false)).toMatchObject({ ok: true });
+    expect(parseClientFrame(text({ type: 'ping', ts: 'x'.repeat(limits.maxPingTsBytes) }), false)).toEqual({
+      ok: false,
+      code: 'bad_request',
+      message: `Invalid ping: ts: at most ${limits.maxPingTsBytes} bytes of JSON`,
+    });
+  });
+});
+
+describe('peekFrameHead', () => {
+  const peek = (text: string) => peekFrameHead(Buffer.from(text));
+  it('finds type and id among the leading top-level members', () => {
+    expect(peek('{"type":"chat.request","id":"r\\u00e9-1","messages":[[[[')).toEqual({ type: 'chat.request', id: 'ré-1' });
+  });
+  it('does not look inside or past the first nested value', () => {
+    expect(peek('{"type":"chat.request","messages":[{"id":"inner"}],"id":"late"}')).toEqual({ type: 'chat.request' });
+    expect(peek('{"x":"\\"id\\":\\"fake\\""}')).toEqual({});
+    expect(peek('not json')).toEqual({});
   });
 });

@@ -8,13 +8,44 @@ import {
   type PingFrame,
   type StreamResumeFrame,
 } from '../protocol';
+import type { GatewayConfig } from '../config/config.schema';
 import { isValidTraceparent } from '../tracing/tracing.service';
+import { checkJsonShape } from './json-shape';
 
 /**
- * Validation of client frames (PROTOCOL.md "Client → server"). Every failure becomes the
+ * Validation of client frames (docs/protocol.md "Client → server"). Every failure becomes the
  * protocol's `error` frame fields; nothing here throws. Unknown extra fields are dropped by the
  * schemas (zod strips them), so they can never reach the upstream.
+ *
+ * Every frame costs bounded time whatever its shape (issue #8): its nesting depth and value count
+ * are measured on the raw bytes before `JSON.parse`, and array lengths are checked before zod, so
+ * zod only ever walks a few hundred elements and never builds an issue per element of a huge array.
  */
+
+/** What one frame may hold; see {@link frameLimits}. */
+export interface FrameLimits {
+  maxJsonDepth: number;
+  maxJsonValues: number;
+  maxPingTsBytes: number;
+  maxMessages: number;
+  maxTools: number;
+}
+
+export function frameLimits(config: GatewayConfig): FrameLimits {
+  const { frames, limits } = config;
+  return {
+    maxJsonDepth: frames.maxJsonDepth,
+    maxJsonValues: frames.maxJsonValues,
+    maxPingTsBytes: frames.maxPingTsBytes,
+    maxMessages: limits.maxMessages,
+    maxTools: limits.maxTools,
+  };
+}
+
+/** Validation problems listed in one `error` frame; the rest are not even formatted. */
+const MAX_REPORTED_ISSUES = 5;
+/** Largest `stop` list (OpenAI's own limit is 4). */
+const MAX_STOP_SEQUENCES = 16;
 
 export type FrameParseResult =
   | { ok: true; frame: ClientFrame }
@@ -49,7 +80,7 @@ const chatRequest = z.object({
   top_p: finite.optional(),
   max_tokens: int.positive('must be positive').optional(),
   max_completion_tokens: int.positive('must be positive').optional(),
-  stop: z.union([z.string(), z.array(z.string()).max(16), z.null()], { errorMap: () => ({ message: 'must be a string, an array of strings, or null' }) }).optional(),
+  stop: z.union([z.string(), z.array(z.string()).max(MAX_STOP_SEQUENCES), z.null()], { errorMap: () => ({ message: 'must be a string, an array of strings, or null' }) }).optional(),
   presence_penalty: finite.optional(),
   frequency_penalty: finite.optional(),
   seed: int.optional(),
@@ -81,12 +112,20 @@ const schemas: Record<ClientFrame['type'], z.ZodType<ClientFrame, z.ZodTypeDef, 
 };
 
 /** Parses and validates one inbound WebSocket message. */
-export function parseClientFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): FrameParseResult {
+export function parseClientFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, limits: FrameLimits): FrameParseResult {
   if (isBinary) return { ok: false, code: 'bad_request', message: 'Binary frames are not supported; send JSON text frames' };
-  const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+  const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  const shape = checkJsonShape(bytes, { maxDepth: limits.maxJsonDepth, maxValues: limits.maxJsonValues });
+  if (shape) {
+    const message =
+      shape.kind === 'depth'
+        ? `Frame nests objects and arrays more than ${shape.limit} levels deep`
+        : `Frame holds more than ${shape.limit} JSON values`;
+    return { ok: false, code: 'bad_request', message, id: peekFrameHead(bytes).id };
+  }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(bytes.toString('utf8'));
   } catch {
     return { ok: false, code: 'bad_request', message: 'Frame is not valid JSON' };
   }
@@ -98,19 +137,71 @@ export function parseClientFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary
   if (typeof raw.type !== 'string') return { ok: false, code: 'bad_request', message: 'Frame needs a string field "type"', id };
   const schema = Object.prototype.hasOwnProperty.call(schemas, raw.type) ? schemas[raw.type as ClientFrame['type']] : undefined;
   if (!schema) return { ok: false, code: 'unknown_type', message: `Unknown frame type "${truncate(raw.type, 64)}"`, id };
+  const oversized = sizeProblem(raw, limits);
+  if (oversized) return { ok: false, code: 'bad_request', message: `Invalid ${raw.type}: ${oversized}`, id };
   const result = schema.safeParse(raw);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(frame)'}: ${issue.message}`);
-    return { ok: false, code: 'bad_request', message: `Invalid ${raw.type}: ${problems.slice(0, 5).join('; ')}`, id };
+    const problems = result.error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => `${issue.path.join('.') || '(frame)'}: ${issue.message}`);
+    return { ok: false, code: 'bad_request', message: `Invalid ${raw.type}: ${problems.join('; ')}`, id };
   }
   return { ok: true, frame: result.data };
 }
 
-/** The body sent upstream: the model plus only the protocol's listed request fields. */
-export function toUpstreamRequest(frame: ChatRequestFrame, defaultModel: string) {
+/** The caps that bound what zod has to walk, checked on the parsed value before zod sees it. */
+function sizeProblem(raw: Record<string, unknown>, limits: FrameLimits): string | undefined {
+  if (raw.type === 'chat.request') {
+    const { messages, tools } = raw;
+    if (Array.isArray(messages) && messages.length > limits.maxMessages) return `messages: at most ${limits.maxMessages} messages per request`;
+    if (Array.isArray(tools) && tools.length > limits.maxTools) return `tools: at most ${limits.maxTools} tools per request`;
+  } else if (raw.type === 'ping' && raw.ts !== undefined) {
+    // The pong echoes ts: without a cap a client could make the gateway send back whatever it sends.
+    if (Buffer.byteLength(JSON.stringify(raw.ts)) > limits.maxPingTsBytes) return `ts: at most ${limits.maxPingTsBytes} bytes of JSON`;
+  }
+  return undefined;
+}
+
+/**
+ * The body sent upstream: the model plus only the protocol's listed request fields. When the
+ * client set no output cap, `maxCompletionTokens` (if not 0) is sent as `max_completion_tokens`, so
+ * one request cannot bill without limit (OpenAI's current name; `max_tokens` is deprecated and
+ * refused by its reasoning models).
+ */
+export function toUpstreamRequest(frame: ChatRequestFrame, defaultModel: string, maxCompletionTokens = 0) {
   const body: Record<string, unknown> = { model: frame.model ?? defaultModel, messages: frame.messages };
   for (const field of FORWARDED_REQUEST_FIELDS) if (frame[field] !== undefined) body[field] = frame[field];
+  if (maxCompletionTokens > 0 && frame.max_tokens === undefined && frame.max_completion_tokens === undefined) {
+    body.max_completion_tokens = maxCompletionTokens;
+  }
   return body as { model: string; messages: ChatRequestFrame['messages'] };
+}
+
+/** How far into an unparsed frame {@link peekFrameHead} looks. */
+const HEAD_BYTES = 1024;
+/** `"type":"…"` / `"id":"…"` as top-level members, before any nested object or array. */
+const HEAD_MEMBER = /"(type|id)"\s*:\s*"((?:[^"\\\u0000-\u001f]|\\.){1,128})"/g;
+
+/**
+ * The `type` and `id` of a frame that will not be parsed (refused for its shape, or dropped by the
+ * flood guard), when they appear among its first top-level members, as clients usually write
+ * them. Lets the answer carry the request's id without paying for a parse.
+ */
+export function peekFrameHead(bytes: Buffer): { type?: string; id?: string } {
+  const text = bytes.subarray(0, HEAD_BYTES).toString('utf8');
+  const start = text.indexOf('{') + 1;
+  if (start === 0) return {};
+  const nested = text.slice(start).search(/[[{]/);
+  const head = nested < 0 ? text.slice(start) : text.slice(start, start + nested);
+  const found: { type?: string; id?: string } = {};
+  for (const [, key, raw] of head.matchAll(HEAD_MEMBER)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(`"${raw}"`);
+    } catch {
+      continue;
+    }
+    if (typeof value === 'string' && value.length > 0 && value.length <= 128) found[key as 'type' | 'id'] ??= value;
+  }
+  return found;
 }
 
 const truncate = (s: string, max: number) => (s.length > max ? `${s.slice(0, max)}…` : s);

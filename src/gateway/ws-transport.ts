@@ -1,15 +1,16 @@
 import type { Socket } from 'node:net';
-import { WebSocket } from 'ws';
-import type { ClientTransport } from '../connections/client-transport';
+import { WebSocket, type RawData } from 'ws';
+import type { ClientTransport, TransportEvents } from '../connections/client-transport';
 
 /** Buffers sent as text frames: the payload is already UTF-8, so ws neither scans nor encodes it. */
 const TEXT_FRAME = { binary: false } as const;
 
 /**
- * How long a peer gets to answer our close frame before the socket is dropped. ws's own default
- * is 30 s, far too long for a dead peer that the heartbeat just gave up on.
+ * How long a peer gets to answer our close frame, or to read any of what is still queued before it,
+ * before the socket is dropped. ws's own limit is 30 s from the close, far too long for a dead peer
+ * that the heartbeat just gave up on.
  */
-const CLOSE_GRACE_MS = 2_000;
+export const CLOSE_GRACE_MS = 2_000;
 
 /**
  * {@link ClientTransport} over a `ws` WebSocket.
@@ -17,19 +18,20 @@ const CLOSE_GRACE_MS = 2_000;
  * Frames sent in the same tick are written together: the first send corks the TCP socket and a
  * `process.nextTick` uncorks it, so the several chunks that one upstream read often yields (and
  * every frame ws splits into header + payload) leave in one writev instead of one syscall each.
+ * The socket is the upgrade request's own (`request.socket`): the one ws writes to.
  */
 export class WsTransport implements ClientTransport {
   private closeTimer: NodeJS.Timeout | undefined;
-  /** ws keeps the net.Socket private; corking it is the only way to batch writes (ws has no API for it). */
-  private readonly socket: Socket | undefined;
   private corked = false;
   private readonly uncork = () => {
     this.corked = false;
-    this.socket?.uncork();
+    this.socket.uncork();
   };
 
-  constructor(private readonly ws: WebSocket) {
-    this.socket = (ws as unknown as { _socket?: Socket })._socket;
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Socket,
+  ) {
     ws.once('close', () => clearTimeout(this.closeTimer));
   }
 
@@ -41,9 +43,15 @@ export class WsTransport implements ClientTransport {
     return this.ws.readyState === WebSocket.OPEN;
   }
 
+  listen(events: TransportEvents): void {
+    this.ws.on('message', (data: RawData, isBinary: boolean) => events.message(toBuffer(data), isBinary));
+    this.ws.on('pong', () => events.pong());
+    this.ws.once('close', (code: number, reason: Buffer) => events.close(code, reason.toString()));
+  }
+
   send(payload: Buffer, onWritten?: () => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (!this.corked && this.socket) {
+    if (!this.corked) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(this.uncork);
@@ -55,10 +63,41 @@ export class WsTransport implements ClientTransport {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
   }
 
-  close(code: number, reason: string): void {
+  pauseReading(): void {
+    this.ws.pause();
+  }
+
+  resumeReading(): void {
+    this.ws.resume();
+  }
+
+  close(code: number, reason: string, graceMs = CLOSE_GRACE_MS): void {
     if (this.ws.readyState === WebSocket.CLOSED || this.closeTimer) return;
+    // The peer's close frame has to be read for the handshake to finish.
+    this.ws.resume();
     this.ws.close(code, reason);
-    this.closeTimer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    this.dropIfStuck(graceMs, this.ws.bufferedAmount);
+  }
+
+  /**
+   * Drops the socket once the peer stops making progress: a client that starts reading again within
+   * the grace gets everything queued, then the close frame (issue #8: a slow client closed with 4008
+   * used to see 1006, because the close frame sat behind its unread data when the socket was dropped).
+   */
+  private dropIfStuck(graceMs: number, queued: number): void {
+    this.closeTimer = setTimeout(() => {
+      const now = this.ws.bufferedAmount;
+      if (now > 0 && now < queued) return this.dropIfStuck(graceMs, now);
+      // Everything, close frame included, left since the last look: the usual wait for the answer.
+      if (now === 0 && queued > 0) return this.dropIfStuck(CLOSE_GRACE_MS, 0);
+      this.ws.terminate();
+    }, graceMs);
     this.closeTimer.unref();
   }
+}
+
+/** ws hands over a Buffer unless `binaryType` is changed; normalise the other shapes anyway. */
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }

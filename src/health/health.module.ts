@@ -1,15 +1,12 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { ConnectionsModule } from '../connections/connections.module';
-import { StreamsModule } from '../streams/streams.module';
-import { DrainService } from './drain.service';
+import { ShutdownModule } from '../shutdown/shutdown.module';
 import { HealthController } from './health.controller';
 
 @Module({
   // Terminus logs every failed check; a draining pod failing readiness is expected, not an error.
-  imports: [TerminusModule.forRoot({ logger: false }), ConnectionsModule, StreamsModule],
+  imports: [TerminusModule.forRoot({ logger: false }), ConnectionsModule, ShutdownModule],
   controllers: [HealthController],
-  providers: [DrainService],
-  exports: [DrainService],
 })
 export class HealthModule {}

@@ -1,22 +1,9 @@
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { parseConfig } from '../config/config.schema';
-import type { ClientTransport } from '../connections/client-transport';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { HeartbeatService } from './heartbeat.service';
 
-class FakeTransport implements ClientTransport {
-  pings = 0;
-  closes: number[] = [];
-  bufferedAmount = 0;
-  isOpen = true;
-  send(): void {}
-  ping(): void {
-    this.pings++;
-  }
-  close(code: number): void {
-    this.closes.push(code);
-  }
-}
+import { FakeTransport } from '../../test/support/fake-transport';
 
 /** Drives the real scheduled job with jest's fake timers: production intervals, no waiting. */
 describe('HeartbeatService (fake timers)', () => {
@@ -48,11 +35,13 @@ describe('HeartbeatService (fake timers)', () => {
 
     jest.advanceTimersByTime(INTERVAL);
     expect([alive.pings, dead.pings]).toEqual([1, 1]);
-    registry.recordPong(a);
+    a.markAlive();
     jest.advanceTimersByTime(INTERVAL);
+    // The verdict on silence runs after the turn's I/O, a moment after the tick.
+    jest.advanceTimersByTime(1);
     expect(alive.pings).toBe(2);
-    expect(alive.closes).toEqual([]);
-    expect(dead.closes).toEqual([4001]);
+    expect(alive.closeCodes).toEqual([]);
+    expect(dead.closeCodes).toEqual([4001]);
   });
 
   it('closes with 4002 after IDLE_TIMEOUT_MS without activity, but never while a stream is active', () => {
@@ -60,34 +49,62 @@ describe('HeartbeatService (fake timers)', () => {
     const streaming = new FakeTransport();
     const i = registry.register(idle, { id: 'idle', principal: 'p', remoteAddress: 'x' });
     const s = registry.register(streaming, { id: 'streaming', principal: 'p', remoteAddress: 'x' });
-    registry.streamStarted(s, 'essay', 'str_1');
+    s.streamStarted('essay', 'str_1');
 
     // Both answer every ping, so only idleness can close them.
     for (let t = INTERVAL; t < IDLE; t += INTERVAL) {
       jest.advanceTimersByTime(INTERVAL);
-      registry.recordPong(i);
-      registry.recordPong(s);
+      i.markAlive();
+      s.markAlive();
     }
-    expect(idle.closes).toEqual([]);
+    expect(idle.closeCodes).toEqual([]);
     jest.advanceTimersByTime(INTERVAL);
-    registry.recordPong(s);
-    expect(idle.closes).toEqual([4002]);
+    s.markAlive();
+    expect(idle.closeCodes).toEqual([4002]);
 
     // Twenty minutes into one long answer: still open.
     for (let t = 0; t < 4 * IDLE; t += INTERVAL) {
       jest.advanceTimersByTime(INTERVAL);
-      registry.recordPong(s);
+      s.markAlive();
     }
-    expect(streaming.closes).toEqual([]);
+    expect(streaming.closeCodes).toEqual([]);
 
     // The idle clock restarts when the stream ends.
-    registry.streamEnded(s, 'essay');
+    s.streamEnded('essay');
     for (let t = INTERVAL; t < IDLE; t += INTERVAL) {
       jest.advanceTimersByTime(INTERVAL);
-      registry.recordPong(s);
+      s.markAlive();
     }
-    expect(streaming.closes).toEqual([]);
+    expect(streaming.closeCodes).toEqual([]);
     jest.advanceTimersByTime(INTERVAL);
-    expect(streaming.closes).toEqual([4002]);
+    expect(streaming.closeCodes).toEqual([4002]);
+  });
+
+  it('judges silence only after the turn that runs a late tick has read its sockets', () => {
+    const transport = new FakeTransport();
+    const c = registry.register(transport, { id: 'stalled', principal: 'p', remoteAddress: 'x' });
+    jest.advanceTimersByTime(INTERVAL);
+    expect(transport.pings).toBe(1);
+    // The loop was busy: the next tick is due, but the client's answer is still unread.
+    jest.advanceTimersToNextTimer();
+    expect(transport.closeCodes).toEqual([]);
+    // The same turn's poll phase reads the pong before the verdict runs.
+    c.markAlive();
+    jest.advanceTimersByTime(1);
+    expect(transport.closeCodes).toEqual([]);
+  });
+
+  it('never judges a socket it has stopped reading: the slow-client timer owns it', () => {
+    const transport = new FakeTransport();
+    const settings = { backpressure: { highWaterBytes: 1024, slowClientTimeoutMs: 10 * INTERVAL, slowClientCloseGraceMs: 1_000 }, framesPerSecond: 50 };
+    const c = registry.register(transport, { id: 'slow', principal: 'p', remoteAddress: 'x' }, { settings });
+    transport.bufferedAmount = 4096;
+    c.sendText('{"type":"pong"}');
+    expect(c.isReadingPaused).toBe(true);
+    jest.advanceTimersByTime(5 * INTERVAL);
+    expect(transport.pings).toBe(0);
+    expect(transport.closeCodes).toEqual([]);
+    jest.advanceTimersByTime(5 * INTERVAL);
+    expect(transport.closeCodes).toEqual([4008]);
   });
 });

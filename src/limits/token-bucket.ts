@@ -28,6 +28,16 @@ export class TokenBucket {
     return Math.ceil((1 - this.tokens) / this.refillPerMs);
   }
 
+  /**
+   * Takes `amount` tokens even when fewer are left (the bucket goes into debt: the cost was already
+   * paid); returns 0 while the balance stays ≥ 0, else the milliseconds until it is back to 0.
+   */
+  charge(amount: number, now: number): number {
+    this.refill(now);
+    this.tokens -= amount;
+    return this.tokens >= 0 ? 0 : Math.ceil(-this.tokens / this.refillPerMs);
+  }
+
   /** True when the bucket is back to full, i.e. forgetting it changes nothing. */
   isFull(now: number): boolean {
     this.refill(now);

@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { raceTimeout } from '../common/race-timeout';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
@@ -36,7 +37,7 @@ export class DrainService implements BeforeApplicationShutdown {
   ) {
     this.timeoutMs = config.drain.timeoutMs;
     this.streams.onStreamEnd((_stream, connection) => {
-      if (this.isDraining && connection.activeStreams.size === 0) closeForDrain(connection);
+      if (this.isDraining && connection.streamCount === 0) closeForDrain(connection);
     });
   }
 
@@ -61,7 +62,7 @@ export class DrainService implements BeforeApplicationShutdown {
     );
     for (const connection of this.registry.all()) {
       connection.send({ type: 'session.draining', reconnect_after_ms: Math.floor(Math.random() * RECONNECT_SPREAD_MS) });
-      if (connection.activeStreams.size === 0) closeForDrain(connection);
+      if (connection.streamCount === 0) closeForDrain(connection);
     }
 
     const finished = await raceTimeout(this.streams.whenIdle(), this.timeoutMs);
@@ -83,13 +84,3 @@ function closeForDrain(connection: ClientConnection): void {
   connection.close(SERVICE_RESTART.code, SERVICE_RESTART.reason, 'drain');
 }
 
-/** Resolves true if `promise` settled first, false on timeout; never leaves a timer behind. */
-async function raceTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -24,6 +24,8 @@ export interface ChatStreamInit {
   now: () => number;
   /** Instance-wide totals; the stream counts its chunks there. */
   totals?: { chunks: number };
+  /** `MAX_STREAM_DURATION_MS`: a stream still running after this long ends with `upstream_timeout`; 0 = no cap. */
+  maxDurationMs?: number;
 }
 
 /**
@@ -31,14 +33,14 @@ export interface ChatStreamInit {
  * the seq counter, the upstream subscription and the single terminal frame, and sends through a
  * {@link StreamSink}. That leaves room for a stream to outlive its socket (buffer + resume).
  *
- * Invariants (PROTOCOL.md "Stream guarantees"): seq starts at 1 with `chat.started` and grows by
+ * Invariants (docs/protocol.md "Stream guarantees"): seq starts at 1 with `chat.started` and grows by
  * one per frame; exactly one terminal frame (`chat.done` or `chat.error`); once ended, nothing
  * more is sent and the upstream request is gone.
  *
  * `chat.started` goes out with the first chunk, because only then is the model known: retries and
  * `FALLBACK_MODELS` may have replaced the requested one, and `chat.started.model` names the model
  * actually used. A request that fails before that ends with a `chat.error` without `stream_id` and
- * `seq` (PROTOCOL.md: those are present "when started"); one cancelled before that still gets
+ * `seq` (docs/protocol.md: those are present "when started"); one cancelled before that still gets
  * `chat.started` + `chat.done` so a cancel is always answered the same way.
  */
 export class ChatStream {
@@ -61,6 +63,8 @@ export class ChatStream {
   private readonly chunkPrefix: string;
   private readonly now: () => number;
   private readonly totals: { chunks: number };
+  private readonly maxDurationMs: number;
+  private durationTimer: NodeJS.Timeout | undefined;
 
   constructor(
     init: ChatStreamInit,
@@ -73,6 +77,7 @@ export class ChatStream {
     this.model = init.model;
     this.now = init.now;
     this.totals = init.totals ?? { chunks: 0 };
+    this.maxDurationMs = init.maxDurationMs ?? 0;
     this.startedAt = init.now();
     this.chunkPrefix = `{"type":"chat.chunk","id":${JSON.stringify(init.id)},"stream_id":${JSON.stringify(init.streamId)},"seq":`;
   }
@@ -94,7 +99,9 @@ export class ChatStream {
       complete: () => this.finish(),
     });
     // The upstream may have ended synchronously inside subscribe().
-    if (this.active) this.subscription = subscription;
+    if (!this.active) return;
+    this.subscription = subscription;
+    if (this.maxDurationMs > 0) this.durationTimer = setTimeout(() => this.overtime(), this.maxDurationMs);
   }
 
   /** `chat.cancel`: abort the upstream now, end with `finish_reason: "cancelled"`. */
@@ -116,8 +123,18 @@ export class ChatStream {
   abandon(): void {
     if (!this.active) return;
     this.dropUpstream();
+    clearTimeout(this.durationTimer);
     this.outcome = { kind: 'abandoned' };
     this.onEnded(this);
+  }
+
+  /**
+   * One request may not bill forever: past `MAX_STREAM_DURATION_MS` the upstream is dropped and
+   * the stream ends with `upstream_timeout`, not retryable (the same request would be cut again).
+   */
+  private overtime(): void {
+    const limit = this.maxDurationMs % 60_000 === 0 ? `${this.maxDurationMs / 60_000} min` : this.maxDurationMs % 1_000 === 0 ? `${this.maxDurationMs / 1_000} s` : `${this.maxDurationMs} ms`;
+    this.abort({ code: 'upstream_timeout', message: `The answer ran longer than this gateway's limit of ${limit} and was cut`, retryable: false });
   }
 
   private relay(event: UpstreamChunk): void {
@@ -157,6 +174,7 @@ export class ChatStream {
     if (!this.active) return;
     this.outcome = outcome;
     this.subscription = undefined;
+    clearTimeout(this.durationTimer);
     let terminal: ChatDoneFrame | ChatErrorFrame;
     if (outcome.kind === 'done') {
       terminal = { type: 'chat.done', id: this.id, stream_id: this.streamId, seq: ++this.seq, finish_reason: outcome.finishReason, usage: outcome.usage };

@@ -8,6 +8,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import { TracingService, type StreamSpan } from '../tracing/tracing.service';
 import { HolySheepStreamService, type AttemptObserver } from '../upstream/holysheep-stream.service';
 import type { UpstreamChatRequest } from '../upstream/upstream-request';
+import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import { ChatStream } from './chat-stream';
 import type { StreamFailure } from './stream-errors';
 
@@ -31,6 +33,7 @@ export class StreamManagerService {
     private readonly metrics: MetricsService,
     private readonly tracing: TracingService,
     @InjectPinoLogger('Streams') private readonly logger: PinoLogger,
+    @InjectConfig() private readonly config: GatewayConfig,
   ) {}
 
   get activeCount(): number {
@@ -52,13 +55,14 @@ export class StreamManagerService {
         model: request.model,
         now: () => this.registry.now(),
         totals: this.registry.totals,
+        maxDurationMs: this.config.limits.maxStreamDurationMs,
       },
       connection,
       (ended) => this.ended(ended),
     );
     const span = this.tracing.startStream({ id, streamId: stream.streamId, principal: connection.principal, model: request.model }, traceparent);
     this.streams.set(stream.streamId, { stream, connection, span });
-    this.registry.streamStarted(connection, id, stream.streamId);
+    connection.streamStarted(id, stream.streamId);
     this.metrics.streamStarted();
     this.logger.debug({ event: 'stream_started', id, stream_id: stream.streamId, principal: connection.principal, model: request.model, messages: request.messages.length }, 'stream started');
     // Prompt contents are the users' data: only at trace level, for debugging.
@@ -79,13 +83,13 @@ export class StreamManagerService {
 
   /** The active stream a socket knows by the client's `id`, if any. */
   findActive(connection: ClientConnection, id: string): ChatStream | undefined {
-    const streamId = connection.activeStreams.get(id);
+    const streamId = connection.streamIdOf(id);
     return streamId === undefined ? undefined : this.streams.get(streamId)?.stream;
   }
 
   /** Socket closed: abort every stream it started (no resume yet, so nobody could receive the rest). */
   abandonAll(connection: ClientConnection): void {
-    for (const streamId of [...connection.activeStreams.values()]) this.streams.get(streamId)?.stream.abandon();
+    for (const streamId of connection.streamIds()) this.streams.get(streamId)?.stream.abandon();
   }
 
   /** Ends every active stream with a gateway-side `chat.error` (used when drain time runs out). */
@@ -116,7 +120,7 @@ export class StreamManagerService {
     const entry = this.streams.get(stream.streamId);
     if (!entry) return;
     this.streams.delete(stream.streamId);
-    this.registry.streamEnded(entry.connection, stream.id);
+    entry.connection.streamEnded(stream.id);
     this.record(stream, entry.span);
     for (const listener of this.endListeners) listener(stream, entry.connection);
     this.idle.check(this.streams.size);

@@ -3,7 +3,6 @@
  * upstream (TCP pushes back on it) instead of buffering, keep other sockets unaffected, resume on
  * drain without losing a byte, and close a client that never drains with 4008.
  */
-import type { Socket } from 'node:net';
 import { ConnectionRegistryService } from '../../src/connections/connection-registry.service';
 import type { ClientConnection } from '../../src/connections/client-connection';
 import { chunk, FakeUpstream, type UpstreamCall } from '../support/fake-upstream';
@@ -15,7 +14,6 @@ const PIECE = 'x'.repeat(8 * 1024);
 /** Safety bound on how much the fake upstream will try to push. */
 const MAX_BYTES = 96 * 1024 * 1024;
 
-const rawSocket = (client: TestClient) => (client.ws as unknown as { _socket: Socket })._socket;
 
 /** One event-loop round trip through the gateway, proving it is alive and has had time to act. */
 async function roundTrip(probe: TestClient, n: number): Promise<void> {
@@ -35,7 +33,7 @@ describe('backpressure (e2e)', () => {
   }
   function connectionStreaming(id: string): ClientConnection {
     const registry = gateway.app.get(ConnectionRegistryService);
-    const found = [...registry.all()].find((c) => c.activeStreams.has(id));
+    const found = [...registry.all()].find((c) => c.hasStream(id));
     if (!found) throw new Error(`no connection streams ${id}`);
     return found;
   }
@@ -79,12 +77,14 @@ describe('backpressure (e2e)', () => {
    * Boots the gateway, starts stream `big` on a client that then stops reading, plus an idle
    * `probe` socket for round trips. The frame cap is lifted: the probe pings a lot.
    */
-  async function slowReaderStream(slowClientTimeoutMs: number) {
+  async function slowReaderStream(slowClientTimeoutMs: number, closeGraceMs = 500) {
     gateway = await startGateway({
       HOLYSHEEP_BASE_URL: upstream.baseUrl,
       MAX_FRAMES_PER_SECOND: '100000',
+      INBOUND_BYTES_PER_SECOND: String(64 * 1024 * 1024),
       SEND_BUFFER_HIGH_WATER_BYTES: String(HIGH_WATER),
       SLOW_CLIENT_TIMEOUT_MS: String(slowClientTimeoutMs),
+      SLOW_CLIENT_CLOSE_GRACE_MS: String(closeGraceMs),
     });
     const slow = await connect();
     const probe = await connect();
@@ -93,7 +93,7 @@ describe('backpressure (e2e)', () => {
     call.startSse();
     await call.event(chunk({ content: 'start ' }));
     await slow.nextOfType('chat.chunk', 'big');
-    rawSocket(slow).pause();
+    slow.ws.pause();
     return { slow, probe, call, connection: connectionStreaming('big') };
   }
 
@@ -110,7 +110,7 @@ describe('backpressure (e2e)', () => {
     await (await upstream.nextCall()).streamText(['unaffected']);
     expect(streamText(await probe.collectStream('other'))).toBe('unaffected');
 
-    rawSocket(slow).resume();
+    slow.ws.resume();
     await new Promise((resolve) => call.res.once('drain', resolve));
     await call.event(chunk({}, 'stop'));
     await call.event('[DONE]');
@@ -127,5 +127,21 @@ describe('backpressure (e2e)', () => {
     await call.aborted;
     expect(connection.closeReason).toBe('slow');
     expect(await gateway.logs.next('socket_closed')).toMatchObject({ closed_by: 'slow' });
+  });
+
+  it('lets a client that reads again within SLOW_CLIENT_CLOSE_GRACE_MS receive its data, then the 4008 close frame', async () => {
+    const { slow, probe, call, connection } = await slowReaderStream(300, 10_000);
+    await pushUntilBlocked(call, connection, probe).catch(() => undefined);
+    await call.aborted;
+    expect(connection.closeReason).toBe('slow');
+    // Longer than the 2 s after which the socket used to be dropped behind its unsent data.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    slow.ws.resume();
+    const closed = await slow.closed;
+    expect(closed.code).toBe(4008);
+    // Everything queued before the close arrived, in order, with no gap.
+    const frames = slow.frames.filter((f) => f.id === 'big');
+    frames.forEach((frame, index) => expect(frame.seq).toBe(index + 1));
+    expect(frames.length).toBeGreaterThan(2);
   });
 });

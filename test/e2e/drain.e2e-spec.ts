@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { WebSocket } from 'ws';
 import { chunk, FakeUpstream } from '../support/fake-upstream';
 import { TEST_API_KEY } from '../support/gateway-app';
-import { listeningPort, runService, type ServiceProcess } from '../support/service-process';
+import { listeningPort, outputIncludes, runService, type ServiceProcess } from '../support/service-process';
 import { TestClient } from '../support/ws-client';
 
 type Service = ServiceProcess & { port: number };
@@ -85,4 +85,49 @@ describe('drain on SIGTERM (e2e, real process)', () => {
     expect((await client.closed).code).toBe(1012);
     expect(await service.exit).toEqual({ code: 0, signal: null });
   });
+
+  it('a second SIGTERM waits for the drain under way instead of killing it', async () => {
+    service = await startService({ HOLYSHEEP_BASE_URL: upstream.baseUrl, DRAIN_TIMEOUT_MS: '10000' });
+    const { client } = await TestClient.ready(`ws://127.0.0.1:${service.port}/v1/ws`);
+    client.send({ type: 'chat.request', id: 'inflight', messages: [{ role: 'user', content: 'hi' }] });
+    const call = await upstream.nextCall();
+    call.startSse();
+    await call.event(chunk({ content: 'before ' }));
+    await client.nextOfType('chat.chunk', 'inflight');
+
+    service.child.kill('SIGTERM');
+    await client.nextOfType('session.draining');
+    service.child.kill('SIGTERM');
+    // The second signal is logged once the process has handled it; the stream is still running.
+    await outputIncludes(service, 'received again');
+    await call.event(chunk({ content: 'after' }, 'stop'));
+    await call.event('[DONE]');
+    call.res.end();
+    expect(await client.nextOfType('chat.done', 'inflight')).toMatchObject({ finish_reason: 'stop' });
+    expect((await client.closed).code).toBe(1012);
+    expect(await service.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it.each([
+    ['has stopped reading', false],
+    ['has stopped reading, then died', true],
+  ])('exits within DRAIN_TIMEOUT_MS plus a few seconds even when its log collector %s', async (_how, dies) => {
+    // At trace level every request is logged with its prompt: 15 × 150 KB of log lines.
+    service = await startService({ HOLYSHEEP_BASE_URL: upstream.baseUrl, DRAIN_TIMEOUT_MS: '500', LOG_LEVEL: 'trace' });
+    // The log collector stops reading: the pipe fills and log lines wait in the process.
+    service.child.stdout!.pause();
+    const { client } = await TestClient.ready(`ws://127.0.0.1:${service.port}/v1/ws`);
+    for (let i = 0; i < 15; i++) {
+      client.send({ type: 'chat.request', id: `r${i}`, messages: [{ role: 'user', content: 'x'.repeat(150_000) }] });
+      await upstream.nextCall();
+    }
+    const signalledAt = Date.now();
+    service.child.kill('SIGTERM');
+    // Every write now fails with EPIPE.
+    if (dies) service.child.stdout!.destroy();
+    const exited = await Promise.race([service.exit, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref())]);
+    expect(exited).not.toBe('hung');
+    expect(Date.now() - signalledAt).toBeLessThan(500 + 5_000 + 1_000);
+  });
 });
+

@@ -207,7 +207,15 @@ describe('upstream fault injection (e2e)', () => {
     ask(client, 'fields', { temperature: 1, evil: 'x', stream: false, stream_options: { include_usage: false } });
     const call = await upstream.nextCall();
     expect(call.headers.authorization).toBe(`Bearer ${TEST_API_KEY}`);
-    expect(call.body).toEqual({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }], temperature: 1, stream: true, stream_options: { include_usage: true } });
+    expect(call.body).toEqual({
+      model: 'gpt-4.1',
+      messages: [{ role: 'user', content: 'hi' }],
+      temperature: 1,
+      // MAX_COMPLETION_TOKENS, sent because the request set no cap of its own.
+      max_completion_tokens: 16_384,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     call.startSse();
     await call.event(chunk({ content: 'ok' }, 'stop'));
     await call.event(usageChunk());

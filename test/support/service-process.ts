@@ -39,3 +39,16 @@ export function listeningPort(service: ServiceProcess): Promise<number> {
     service.exit.then(() => reject(new Error(`service exited before listening:\n${service.output.join('')}`)));
   });
 }
+
+/** Resolves once the service has written `text` (to stdout or stderr); rejects if it exits first. */
+export function outputIncludes(service: ServiceProcess, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (service.output.join('').includes(text)) resolve();
+    };
+    service.child.stdout!.on('data', check);
+    service.child.stderr!.on('data', check);
+    check();
+    service.exit.then(() => reject(new Error(`service exited before writing "${text}"`)));
+  });
+}

@@ -23,6 +23,8 @@ export interface Closed {
 export class TestClient {
   /** Every frame received, in order. */
   readonly frames: Frame[] = [];
+  /** When each frame arrived (`performance.now()`), for latency measurements. */
+  readonly receivedAt = new WeakMap<Frame, number>();
   readonly closed: Promise<Closed>;
   /** Frames not yet returned by {@link next}. */
   private readonly unconsumed: Frame[] = [];
@@ -31,6 +33,7 @@ export class TestClient {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       const frame: Frame = isBinary ? { type: '<binary>' } : JSON.parse(data.toString());
+      this.receivedAt.set(frame, performance.now());
       const errors = validateServerFrame(frame);
       if (errors.length > 0) schemaViolations.push({ frame, errors });
       this.frames.push(frame);

@@ -1,0 +1,64 @@
+import { Injectable } from '@nestjs/common';
+import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
+import type { ClientConnection } from '../connections/client-connection';
+import { DrainService } from '../shutdown/drain.service';
+import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
+import type { ChatErrorFrame, ChatRequestFrame, ErrorCode, ErrorFrame } from '../protocol';
+
+/**
+ * Whether a valid `chat.request` may start a stream on this socket now: the gateway's own caps and
+ * limits, in the order a client can act on them. Per-request refusals are `error` frames with the
+ * request's `id`; the rate limit is a `chat.error`, because only that frame carries
+ * `retry_after_ms` (docs/protocol.md, "Where the protocol is silent").
+ */
+@Injectable()
+export class ChatRequestPolicy {
+  private readonly limits: GatewayConfig['limits'];
+  private readonly maxStreams: number;
+  private readonly defaultModel: string;
+  private readonly allowedModels: ReadonlySet<string> | undefined;
+
+  constructor(
+    private readonly drain: DrainService,
+    private readonly rateLimiter: RequestRateLimiterService,
+    @InjectConfig() config: GatewayConfig,
+  ) {
+    this.limits = config.limits;
+    this.maxStreams = config.socket.maxStreamsPerConnection;
+    this.defaultModel = config.models.default;
+    this.allowedModels = config.limits.allowedModels.length > 0 ? new Set(config.limits.allowedModels) : undefined;
+  }
+
+  /** The frame that refuses `request`, or undefined when it may start. Counts it against the rate limit when it passes every other check. */
+  check(connection: ClientConnection, request: ChatRequestFrame, now: number): ErrorFrame | ChatErrorFrame | undefined {
+    const refuse = (code: ErrorCode, message: string): ErrorFrame => ({ type: 'error', code, message, id: request.id });
+    const { maxPromptBytes, maxCompletionTokens, requestsPerMinute } = this.limits;
+    if (this.drain.isDraining) return refuse('shutting_down', 'This instance is shutting down; reconnect and send the request again');
+    if (Buffer.byteLength(JSON.stringify(request.messages)) > maxPromptBytes) {
+      return refuse('bad_request', `messages: at most ${maxPromptBytes} bytes of prompt per request`);
+    }
+    for (const field of ['max_tokens', 'max_completion_tokens'] as const) {
+      const value = request[field];
+      if (maxCompletionTokens > 0 && value !== undefined && value > maxCompletionTokens) {
+        return refuse('bad_request', `${field}: at most ${maxCompletionTokens} on this gateway`);
+      }
+    }
+    const model = request.model ?? this.defaultModel;
+    if (this.allowedModels && !this.allowedModels.has(model)) return refuse('model_not_allowed', `Model "${model}" is not available on this gateway`);
+    if (connection.hasStream(request.id)) return refuse('duplicate_id', `A stream with id "${request.id}" is already active on this socket`);
+    if (connection.streamCount >= this.maxStreams) return refuse('too_many_streams', `At most ${this.maxStreams} streams may be active on one socket`);
+    const retryAfterMs = this.rateLimiter.take(connection.principal, now);
+    if (retryAfterMs > 0) {
+      return {
+        type: 'chat.error',
+        id: request.id,
+        code: 'rate_limited',
+        message: `More than ${requestsPerMinute} requests per minute`,
+        retryable: true,
+        retry_after_ms: retryAfterMs,
+      };
+    }
+    return undefined;
+  }
+}
