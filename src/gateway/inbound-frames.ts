@@ -6,6 +6,7 @@ import {
   type ClientFrame,
   type ErrorCode,
   type PingFrame,
+  type StreamListFrame,
   type StreamResumeFrame,
 } from '../protocol';
 import type { GatewayConfig } from '../config/config.schema';
@@ -104,11 +105,14 @@ const streamResume = z.object({
 // `ts` is "any JSON" and echoed as is; `passthrough` is not used, so only `ts` survives.
 const ping = z.object({ type: z.literal('ping'), ts: z.unknown().optional() }) satisfies z.ZodType<PingFrame, z.ZodTypeDef, unknown>;
 
+const streamList = z.object({ type: z.literal('stream.list'), id: clientId.optional() }) satisfies z.ZodType<StreamListFrame, z.ZodTypeDef, unknown>;
+
 const schemas: Record<ClientFrame['type'], z.ZodType<ClientFrame, z.ZodTypeDef, unknown>> = {
   'chat.request': chatRequest,
   'chat.cancel': chatCancel,
   'stream.resume': streamResume,
   ping,
+  'stream.list': streamList,
 };
 
 /** Parses and validates one inbound WebSocket message. */

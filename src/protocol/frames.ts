@@ -110,7 +110,14 @@ export interface PingFrame {
   ts?: unknown;
 }
 
-export type ClientFrame = ChatRequestFrame | ChatCancelFrame | StreamResumeFrame | PingFrame;
+/** Additive: which of this principal's streams can be resumed (answered by `stream.list.result`). */
+export interface StreamListFrame {
+  type: 'stream.list';
+  /** Echoed in the answer, to match it to this request. */
+  id?: string;
+}
+
+export type ClientFrame = ChatRequestFrame | ChatCancelFrame | StreamResumeFrame | PingFrame | StreamListFrame;
 export type ClientFrameType = ClientFrame['type'];
 
 // ---------------------------------------------------------------------------------------------
@@ -122,6 +129,13 @@ export interface SessionReadyFrame {
   protocol: typeof PROTOCOL_VERSION;
   heartbeat_interval_ms: number;
   limits: { max_frame_bytes: number; max_concurrent_streams: number };
+  /**
+   * Additive: whether `stream.resume` can find streams after their socket closed, how long a stream
+   * keeps running with nobody attached (`grace_ms`), and how long an ended one stays resumable.
+   */
+  resume?: { enabled: boolean; grace_ms: number; retention_ms: number };
+  /** Additive: the model used when a request names none, and the allowed ones (empty = any). */
+  models?: { default: string; allowed: string[] };
 }
 
 export interface ChatStartedFrame {
@@ -178,6 +192,30 @@ export interface SessionDrainingFrame {
   reconnect_after_ms: number;
 }
 
+/** Where a stream is: waiting for its first chunk (retries, fallback), relaying, or ended. */
+export type StreamState = 'pending' | 'streaming' | 'done' | 'failed';
+
+/** One resumable stream, as `stream.list.result` lists it. */
+export interface StreamSummary {
+  stream_id: string;
+  /** The `id` of the `chat.request` that started it. */
+  id: string;
+  model: string;
+  state: StreamState;
+  /** The seq of its last frame so far (0 while pending: `chat.started` is seq 1). */
+  last_seq: number;
+  /** ISO 8601, when the request arrived. */
+  started_at: string;
+}
+
+export interface StreamListResultFrame {
+  type: 'stream.list.result';
+  /** The `id` of the `stream.list`, when it had one. */
+  id?: string;
+  /** Newest first. */
+  streams: StreamSummary[];
+}
+
 export type ServerFrame =
   | SessionReadyFrame
   | ChatStartedFrame
@@ -186,7 +224,8 @@ export type ServerFrame =
   | ChatErrorFrame
   | ErrorFrame
   | PongFrame
-  | SessionDrainingFrame;
+  | SessionDrainingFrame
+  | StreamListResultFrame;
 export type ServerFrameType = ServerFrame['type'];
 /** Frames that belong to one stream and carry its `seq`. */
 export type StreamFrame = ChatStartedFrame | ChatChunkFrame | ChatDoneFrame | ChatErrorFrame;
