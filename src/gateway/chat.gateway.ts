@@ -63,6 +63,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
       protocol: PROTOCOL_VERSION,
       heartbeat_interval_ms: socket.heartbeatIntervalMs,
       limits: { max_frame_bytes: socket.maxFrameBytes, max_concurrent_streams: socket.maxStreamsPerConnection },
+      models: { default: this.config.models.default, allowed: this.config.limits.allowedModels },
     });
     if (auth.expiresAt !== undefined) connection.expireAt(auth.expiresAt);
   }

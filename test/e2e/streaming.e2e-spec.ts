@@ -38,6 +38,7 @@ describe('streaming relay (e2e)', () => {
       protocol: 1,
       heartbeat_interval_ms: 25000,
       limits: { max_frame_bytes: 262144, max_concurrent_streams: 16 },
+      models: { default: 'gpt-4.1', allowed: [] },
     });
   });
 

@@ -59,7 +59,11 @@ const CONTRACT_FIELDS: Record<string, string[]> = {
 };
 
 /** Fields docs/protocol.md adds to the contract's, as documented extensions ("Where the protocol is silent"). */
-const DOCUMENTED_EXTENSIONS: Record<string, string[]> = { 'chat.request': ['traceparent'] };
+const DOCUMENTED_EXTENSIONS: Record<string, string[]> = {
+  'chat.request': ['traceparent'],
+  // Additive fields (a v1 client ignores fields it does not know).
+  'session.ready': ['models', 'default', 'allowed', 'resume', 'enabled', 'grace_ms', 'retention_ms'],
+};
 
 /** The error codes and close codes of protocol v1, hard-coded. */
 const CONTRACT_ERROR_CODES = [
