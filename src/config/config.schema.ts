@@ -121,6 +121,20 @@ export const envVariables = z.object({
     SLOW_CLIENT_TIMEOUT_MS: integer(30_000, 1),
     SLOW_CLIENT_CLOSE_GRACE_MS: integer(10_000, 100, 30_000),
 
+    RESUME_GRACE_MS: integer(30_000, 0),
+    STREAM_RETENTION_MS: integer(300_000, 0),
+    STREAM_BUFFER_MAX_BYTES: integer(1_048_576, 16_384, 1_073_741_824),
+    STREAM_LOG_MAX_BYTES: integer(134_217_728, 1_048_576, 68_719_476_736),
+    MAX_DETACHED_STREAMS_PER_PRINCIPAL: integer(16, 0, 100_000),
+    REDIS_URL: optionalString.pipe(
+      z
+        .string()
+        .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+        .optional(),
+    ),
+    STREAM_LOG_BATCH_MS: integer(100, 1, 10_000),
+    INSTANCE_LEASE_MS: integer(5_000, 500, 600_000),
+
     // OpenTelemetry's own variable names (the exporter also reads OTEL_EXPORTER_OTLP_HEADERS etc.).
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalString,
     OTEL_SERVICE_NAME: optionalString.transform((v) => v ?? 'holysheep-stream-gateway'),
@@ -202,6 +216,21 @@ export interface GatewayConfig {
   retry: { maxRetries: number; baseDelayMs: number; maxDelayMs: number };
   fallbackModels: string[];
   backpressure: { highWaterBytes: number; slowClientTimeoutMs: number; slowClientCloseGraceMs: number };
+  /** Streams that outlive their socket (docs/protocol.md "Resume"). */
+  resume: {
+    /** A stream with no socket attached keeps running this long; 0 = abort at once. */
+    graceMs: number;
+    /** An ended stream stays resumable this long. */
+    retentionMs: number;
+    /** Frames kept per stream (oldest go first; the upstream pauses while a reader still needs them). */
+    maxStreamBytes: number;
+    /** Frames kept in memory by all streams of this instance. */
+    maxTotalBytes: number;
+    /** Streams of one principal running with no socket attached; beyond, the oldest is aborted. */
+    maxDetachedPerPrincipal: number;
+  };
+  /** Shared log, limits and cancel across replicas; undefined = this instance alone (in memory). */
+  redis: { url: string; batchMs: number; leaseMs: number } | undefined;
   /** Tracing is on only when an OTLP endpoint is configured. */
   tracing: { endpoint: string | undefined; serviceName: string };
 }
@@ -284,6 +313,14 @@ function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig): Gat
       slowClientTimeoutMs: e.SLOW_CLIENT_TIMEOUT_MS,
       slowClientCloseGraceMs: e.SLOW_CLIENT_CLOSE_GRACE_MS,
     },
+    resume: {
+      graceMs: e.RESUME_GRACE_MS,
+      retentionMs: e.STREAM_RETENTION_MS,
+      maxStreamBytes: e.STREAM_BUFFER_MAX_BYTES,
+      maxTotalBytes: e.STREAM_LOG_MAX_BYTES,
+      maxDetachedPerPrincipal: e.MAX_DETACHED_STREAMS_PER_PRINCIPAL,
+    },
+    redis: e.REDIS_URL === undefined ? undefined : { url: e.REDIS_URL, batchMs: e.STREAM_LOG_BATCH_MS, leaseMs: e.INSTANCE_LEASE_MS },
     tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }

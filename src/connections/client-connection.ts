@@ -35,14 +35,22 @@ export interface ConnectionContext {
 
 /** What the gateway does with a connection's traffic. */
 export interface ConnectionHandler {
-  /** One inbound frame that passed the flood guard, in arrival order. */
-  frame(connection: ClientConnection, data: Buffer, isBinary: boolean): void;
+  /**
+   * One inbound frame that passed the flood guard, in arrival order. When handling it takes a
+   * round trip (a resume reading a shared log), the returned promise holds the frames behind it.
+   */
+  frame(connection: ClientConnection, data: Buffer, isBinary: boolean): void | Promise<void>;
   /** One frame the flood guard refused (`drop`, `drop-and-warn`) or the flood that ends the socket (`close`). */
   flooded(connection: ClientConnection, verdict: Exclude<FloodVerdict, 'accept'>, data: Buffer, isBinary: boolean): void;
   /** The gateway is closing the socket: its streams stop now, not when the close handshake ends. Once. */
   closing(connection: ClientConnection): void;
   /** The socket is closed, by either side. Once, after {@link closing} when the gateway closed it. */
   closed(connection: ClientConnection, code: number, reason: string): void;
+}
+
+/** What ties a stream to this socket (a watcher); detached when the socket goes. */
+export interface StreamAttachment {
+  detach(): void;
 }
 
 export interface ConnectionInfo {
@@ -77,8 +85,8 @@ export class ClientConnection {
   private pingSentAt = 0;
   private answered = true;
   private counters = { framesIn: 0, framesOut: 0, bytesOut: 0 };
-  /** Client-chosen `id` → gateway `stream_id`, for the streams active on this socket. */
-  private readonly streams = new Map<string, string>();
+  /** Client-chosen `id` → the stream it names on this socket, while that stream is active here. */
+  private readonly streams = new Map<string, { streamId: string; attachment?: StreamAttachment }>();
   private why: string | undefined;
   private ended = false;
   private readonly flood: FrameFloodGuard;
@@ -161,13 +169,20 @@ export class ClientConnection {
 
   // -------------------------------------------------------------------------------------- streams
 
-  streamStarted(id: string, streamId: string): void {
-    this.streams.set(id, streamId);
+  /** A stream became active on this socket under `id` (started here, or resumed). */
+  streamStarted(id: string, streamId: string, attachment?: StreamAttachment): void {
+    this.streams.set(id, { streamId, attachment });
   }
 
-  /** The idle clock restarts when a stream ends, so a long answer never counts as idleness. */
-  streamEnded(id: string): void {
-    if (this.streams.delete(id)) this.lastActivity = this.context.now();
+  /**
+   * The stream this socket calls `id` is no longer active here (given `attachment`, only if it is
+   * still the one under that id). The idle clock restarts, so a long answer never counts as idleness.
+   */
+  streamEnded(id: string, attachment?: StreamAttachment): void {
+    const entry = this.streams.get(id);
+    if (!entry || (attachment !== undefined && entry.attachment !== attachment)) return;
+    this.streams.delete(id);
+    this.lastActivity = this.context.now();
   }
 
   hasStream(id: string): boolean {
@@ -176,7 +191,7 @@ export class ClientConnection {
 
   /** The `stream_id` of the active stream the client calls `id`. */
   streamIdOf(id: string): string | undefined {
-    return this.streams.get(id);
+    return this.streams.get(id)?.streamId;
   }
 
   get streamCount(): number {
@@ -184,7 +199,7 @@ export class ClientConnection {
   }
 
   streamIds(): string[] {
-    return [...this.streams.values()];
+    return [...this.streams.values()].map((entry) => entry.streamId);
   }
 
   // ------------------------------------------------------------------------------------- outbound
@@ -248,14 +263,16 @@ export class ClientConnection {
     if (!this.ended) {
       this.ended = true;
       this.inbound.close();
+      this.detachStreams();
       this.handler.closing(this);
     }
     this.transport.close(code, reason, graceMs);
   }
 
-  /** Releases every timer and waiting frame; runs once the socket has closed (idempotent). */
+  /** Releases every timer, waiting frame and stream attachment; runs once the socket has closed (idempotent). */
   dispose(): void {
     this.inbound.close();
+    this.detachStreams();
     for (const timer of [this.slowTimer, this.expiryTimer, this.budgetTimer]) clearTimeout(timer);
     this.slowTimer = this.expiryTimer = this.budgetTimer = undefined;
   }
@@ -274,7 +291,11 @@ export class ClientConnection {
   }
 
   private handle(frame: InboundFrame): void {
-    this.handler.frame(this, frame.data, frame.isBinary);
+    const pending = this.handler.frame(this, frame.data, frame.isBinary);
+    if (pending) {
+      this.inbound.hold('busy');
+      void pending.finally(() => this.inbound.release('busy'));
+    }
     if (this.ended || this.budgetTimer) return;
     const wait = this.context.chargeInbound(this.principal, frame.data.length, this.context.now());
     if (wait === 0) return;
@@ -283,6 +304,10 @@ export class ClientConnection {
       this.budgetTimer = undefined;
       this.inbound.release('budget');
     }, wait);
+  }
+
+  private detachStreams(): void {
+    for (const { attachment } of [...this.streams.values()]) attachment?.detach();
   }
 
   private onTransportClosed(code: number, reason: string): void {

@@ -3,8 +3,8 @@ import type { FrameScheduler, FrameWork } from './frame-scheduler';
 /** Frames up to this size are handled on arrival when nothing waits before them; larger ones wait their turn. */
 export const INLINE_FRAME_BYTES = 16 * 1024;
 
-/** Why a socket's inbound frames are held back. */
-export type HoldReason = 'congested' | 'budget';
+/** Why a socket's inbound frames are held back: the client is not reading, its principal sends too much, or a frame is still being handled. */
+export type HoldReason = 'congested' | 'budget' | 'busy';
 
 export interface InboundFrame {
   data: Buffer;

@@ -9,7 +9,7 @@ import type { ClientConnection, ConnectionHandler, ConnectionSettings } from '..
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import type { FloodVerdict } from '../limits/frame-flood-guard';
 import { MetricsService } from '../metrics/metrics.service';
-import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode } from '../protocol';
+import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame } from '../protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 import { AdmissionService } from './admission.service';
 import { ChatRequestPolicy } from './chat-request.policy';
@@ -27,6 +27,7 @@ import { WsTransport } from './ws-transport';
 export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHandler {
   private readonly settings: ConnectionSettings;
   private readonly frameLimits: FrameLimits;
+  private readonly resumeAdvice: NonNullable<SessionReadyFrame['resume']>;
 
   constructor(
     private readonly registry: ConnectionRegistryService,
@@ -38,6 +39,8 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     @InjectConfig() private readonly config: GatewayConfig,
   ) {
     this.settings = { backpressure: config.backpressure, framesPerSecond: config.limits.framesPerSecond };
+    const { graceMs, retentionMs } = config.resume;
+    this.resumeAdvice = { enabled: graceMs > 0 || retentionMs > 0, grace_ms: graceMs, retention_ms: retentionMs };
     this.frameLimits = frameLimits(config);
   }
 
@@ -64,19 +67,23 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
       heartbeat_interval_ms: socket.heartbeatIntervalMs,
       limits: { max_frame_bytes: socket.maxFrameBytes, max_concurrent_streams: socket.maxStreamsPerConnection },
       models: { default: this.config.models.default, allowed: this.config.limits.allowedModels },
+      resume: this.resumeAdvice,
     });
     if (auth.expiresAt !== undefined) connection.expireAt(auth.expiresAt);
   }
 
-  frame(connection: ClientConnection, data: Buffer, isBinary: boolean): void {
+  frame(connection: ClientConnection, data: Buffer, isBinary: boolean): void | Promise<void> {
     const parsed = parseClientFrame(data, isBinary, this.frameLimits);
     if (!parsed.ok) return this.refuse(connection, parsed.code, parsed.message, parsed.id);
-    try {
-      this.dispatch(connection, parsed.frame);
-    } catch (error) {
+    const failed = (error: unknown) => {
       // A bug must cost one frame, never the socket or the process.
       this.logger.error({ event: 'frame_failed', connection_id: connection.id, err: error }, 'frame handling failed');
       this.refuse(connection, 'internal_error', 'The gateway could not handle this frame', 'id' in parsed.frame ? parsed.frame.id : undefined);
+    };
+    try {
+      return this.dispatch(connection, parsed.frame)?.catch(failed);
+    } catch (error) {
+      failed(error);
     }
   }
 
@@ -91,34 +98,26 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     else if (verdict === 'drop-and-warn') this.refuse(connection, 'rate_limited', message);
   }
 
-  closing(connection: ClientConnection): void {
-    this.streams.abandonAll(connection);
-  }
+  /** Its streams were detached by the connection itself: they run on for their resume grace. */
+  closing(): void {}
 
   closed(connection: ClientConnection, code: number, reason: string): void {
-    this.streams.abandonAll(connection);
     this.registry.unregister(connection.id);
     this.metrics.socketClosed(closeReasonLabel(connection.closeReason, code));
     logSocketClosed(this.logger, connection, this.registry.now(), code, reason);
   }
 
-  private dispatch(connection: ClientConnection, frame: ClientFrame): void {
+  private dispatch(connection: ClientConnection, frame: ClientFrame): void | Promise<void> {
     switch (frame.type) {
       case 'chat.request':
         return this.startStream(connection, frame);
       case 'chat.cancel':
         // Unknown or finished ids are a silent no-op (docs/protocol.md).
-        return this.streams.findActive(connection, frame.id)?.cancel();
+        return this.streams.cancel(connection, frame.id);
       case 'stream.resume':
-        // Resume arrives with the streams buffer; until then no stream can be resumed.
-        return connection.reply({
-          type: 'chat.error',
-          id: frame.id ?? frame.stream_id,
-          stream_id: frame.stream_id,
-          code: 'stream_not_found',
-          message: 'Stream not found or no longer resumable',
-          retryable: false,
-        });
+        return this.streams.resume(connection, frame);
+      case 'stream.list':
+        return this.streams.list(connection, frame.id).then((result) => connection.reply(result));
       case 'ping':
         return connection.reply(frame.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: frame.ts });
     }

@@ -23,6 +23,13 @@ export class MetricsService {
   private readonly socketsClosed = this.counter('sockets_closed_total', 'Client sockets closed, by reason', ['reason']);
   private readonly upstreamRetries = this.counter('upstream_retries_total', 'Upstream attempts repeated before the first chunk, by kind (retry or fallback)', ['kind']);
   private readonly rateLimitedTotal = this.counter('rate_limited_total', 'Requests or frames refused by a rate limit, by scope (request or frame)', ['scope']);
+  private readonly resumes = this.counter('stream_resumes_total', 'stream.resume requests, by result (resumed, not_found)', ['result']);
+  private readonly replayedFrames = new Counter({ name: `${METRIC_PREFIX}replayed_frames_total`, help: 'Frames sent again by stream.resume', registers: [this.registry] });
+  private readonly graceAborts = new Counter({
+    name: `${METRIC_PREFIX}grace_aborts_total`,
+    help: 'Streams whose upstream was aborted because no socket came back within RESUME_GRACE_MS (or the per-principal cap of detached streams)',
+    registers: [this.registry],
+  });
   private readonly activeStreams = new Gauge({ name: `${METRIC_PREFIX}active_streams`, help: 'Streams currently relaying', registers: [this.registry] });
   private readonly timeToFirstChunk = this.histogram(
     'time_to_first_chunk_seconds',
@@ -86,6 +93,21 @@ export class MetricsService {
 
   upstreamResponded(latencySeconds: number): void {
     this.upstreamHeaders.observe(latencySeconds);
+  }
+
+  /** A `stream.resume`, by result. */
+  streamResumed(result: 'resumed' | 'not_found'): void {
+    this.resumes.inc({ result });
+  }
+
+  /** Frames a resume sent again (those after its `after_seq` already logged). */
+  framesReplayed(count: number): void {
+    this.replayedFrames.inc(count);
+  }
+
+  /** A stream nobody came back to within its grace: its upstream was aborted. */
+  streamAbandoned(): void {
+    this.graceAborts.inc();
   }
 
   rateLimited(scope: 'request' | 'frame'): void {

@@ -36,7 +36,7 @@ export class DrainService implements BeforeApplicationShutdown {
     @InjectConfig() config: GatewayConfig,
   ) {
     this.timeoutMs = config.drain.timeoutMs;
-    this.streams.onStreamEnd((_stream, connection) => {
+    this.streams.onWatchEnd((connection) => {
       if (this.isDraining && connection.streamCount === 0) closeForDrain(connection);
     });
   }
@@ -60,6 +60,9 @@ export class DrainService implements BeforeApplicationShutdown {
     this.logger.log(
       `draining: ${this.registry.size} sockets, ${this.streams.activeCount} active streams, up to ${this.timeoutMs} ms`,
     );
+    // Without a log shared with other instances nobody can resume a stream elsewhere: the ones
+    // already detached stop now, as will any detached during the drain.
+    this.streams.abandonDetached();
     for (const connection of this.registry.all()) {
       connection.send({ type: 'session.draining', reconnect_after_ms: Math.floor(Math.random() * RECONNECT_SPREAD_MS) });
       if (connection.streamCount === 0) closeForDrain(connection);

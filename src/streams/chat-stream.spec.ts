@@ -2,18 +2,20 @@ import { Subject } from 'rxjs';
 import type { UpstreamChunk } from '../upstream/upstream-request';
 import { UpstreamError } from '../upstream/upstream.errors';
 import { ChatStream, normalizeFinishReason } from './chat-stream';
+import { FramePrefixes } from './logged-frame';
+import { StreamRecord } from './stream-record';
 
+/** A stream writing to its record, and one reader seeing what a socket attached from the start would. */
 function setup() {
   const sent: Array<Record<string, any>> = [];
   const ended: ChatStream[] = [];
   const upstream = new Subject<UpstreamChunk>();
-  const stream = new ChatStream(
-    { id: 'req "1"', streamId: 'str_1', principal: 'p', model: 'm', now: () => 0 },
-    { sendText: (text) => sent.push(JSON.parse(text)) },
-    (s) => ended.push(s),
-  );
+  const record = new StreamRecord({ streamId: 'str_1', principal: 'p', requestId: 'req "1"', model: 'm', startedAt: 0, owner: 'local' }, 1 << 20);
+  const prefixes = new FramePrefixes('req "1"');
+  record.follow(0, { frame: (frame) => sent.push(JSON.parse(prefixes.render(frame))), lost: () => undefined })!.resume();
+  const stream = new ChatStream({ id: 'req "1"', streamId: 'str_1', principal: 'p', model: 'm', now: () => 0 }, record, (s) => ended.push(s));
   stream.start(upstream);
-  return { sent, ended, upstream, stream };
+  return { sent, ended, upstream, stream, record };
 }
 
 const event = (content: string | null, finish: string | null = null, extra: Record<string, unknown> = {}): UpstreamChunk => {
@@ -105,13 +107,20 @@ describe('ChatStream', () => {
     expect(JSON.stringify(sent)).not.toContain('secret stack detail');
   });
 
-  it('abandon stops the upstream and sends nothing more', () => {
-    const { sent, ended, upstream, stream } = setup();
+  it('abandon stops the upstream and logs one terminal frame, for a client that resumes later', () => {
+    const { sent, ended, upstream, stream, record } = setup();
     upstream.next(event('a'));
     stream.abandon();
+    upstream.next(event('late'));
     expect(upstream.observed).toBe(false);
-    expect(sent).toHaveLength(2);
+    expect(sent.map((f) => [f.type, f.seq])).toEqual([
+      ['chat.started', 1],
+      ['chat.chunk', 2],
+      ['chat.error', 3],
+    ]);
+    expect(sent[2]).toMatchObject({ code: 'upstream_disconnected', retryable: true, stream_id: 'str_1' });
     expect(stream.outcome).toEqual({ kind: 'abandoned' });
+    expect(record.state).toBe('failed');
     expect(ended).toHaveLength(1);
   });
 

@@ -1,23 +1,21 @@
 import type { Observable, Subscription } from 'rxjs';
-import type { ChatDoneFrame, ChatErrorFrame, ChatStartedFrame, CompletionUsage, ErrorCode, FinishReason } from '../protocol';
+import { FlowGate } from '../common/flow-gate';
+import type { CompletionUsage, ErrorCode, FinishReason } from '../protocol';
 import type { UpstreamChunk } from '../upstream/upstream-request';
+import { restOf, type LoggedFrame } from './logged-frame';
 import { toStreamFailure, type StreamFailure } from './stream-errors';
-
-/** Where a stream's frames go: today the socket that started it (a `ClientConnection`). */
-export interface StreamSink {
-  sendText(text: string): void;
-}
+import type { StreamRecord } from './stream-record';
 
 export type StreamOutcome =
   | { kind: 'done'; finishReason: FinishReason; usage: CompletionUsage | null }
   | { kind: 'error'; code: ErrorCode; message: string }
-  /** Its socket went away: the upstream was aborted and no terminal frame had anyone to go to. */
+  /** Nobody was attached to receive it when its grace ran out: the upstream was aborted. */
   | { kind: 'abandoned' };
 
 export interface ChatStreamInit {
   /** The client's id for this request (unique among the socket's active streams). */
   id: string;
-  /** Globally unique; what `stream.resume` will take. */
+  /** Globally unique; what `stream.resume` takes. */
   streamId: string;
   principal: string;
   model: string;
@@ -28,19 +26,27 @@ export interface ChatStreamInit {
   maxDurationMs?: number;
 }
 
+/** The terminal frame of a stream nobody was attached to when its grace ran out. */
+const ABANDONED: StreamFailure = {
+  code: 'upstream_disconnected',
+  message: 'No client was connected to receive this answer, so it was stopped before the end; send the request again',
+  retryable: true,
+};
+
 /**
- * One streamed completion, as an object of its own rather than a callback of its socket: it owns
- * the seq counter, the upstream subscription and the single terminal frame, and sends through a
- * {@link StreamSink}. That leaves room for a stream to outlive its socket (buffer + resume).
+ * One streamed completion, produced on this instance: it owns the seq counter, the upstream
+ * subscription and the single terminal frame, and writes every frame to its {@link StreamRecord}.
+ * It knows nothing of sockets: sockets (one, several, or none for a while) read the record, each
+ * at its own pace (`stream-watcher.ts`); the record pauses this stream's upstream body (`flow`)
+ * only when it is full of frames some reader has not read.
  *
- * Invariants (docs/protocol.md "Stream guarantees"): seq starts at 1 with `chat.started` and grows by
- * one per frame; exactly one terminal frame (`chat.done` or `chat.error`); once ended, nothing
- * more is sent and the upstream request is gone.
+ * Invariants (docs/protocol.md "Stream guarantees"): seq starts at 1 with `chat.started` and grows
+ * by one per frame; exactly one terminal frame; once ended, nothing more is written and the
+ * upstream request is gone.
  *
  * `chat.started` goes out with the first chunk, because only then is the model known: retries and
- * `FALLBACK_MODELS` may have replaced the requested one, and `chat.started.model` names the model
- * actually used. A request that fails before that ends with a `chat.error` without `stream_id` and
- * `seq` (docs/protocol.md: those are present "when started"); one cancelled before that still gets
+ * `FALLBACK_MODELS` may have replaced the requested one. A request that fails before that ends with
+ * a `chat.error` without `stream_id` and `seq`; one cancelled before that still gets
  * `chat.started` + `chat.done` so a cancel is always answered the same way.
  */
 export class ChatStream {
@@ -53,14 +59,16 @@ export class ChatStream {
   firstChunkAt: number | undefined;
   chunks = 0;
   outcome: StreamOutcome | undefined;
+  /** The last usage object the upstream sent (OpenAI sends it on the final chunk). */
+  usage: CompletionUsage | null = null;
+  /** Closed while the record is full of unread frames: the upstream body is not read. */
+  readonly flow = new FlowGate();
 
   private seq = 0;
   private finishReason: string | null = null;
-  /** The last usage object the upstream sent (OpenAI sends it on the final chunk). */
-  usage: CompletionUsage | null = null;
   private subscription: Subscription | undefined;
-  /** `{"type":"chat.chunk","id":…,"stream_id":…,"seq":` — built once, so a chunk frame is one concat. */
-  private readonly chunkPrefix: string;
+  /** `,"stream_id":…,"seq":` — built once, so a chunk frame is one concatenation. */
+  private readonly seqPrefix: string;
   private readonly now: () => number;
   private readonly totals: { chunks: number };
   private readonly maxDurationMs: number;
@@ -68,7 +76,7 @@ export class ChatStream {
 
   constructor(
     init: ChatStreamInit,
-    private sink: StreamSink,
+    private readonly record: StreamRecord,
     private readonly onEnded: (stream: ChatStream) => void,
   ) {
     this.id = init.id;
@@ -79,16 +87,20 @@ export class ChatStream {
     this.totals = init.totals ?? { chunks: 0 };
     this.maxDurationMs = init.maxDurationMs ?? 0;
     this.startedAt = init.now();
-    this.chunkPrefix = `{"type":"chat.chunk","id":${JSON.stringify(init.id)},"stream_id":${JSON.stringify(init.streamId)},"seq":`;
+    this.seqPrefix = `,"stream_id":${JSON.stringify(init.streamId)},"seq":`;
   }
 
   get active(): boolean {
     return this.outcome === undefined;
   }
 
-  /** Whether `chat.started` has been sent. */
+  /** Whether `chat.started` has been written. */
   get started(): boolean {
     return this.seq > 0;
+  }
+
+  get lastSeq(): number {
+    return this.seq;
   }
 
   /** Subscribes to the upstream; `chat.started` follows with the first chunk. */
@@ -108,7 +120,7 @@ export class ChatStream {
   cancel(): void {
     if (!this.active) return;
     this.dropUpstream();
-    if (!this.started) this.sendStarted();
+    if (!this.started) this.writeStarted();
     this.end({ kind: 'done', finishReason: 'cancelled', usage: null });
   }
 
@@ -119,13 +131,14 @@ export class ChatStream {
     this.fail(failure);
   }
 
-  /** The socket is gone and nobody can receive the rest: stop the upstream (and its billing). */
+  /**
+   * Nobody is attached and the resume grace is over: stop the upstream (and its billing). The log
+   * still gets its one terminal frame, for a client that resumes later within retention.
+   */
   abandon(): void {
     if (!this.active) return;
     this.dropUpstream();
-    clearTimeout(this.durationTimer);
-    this.outcome = { kind: 'abandoned' };
-    this.onEnded(this);
+    this.end({ kind: 'abandoned' }, ABANDONED);
   }
 
   /**
@@ -133,7 +146,8 @@ export class ChatStream {
    * the stream ends with `upstream_timeout`, not retryable (the same request would be cut again).
    */
   private overtime(): void {
-    const limit = this.maxDurationMs % 60_000 === 0 ? `${this.maxDurationMs / 60_000} min` : this.maxDurationMs % 1_000 === 0 ? `${this.maxDurationMs / 1_000} s` : `${this.maxDurationMs} ms`;
+    const ms = this.maxDurationMs;
+    const limit = ms % 60_000 === 0 ? `${ms / 60_000} min` : ms % 1_000 === 0 ? `${ms / 1_000} s` : `${ms} ms`;
     this.abort({ code: 'upstream_timeout', message: `The answer ran longer than this gateway's limit of ${limit} and was cut`, retryable: false });
   }
 
@@ -148,21 +162,22 @@ export class ChatStream {
     if (this.chunks++ === 0) {
       this.firstChunkAt = this.now();
       this.model = event.model;
-      this.sendStarted();
+      this.record.setModel(event.model);
+      this.writeStarted();
     }
+    const seq = ++this.seq;
     // The upstream's JSON text goes out as received: already validated JSON, never re-serialised.
-    this.sink.sendText(this.chunkPrefix + ++this.seq + ',"chunk":' + event.raw + '}');
+    this.record.append({ seq, type: 'chat.chunk', rest: this.seqPrefix + seq + ',"chunk":' + event.raw + '}' });
   }
 
-  private sendStarted(): void {
+  private writeStarted(): void {
     this.seq = 1;
-    const started: ChatStartedFrame = { type: 'chat.started', id: this.id, stream_id: this.streamId, seq: 1, model: this.model };
-    this.sink.sendText(JSON.stringify(started));
+    this.record.append({ seq: 1, type: 'chat.started', rest: restOf({ stream_id: this.streamId, seq: 1, model: this.model }) });
   }
 
   private finish(): void {
     // An upstream may end with no chunk at all ([DONE] at once): still a started, finished stream.
-    if (!this.started) this.sendStarted();
+    if (!this.started) this.writeStarted();
     this.end({ kind: 'done', finishReason: normalizeFinishReason(this.finishReason), usage: this.usage });
   }
 
@@ -170,24 +185,26 @@ export class ChatStream {
     this.end({ kind: 'error', code: failure.code, message: failure.message }, failure);
   }
 
-  private end(outcome: Exclude<StreamOutcome, { kind: 'abandoned' }>, failure?: StreamFailure): void {
+  private end(outcome: StreamOutcome, failure?: StreamFailure): void {
     if (!this.active) return;
     this.outcome = outcome;
     this.subscription = undefined;
     clearTimeout(this.durationTimer);
-    let terminal: ChatDoneFrame | ChatErrorFrame;
-    if (outcome.kind === 'done') {
-      terminal = { type: 'chat.done', id: this.id, stream_id: this.streamId, seq: ++this.seq, finish_reason: outcome.finishReason, usage: outcome.usage };
-    } else {
-      terminal = { type: 'chat.error', id: this.id, code: outcome.code, message: outcome.message, retryable: failure?.retryable ?? false };
-      if (this.started) {
-        terminal.stream_id = this.streamId;
-        terminal.seq = ++this.seq;
-      }
-      if (failure?.retryAfterMs !== undefined) terminal.retry_after_ms = failure.retryAfterMs;
-    }
-    this.sink.sendText(JSON.stringify(terminal));
+    this.record.append(this.terminal(outcome, failure), this.now());
     this.onEnded(this);
+  }
+
+  private terminal(outcome: StreamOutcome, failure?: StreamFailure): LoggedFrame {
+    if (outcome.kind === 'done') {
+      const seq = ++this.seq;
+      return { seq, type: 'chat.done', rest: restOf({ stream_id: this.streamId, seq, finish_reason: outcome.finishReason, usage: outcome.usage }) };
+    }
+    const error: Record<string, unknown> = { code: failure!.code, message: failure!.message, retryable: failure!.retryable };
+    if (failure!.retryAfterMs !== undefined) error.retry_after_ms = failure!.retryAfterMs;
+    // Never started: no stream_id and no seq on the wire (it is seq 1 in the log).
+    if (!this.started) return { seq: ++this.seq, type: 'chat.error', rest: restOf(error) };
+    const seq = ++this.seq;
+    return { seq, type: 'chat.error', rest: restOf({ stream_id: this.streamId, seq, ...error }) };
   }
 
   private dropUpstream(): void {

@@ -1,30 +1,46 @@
-import { Injectable } from '@nestjs/common';
-import { EmptySignal } from '../common/empty-signal';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
-import { ConnectionRegistryService } from '../connections/connection-registry.service';
+import { EmptySignal } from '../common/empty-signal';
+import type { GatewayConfig } from '../config/config.schema';
+import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
+import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { MetricsService } from '../metrics/metrics.service';
+import type { StreamListResultFrame, StreamResumeFrame } from '../protocol';
 import { TracingService, type StreamSpan } from '../tracing/tracing.service';
 import { HolySheepStreamService, type AttemptObserver } from '../upstream/holysheep-stream.service';
 import type { UpstreamChatRequest } from '../upstream/upstream-request';
-import type { GatewayConfig } from '../config/config.schema';
-import { InjectConfig } from '../config/gateway-config.module';
 import { ChatStream } from './chat-stream';
+import { DetachedStreams } from './detached-streams';
+import { MemoryStreamLog } from './memory-stream-log';
 import type { StreamFailure } from './stream-errors';
+import type { LogSubscription, StreamLog } from './stream-log';
+import type { StreamRecord } from './stream-record';
+import { StreamWatcher } from './stream-watcher';
 
-export type StreamEndListener = (stream: ChatStream, connection: ClientConnection) => void;
+/** Told whenever a socket stops watching a stream (drain closes sockets with none left). */
+export type WatchEndListener = (connection: ClientConnection) => void;
+
+interface Running {
+  stream: ChatStream;
+  record: StreamRecord;
+  span: StreamSpan;
+}
 
 /**
- * Creates and tracks every active stream on this instance, by its global `stream_id`, and ties
- * each to the socket that started it. The gateway asks it to start, cancel and abandon streams;
- * drain asks it to wait for all of them. It also writes the one log line per stream and feeds
- * the stream metrics.
+ * Every stream of this instance: it starts them (each a {@link ChatStream} writing into its log),
+ * attaches the sockets that watch them — the one that asked, and any that resume them later — and
+ * decides what happens when nobody watches: the resume grace, then abandon. Cancel, resume and
+ * `stream.list` arrive here from any socket of the stream's principal. It also writes the one log
+ * line per stream and feeds the stream metrics.
  */
 @Injectable()
-export class StreamManagerService {
-  private readonly streams = new Map<string, { stream: ChatStream; connection: ClientConnection; span: StreamSpan }>();
-  private readonly endListeners: StreamEndListener[] = [];
+export class StreamManagerService implements OnModuleDestroy {
+  private readonly running = new Map<string, Running>();
+  private readonly log: MemoryStreamLog;
+  private readonly detached: DetachedStreams;
+  private readonly watchEndListeners: WatchEndListener[] = [];
   private readonly idle = new EmptySignal();
 
   constructor(
@@ -34,72 +50,161 @@ export class StreamManagerService {
     private readonly tracing: TracingService,
     @InjectPinoLogger('Streams') private readonly logger: PinoLogger,
     @InjectConfig() private readonly config: GatewayConfig,
-  ) {}
-
-  get activeCount(): number {
-    return this.streams.size;
+  ) {
+    const { resume } = config;
+    this.log = new MemoryStreamLog({
+      maxStreamBytes: resume.maxStreamBytes,
+      maxTotalBytes: resume.maxTotalBytes,
+      retentionMs: resume.retentionMs,
+      now: () => this.registry.now(),
+    });
+    this.detached = new DetachedStreams(resume.graceMs, resume.maxDetachedPerPrincipal, (stream) => this.abandon(stream));
   }
 
-  /** Observers of every stream's end (drain). */
-  onStreamEnd(listener: StreamEndListener): void {
-    this.endListeners.push(listener);
+  /** Streams producing here (their upstream request is open). */
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  /** Running streams no socket watches (in their grace). */
+  get detachedCount(): number {
+    return this.detached.count;
+  }
+
+  /** Bytes of frames kept for resume, on this instance. */
+  get loggedBytes(): number {
+    return this.log.totalBytes;
+  }
+
+  onWatchEnd(listener: WatchEndListener): void {
+    this.watchEndListeners.push(listener);
   }
 
   /** @param traceparent the client's own W3C trace context, to join its trace (optional). */
   start(connection: ClientConnection, id: string, request: UpstreamChatRequest, traceparent?: string): ChatStream {
-    const stream = new ChatStream(
-      {
-        id,
-        streamId: `str_${randomUUID()}`,
-        principal: connection.principal,
-        model: request.model,
-        now: () => this.registry.now(),
-        totals: this.registry.totals,
-        maxDurationMs: this.config.limits.maxStreamDurationMs,
-      },
-      connection,
-      (ended) => this.ended(ended),
-    );
-    const span = this.tracing.startStream({ id, streamId: stream.streamId, principal: connection.principal, model: request.model }, traceparent);
-    this.streams.set(stream.streamId, { stream, connection, span });
-    connection.streamStarted(id, stream.streamId);
+    const streamId = `str_${randomUUID()}`;
+    const principal = connection.principal;
+    const now = () => this.registry.now();
+    const init = { id, streamId, principal, model: request.model, now, totals: this.registry.totals, maxDurationMs: this.config.limits.maxStreamDurationMs };
+    let stream!: ChatStream;
+    const record = this.log.create({ streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), owner: 'local' }, {
+      pause: () => stream.flow.pause(),
+      resume: () => stream.flow.resume(),
+    });
+    stream = new ChatStream(init, record, (ended) => this.ended(ended));
+    const span = this.tracing.startStream({ id, streamId, principal, model: request.model }, traceparent);
+    this.running.set(streamId, { stream, record, span });
     this.metrics.streamStarted();
-    this.logger.debug({ event: 'stream_started', id, stream_id: stream.streamId, principal: connection.principal, model: request.model, messages: request.messages.length }, 'stream started');
+    this.logger.debug({ event: 'stream_started', id, stream_id: streamId, principal, model: request.model, messages: request.messages.length }, 'stream started');
     // Prompt contents are the users' data: only at trace level, for debugging.
-    if (this.logger.logger.isLevelEnabled('trace')) this.logger.trace({ event: 'stream_request', stream_id: stream.streamId, request }, 'stream request');
+    if (this.logger.logger.isLevelEnabled('trace')) this.logger.trace({ event: 'stream_request', stream_id: streamId, request }, 'stream request');
+    this.watch(connection, streamId, id, 0, (watcher) => record.follow(0, watcher)!);
 
     stream.start(
       this.upstream.streamEvents(request, {
-        flow: connection.flow,
+        flow: stream.flow,
         onAttempt: (model, attempt) => this.attemptObserver(span, model, attempt),
         onRetry: (info) => {
           this.metrics.upstreamRetried(info.fallbackTo ? 'fallback' : 'retry');
-          this.logger.info({ event: 'upstream_retry', stream_id: stream.streamId, ...info }, info.fallbackTo ? 'falling back to another model' : 'retrying upstream');
+          this.logger.info({ event: 'upstream_retry', stream_id: streamId, ...info }, info.fallbackTo ? 'falling back to another model' : 'retrying upstream');
         },
       }),
     );
     return stream;
   }
 
-  /** The active stream a socket knows by the client's `id`, if any. */
+  /**
+   * `stream.resume`: replays the stream's frames after `after_seq` to this socket, then continues
+   * live. Only its principal may; a stream unknown, expired, or partly gone is `stream_not_found`.
+   */
+  async resume(connection: ClientConnection, frame: StreamResumeFrame): Promise<void> {
+    const found = await this.log.find(frame.stream_id, connection.principal);
+    const id = frame.id ?? found?.meta.requestId ?? frame.stream_id;
+    if (found && connection.hasStream(id)) {
+      return connection.reply({ type: 'error', code: 'duplicate_id', message: `A stream with id "${id}" is already active on this socket`, id });
+    }
+    const source: StreamLog = this.log;
+    const watcher = this.watcher(connection, frame.stream_id, id, frame.after_seq);
+    const subscription = found ? await source.follow(frame.stream_id, frame.after_seq, watcher) : undefined;
+    const result = subscription ? 'resumed' : 'not_found';
+    this.metrics.streamResumed(result);
+    this.logger.info(
+      { event: 'stream_resume', stream_id: frame.stream_id, id, principal: connection.principal, connection_id: connection.id, after_seq: frame.after_seq, result, last_seq: found?.lastSeq },
+      'stream resume',
+    );
+    if (!subscription) return connection.reply(notFound(frame, id));
+    // The socket may have closed, or taken the id, while the log was read.
+    if (!connection.transport.isOpen || connection.hasStream(id)) return subscription.close();
+    if (found!.lastSeq > frame.after_seq) this.metrics.framesReplayed(found!.lastSeq - frame.after_seq);
+    this.attach(connection, watcher, subscription);
+  }
+
+  /** `chat.cancel`: the stream the socket calls `id`, wherever it runs. Unknown ids are a no-op. */
+  cancel(connection: ClientConnection, id: string): void {
+    const streamId = connection.streamIdOf(id);
+    if (streamId !== undefined) this.running.get(streamId)?.stream.cancel();
+  }
+
+  /** `stream.list`: this principal's streams that can be resumed, newest first. */
+  async list(connection: ClientConnection, id?: string): Promise<StreamListResultFrame> {
+    const streams = await this.log.list(connection.principal);
+    return id === undefined ? { type: 'stream.list.result', streams } : { type: 'stream.list.result', id, streams };
+  }
+
+  /** The active stream a socket knows by the client's `id`, if it runs here. */
   findActive(connection: ClientConnection, id: string): ChatStream | undefined {
     const streamId = connection.streamIdOf(id);
-    return streamId === undefined ? undefined : this.streams.get(streamId)?.stream;
+    return streamId === undefined ? undefined : this.running.get(streamId)?.stream;
   }
 
-  /** Socket closed: abort every stream it started (no resume yet, so nobody could receive the rest). */
-  abandonAll(connection: ClientConnection): void {
-    for (const streamId of connection.streamIds()) this.streams.get(streamId)?.stream.abandon();
-  }
-
-  /** Ends every active stream with a gateway-side `chat.error` (used when drain time runs out). */
+  /** Ends every running stream with a gateway-side `chat.error` (used when drain time runs out). */
   abortAll(failure: StreamFailure): void {
-    for (const { stream } of [...this.streams.values()]) stream.abort(failure);
+    for (const { stream } of [...this.running.values()]) stream.abort(failure);
   }
 
-  /** Resolves once no stream is active (at once if none is). */
+  /** A drain without a shared log: streams nobody watches stop now, as will any detached later. */
+  abandonDetached(): void {
+    this.detached.abandonAll();
+  }
+
+  /** Resolves once no stream is running (at once if none is). */
   whenIdle(): Promise<void> {
-    return this.idle.wait(this.streams.size);
+    return this.idle.wait(this.running.size);
+  }
+
+  onModuleDestroy(): void {
+    this.log.close();
+  }
+
+  private watcher(connection: ClientConnection, streamId: string, id: string, afterSeq: number): StreamWatcher {
+    return new StreamWatcher(connection, streamId, id, afterSeq, (ended) => this.watchEnded(connection, ended));
+  }
+
+  /** Watches `streamId` on `connection` from `afterSeq`, through the subscription `follow` makes for the watcher. */
+  private watch(connection: ClientConnection, streamId: string, id: string, afterSeq: number, follow: (watcher: StreamWatcher) => LogSubscription): void {
+    const watcher = this.watcher(connection, streamId, id, afterSeq);
+    this.attach(connection, watcher, follow(watcher));
+  }
+
+  /** The socket now watches the stream: delivery starts (the subscription was created paused). */
+  private attach(connection: ClientConnection, watcher: StreamWatcher, subscription: LogSubscription): void {
+    connection.streamStarted(watcher.id, watcher.streamId, watcher);
+    const running = this.running.get(watcher.streamId);
+    if (running) this.detached.attached(running.stream);
+    watcher.attach(subscription);
+  }
+
+  private watchEnded(connection: ClientConnection, watcher: StreamWatcher): void {
+    connection.streamEnded(watcher.id, watcher);
+    const running = this.running.get(watcher.streamId);
+    if (running && running.record.readerCount === 0) this.detached.detached(running.stream);
+    for (const listener of this.watchEndListeners) listener(connection);
+  }
+
+  private abandon(stream: ChatStream): void {
+    if (!stream.active) return;
+    this.metrics.streamAbandoned();
+    stream.abandon();
   }
 
   /** One upstream attempt: a child span (whose context goes upstream) and the header-latency metric. */
@@ -117,13 +222,12 @@ export class StreamManagerService {
   }
 
   private ended(stream: ChatStream): void {
-    const entry = this.streams.get(stream.streamId);
+    const entry = this.running.get(stream.streamId);
     if (!entry) return;
-    this.streams.delete(stream.streamId);
-    entry.connection.streamEnded(stream.id);
+    this.running.delete(stream.streamId);
+    this.detached.attached(stream);
     this.record(stream, entry.span);
-    for (const listener of this.endListeners) listener(stream, entry.connection);
-    this.idle.check(this.streams.size);
+    this.idle.check(this.running.size);
   }
 
   /** The stream's log line, metrics and span. */
@@ -156,4 +260,15 @@ export class StreamManagerService {
       'stream ended',
     );
   }
+}
+
+function notFound(frame: StreamResumeFrame, id: string) {
+  return {
+    type: 'chat.error',
+    id,
+    stream_id: frame.stream_id,
+    code: 'stream_not_found',
+    message: 'This stream is unknown, expired, or not yours to resume',
+    retryable: false,
+  } as const;
 }

@@ -85,6 +85,8 @@ describe('backpressure (e2e)', () => {
       SEND_BUFFER_HIGH_WATER_BYTES: String(HIGH_WATER),
       SLOW_CLIENT_TIMEOUT_MS: String(slowClientTimeoutMs),
       SLOW_CLIENT_CLOSE_GRACE_MS: String(closeGraceMs),
+      // These tests watch the upstream being aborted with the socket: no resume grace.
+      RESUME_GRACE_MS: '0',
     });
     const slow = await connect();
     const probe = await connect();

@@ -39,6 +39,7 @@ describe('streaming relay (e2e)', () => {
       heartbeat_interval_ms: 25000,
       limits: { max_frame_bytes: 262144, max_concurrent_streams: 16 },
       models: { default: 'gpt-4.1', allowed: [] },
+      resume: { enabled: true, grace_ms: 30000, retention_ms: 300000 },
     });
   });
 
@@ -171,7 +172,9 @@ describe('streaming relay (e2e)', () => {
     expect(client.frames.filter((f) => f.id === 'c1' && f.type !== 'chat.started' && f.type !== 'chat.chunk')).toHaveLength(1);
   });
 
-  it('a client disconnect aborts its upstream requests within a second', async () => {
+  it('with RESUME_GRACE_MS=0, a client disconnect aborts its upstream requests within a second', async () => {
+    await gateway.close();
+    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, UPSTREAM_FIRST_CHUNK_TIMEOUT_MS: '5000', UPSTREAM_MAX_RETRIES: '0', RESUME_GRACE_MS: '0' });
     const { client } = await connect();
     client.send({ type: 'chat.request', id: 'x1', messages: hello });
     client.send({ type: 'chat.request', id: 'x2', messages: hello });

@@ -17,9 +17,9 @@ import { section, tableHeader, tableLines, tableRows } from '../support/markdown
 
 const PROTOCOL_PATH = join(__dirname, '..', '..', 'docs', 'protocol.md');
 
-/** The frame types of protocol v1, hard-coded as a second, independent reading. */
-const CLIENT_TYPES = ['chat.request', 'chat.cancel', 'stream.resume', 'ping'];
-const SERVER_TYPES = ['session.ready', 'chat.started', 'chat.chunk', 'chat.done', 'chat.error', 'error', 'pong', 'session.draining'];
+/** The frame types of protocol v1 (and the additive `stream.list` pair), hard-coded as a second, independent reading. */
+const CLIENT_TYPES = ['chat.request', 'chat.cancel', 'stream.resume', 'ping', 'stream.list'];
+const SERVER_TYPES = ['session.ready', 'chat.started', 'chat.chunk', 'chat.done', 'chat.error', 'error', 'pong', 'session.draining', 'stream.list.result'];
 
 /** Fields each frame must carry: the contract's tables plus docs/protocol.md "Where the protocol is silent". */
 const REQUIRED_FIELDS: Record<string, string[]> = {
@@ -37,6 +37,8 @@ const REQUIRED_FIELDS: Record<string, string[]> = {
   // `pong` carries `ts` only when the ping had one ("Where the protocol is silent").
   pong: ['type'],
   'session.draining': ['type', 'reconnect_after_ms'],
+  'stream.list': ['type'],
+  'stream.list.result': ['type', 'streams'],
 };
 
 /** Every field protocol v1 lists per frame (nested names and enum values included), hard-coded. */
@@ -56,6 +58,9 @@ const CONTRACT_FIELDS: Record<string, string[]> = {
   error: ['code', 'message', 'id'],
   pong: ['ts'],
   'session.draining': ['reconnect_after_ms'],
+  // Additive frames: every field is an extension (below).
+  'stream.list': [],
+  'stream.list.result': [],
 };
 
 /** Fields docs/protocol.md adds to the contract's, as documented extensions ("Where the protocol is silent"). */
@@ -63,6 +68,8 @@ const DOCUMENTED_EXTENSIONS: Record<string, string[]> = {
   'chat.request': ['traceparent'],
   // Additive fields (a v1 client ignores fields it does not know).
   'session.ready': ['models', 'default', 'allowed', 'resume', 'enabled', 'grace_ms', 'retention_ms'],
+  'stream.list': ['id'],
+  'stream.list.result': ['id', 'streams', 'stream_id', 'model', 'state', 'pending', 'streaming', 'done', 'failed', 'last_seq', 'started_at'],
 };
 
 /** The error codes and close codes of protocol v1, hard-coded. */
@@ -245,7 +252,7 @@ describe('docs/asyncapi.yaml', () => {
     );
   });
 
-  it('defines exactly the 12 frame types of docs/protocol.md, each in its direction', () => {
+  it('defines exactly the 14 frame types of docs/protocol.md, each in its direction', () => {
     const document = parsed.document!;
     const receive = messageTypes(document, 'receive');
     const send = messageTypes(document, 'send');

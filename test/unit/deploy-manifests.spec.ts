@@ -16,7 +16,7 @@ const ROOT = join(__dirname, '..', '..');
 const K8S_DIR = join(ROOT, 'deploy', 'kubernetes');
 const NAME_LABEL = 'app.kubernetes.io/name';
 const APP_NAME = 'holysheep-stream-gateway';
-const SECRET_KEYS = ['HOLYSHEEP_API_KEY', 'AUTH_JWT_SECRET', 'AUTH_API_KEYS'];
+const SECRET_KEYS = ['HOLYSHEEP_API_KEY', 'AUTH_JWT_SECRET', 'AUTH_API_KEYS', 'REDIS_URL'];
 /** Headroom required beyond preStop + drain: the final close handshakes (2.5 s) and process exit. */
 const MIN_GRACE_MARGIN_SECONDS = 5;
 
@@ -89,6 +89,7 @@ function podEnvironment(): Record<string, string> {
     HOLYSHEEP_API_KEY: `sk-test-${'k'.repeat(40)}`,
     AUTH_JWT_SECRET: 's'.repeat(48),
     AUTH_API_KEYS: `service:${'a'.repeat(32)}`,
+    REDIS_URL: 'redis://:password@redis:6379/0',
   };
   const secrets = Object.fromEntries(
     Object.entries(secretData).map(([key, value]) => [key, String(value).includes('REPLACE_ME') ? (dummies[key] ?? `dummy-${'x'.repeat(40)}`) : String(value)]),

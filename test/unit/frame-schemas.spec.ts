@@ -221,10 +221,10 @@ const INVALID_CLIENT: Array<[string, unknown, string]> = [
 ];
 
 describe('frame schemas from docs/asyncapi.yaml', () => {
-  it('knows the 12 frame types, each in its direction', () => {
+  it('knows the 14 frame types (v1 and the additive stream.list pair), each in its direction', () => {
     const { client, server } = documentedFrameTypes();
-    expect(client.sort()).toEqual(['chat.cancel', 'chat.request', 'ping', 'stream.resume']);
-    expect(server.sort()).toEqual(['chat.chunk', 'chat.done', 'chat.error', 'chat.started', 'error', 'pong', 'session.draining', 'session.ready']);
+    expect(client.sort()).toEqual(['chat.cancel', 'chat.request', 'ping', 'stream.list', 'stream.resume']);
+    expect(server.sort()).toEqual(['chat.chunk', 'chat.done', 'chat.error', 'chat.started', 'error', 'pong', 'session.draining', 'session.ready', 'stream.list.result']);
   });
 
   describe('server → client: accepts', () => {

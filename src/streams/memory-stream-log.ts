@@ -1,0 +1,116 @@
+import type { Pausable } from '../common/flow-gate';
+import type { StreamSummary } from '../protocol';
+import { StreamRecord } from './stream-record';
+import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';
+
+export interface MemoryStreamLogOptions {
+  /** `STREAM_BUFFER_MAX_BYTES`: frames kept per stream. */
+  maxStreamBytes: number;
+  /** `STREAM_LOG_MAX_BYTES`: frames kept by all streams together. */
+  maxTotalBytes: number;
+  /** `STREAM_RETENTION_MS`: how long an ended stream stays resumable. */
+  retentionMs: number;
+  now: () => number;
+}
+
+/** How often ended streams past their retention are dropped. */
+const SWEEP_EVERY_MS = 5_000;
+
+/**
+ * The streams of this instance, kept in memory: each stream's frames while it runs and for
+ * `STREAM_RETENTION_MS` after (the default log: one instance, no Redis). Bounded per stream (see
+ * {@link StreamRecord}) and in total: past `STREAM_LOG_MAX_BYTES` the longest-ended streams go
+ * first, before their retention is over.
+ */
+export class MemoryStreamLog implements StreamLog {
+  private readonly records = new Map<string, StreamRecord>();
+  private readonly sweeper: NodeJS.Timeout;
+  private total = 0;
+  private sweepQueued = false;
+
+  constructor(private readonly options: MemoryStreamLogOptions) {
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS);
+    this.sweeper.unref();
+  }
+
+  /** Starts the log of a stream run here; `producer` is paused while its readers lag at the bound. */
+  create(meta: StreamMeta, producer?: Pausable): StreamRecord {
+    const record = new StreamRecord(meta, this.options.maxStreamBytes, producer, (delta) => this.resized(delta));
+    this.records.set(meta.streamId, record);
+    return record;
+  }
+
+  /** The record of a stream kept here, whoever's it is (the manager checks the principal). */
+  get(streamId: string): StreamRecord | undefined {
+    return this.records.get(streamId);
+  }
+
+  find(streamId: string, principal: string): Promise<LogSnapshot | undefined> {
+    const record = this.owned(streamId, principal);
+    return Promise.resolve(record && { meta: record.meta, state: record.state, lastSeq: record.lastSeq });
+  }
+
+  follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
+    return Promise.resolve(this.records.get(streamId)?.follow(afterSeq, reader));
+  }
+
+  list(principal: string): Promise<StreamSummary[]> {
+    const mine: StreamSummary[] = [];
+    for (const record of this.records.values()) if (record.meta.principal === principal) mine.push(record.summary());
+    return Promise.resolve(mine.reverse());
+  }
+
+  /** Bytes held by every stream's frames. */
+  get totalBytes(): number {
+    return this.total;
+  }
+
+  get streamCount(): number {
+    return this.records.size;
+  }
+
+  /** Drops one stream at once (e.g. its log was lost). */
+  delete(streamId: string): void {
+    this.records.get(streamId)?.discard();
+    this.records.delete(streamId);
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private owned(streamId: string, principal: string): StreamRecord | undefined {
+    const record = this.records.get(streamId);
+    return record?.meta.principal === principal ? record : undefined;
+  }
+
+  private resized(delta: number): void {
+    this.total += delta;
+    // Over the total: make room soon, outside the append that crossed it.
+    if (this.total > this.options.maxTotalBytes && !this.sweepQueued) {
+      this.sweepQueued = true;
+      setImmediate(() => this.sweep());
+    }
+  }
+
+  /**
+   * Drops ended streams past their retention; then, while over the total, the longest-ended ones;
+   * then the oldest frames of running ones that no attached reader still needs.
+   */
+  sweep(): void {
+    this.sweepQueued = false;
+    const now = this.options.now();
+    for (const [streamId, record] of this.records) {
+      if (record.endedAt !== undefined && now - record.endedAt >= this.options.retentionMs) this.delete(streamId);
+    }
+    const max = this.options.maxTotalBytes;
+    if (this.total <= max) return;
+    const ended = [...this.records.values()].filter((r) => r.endedAt !== undefined).sort((a, b) => a.endedAt! - b.endedAt!);
+    for (const record of ended) {
+      if (this.total <= max) return;
+      this.delete(record.meta.streamId);
+    }
+    const share = Math.floor(max / Math.max(1, this.records.size));
+    for (const record of this.records.values()) if (record.size > share) record.trim(share);
+  }
+}
