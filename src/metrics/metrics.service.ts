@@ -30,6 +30,10 @@ export class MetricsService {
     help: 'Streams whose upstream was aborted because no socket came back within RESUME_GRACE_MS (or the per-principal cap of detached streams)',
     registers: [this.registry],
   });
+  private readonly redisErrors = this.counter('redis_errors_total', 'Failed Redis operations, by operation (the gateway fell back to working alone)', ['operation']);
+  private readonly logBatches = new Counter({ name: `${METRIC_PREFIX}stream_log_batches_total`, help: 'Pipelined writes of stream frames to Redis', registers: [this.registry] });
+  private readonly logBatchEntries = new Counter({ name: `${METRIC_PREFIX}stream_log_entries_total`, help: 'Redis stream entries written (one per stream per batch window)', registers: [this.registry] });
+  private readonly logBatchFrames = new Counter({ name: `${METRIC_PREFIX}stream_log_frames_total`, help: 'Frames written to Redis', registers: [this.registry] });
   private readonly activeStreams = new Gauge({ name: `${METRIC_PREFIX}active_streams`, help: 'Streams currently relaying', registers: [this.registry] });
   private readonly timeToFirstChunk = this.histogram(
     'time_to_first_chunk_seconds',
@@ -108,6 +112,30 @@ export class MetricsService {
   /** A stream nobody came back to within its grace: its upstream was aborted. */
   streamAbandoned(): void {
     this.graceAborts.inc();
+  }
+
+  /** A Redis command or connection failed (the gateway fell back to what it can do alone). */
+  redisError(operation: string): void {
+    this.redisErrors.inc({ operation });
+  }
+
+  /** One write of stream frames to Redis: how many streams' batches it carried, and their frames. */
+  logBatch(entries: number, frames: number): void {
+    this.logBatches.inc();
+    this.logBatchEntries.inc(entries);
+    this.logBatchFrames.inc(frames);
+  }
+
+  /** A gauge read at scrape time from whoever owns the value (no call on the hot path). */
+  gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   rateLimited(scope: 'request' | 'frame'): void {

@@ -57,15 +57,27 @@ export class DrainService implements BeforeApplicationShutdown {
 
   private async run(): Promise<void> {
     const started = Date.now();
+    const rolling = this.streams.sharedLogUp;
     this.logger.log(
-      `draining: ${this.registry.size} sockets, ${this.streams.activeCount} active streams, up to ${this.timeoutMs} ms`,
+      `draining${rolling ? ' (streams go on into Redis, sockets move to other instances)' : ''}: ${this.registry.size} sockets, ${this.streams.activeCount} active streams, up to ${this.timeoutMs} ms`,
     );
-    // Without a log shared with other instances nobody can resume a stream elsewhere: the ones
-    // already detached stop now, as will any detached during the drain.
-    this.streams.abandonDetached();
+    if (rolling) {
+      // Every stream can be resumed on another replica: they run on here, detached, writing into
+      // the shared log, while their clients reconnect elsewhere at once.
+      this.streams.holdDetached();
+    } else {
+      // Without a log shared with other instances nobody can resume a stream elsewhere: the ones
+      // already detached stop now, as will any detached during the drain.
+      this.streams.abandonDetached();
+    }
     for (const connection of this.registry.all()) {
       connection.send({ type: 'session.draining', reconnect_after_ms: Math.floor(Math.random() * RECONNECT_SPREAD_MS) });
       if (connection.streamCount === 0) closeForDrain(connection);
+    }
+    if (rolling) {
+      // Within a couple of seconds, not after the answers finish: the frame has had time to arrive.
+      await new Promise((resolve) => setTimeout(resolve, RECONNECT_SPREAD_MS));
+      for (const connection of this.registry.all()) closeForDrain(connection);
     }
 
     const finished = await raceTimeout(this.streams.whenIdle(), this.timeoutMs);
@@ -78,6 +90,7 @@ export class DrainService implements BeforeApplicationShutdown {
       });
     }
     for (const connection of this.registry.all()) closeForDrain(connection);
+    await this.streams.releaseSharedLog();
     await raceTimeout(this.registry.whenEmpty(), CLOSE_HANDSHAKE_WAIT_MS);
     this.logger.log(`drained in ${Date.now() - started} ms`);
   }

@@ -33,7 +33,8 @@ export class DetachedStreams {
     let mine = this.byPrincipal.get(stream.principal);
     if (!mine) this.byPrincipal.set(stream.principal, (mine = new Set()));
     mine.add(stream);
-    if (mine.size > this.maxPerPrincipal) this.expire(mine.values().next().value!);
+    // A drain detaches every socket at once: that is not a client reconnecting in a loop.
+    if (this.mode !== 'hold' && mine.size > this.maxPerPrincipal) this.expire(mine.values().next().value!);
   }
 
   /** A socket is watching `stream` again, or it ended. */

@@ -7,17 +7,23 @@ import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { MetricsService } from '../metrics/metrics.service';
-import type { StreamListResultFrame, StreamResumeFrame } from '../protocol';
+import type { StreamListResultFrame, StreamResumeFrame, StreamSummary } from '../protocol';
+import { RedisService } from '../redis/redis.service';
 import { TracingService, type StreamSpan } from '../tracing/tracing.service';
 import { HolySheepStreamService, type AttemptObserver } from '../upstream/holysheep-stream.service';
 import type { UpstreamChatRequest } from '../upstream/upstream-request';
 import { ChatStream } from './chat-stream';
 import { DetachedStreams } from './detached-streams';
 import { MemoryStreamLog } from './memory-stream-log';
+import { RedisStreamLog } from './redis-stream-log';
 import type { StreamFailure } from './stream-errors';
-import type { LogSubscription, StreamLog } from './stream-log';
+import type { LogSubscription } from './stream-log';
+import { StreamOwnership } from './stream-ownership';
 import type { StreamRecord } from './stream-record';
-import { StreamWatcher } from './stream-watcher';
+import { PRODUCER_DIED, StreamWatcher } from './stream-watcher';
+
+/** Without a bound on stream duration, how long a running stream's Redis keys live between renewals. */
+const UNBOUNDED_STREAM_TTL_MS = 3_600_000;
 
 /** Told whenever a socket stops watching a stream (drain closes sockets with none left). */
 export type WatchEndListener = (connection: ClientConnection) => void;
@@ -42,6 +48,9 @@ export class StreamManagerService implements OnModuleDestroy {
   private readonly detached: DetachedStreams;
   private readonly watchEndListeners: WatchEndListener[] = [];
   private readonly idle = new EmptySignal();
+  /** With `REDIS_URL`: the log every replica reads, and who owns which stream. */
+  private readonly shared: RedisStreamLog | undefined;
+  private readonly ownership: StreamOwnership | undefined;
 
   constructor(
     private readonly upstream: HolySheepStreamService,
@@ -50,6 +59,7 @@ export class StreamManagerService implements OnModuleDestroy {
     private readonly tracing: TracingService,
     @InjectPinoLogger('Streams') private readonly logger: PinoLogger,
     @InjectConfig() private readonly config: GatewayConfig,
+    private readonly redis: RedisService,
   ) {
     const { resume } = config;
     this.log = new MemoryStreamLog({
@@ -59,6 +69,24 @@ export class StreamManagerService implements OnModuleDestroy {
       now: () => this.registry.now(),
     });
     this.detached = new DetachedStreams(resume.graceMs, resume.maxDetachedPerPrincipal, (stream) => this.abandon(stream));
+    metrics.gauge('detached_streams', 'Streams running with no socket attached (in their resume grace)', () => this.detached.count);
+    metrics.gauge('stream_log_bytes', 'Bytes of stream frames kept in memory for resume on this instance', () => this.log.totalBytes);
+    if (config.redis && redis.enabled) {
+      this.ownership = new StreamOwnership(redis, config.redis.leaseMs);
+      const runningTtlMs = (config.limits.maxStreamDurationMs || UNBOUNDED_STREAM_TTL_MS) + resume.graceMs;
+      this.shared = new RedisStreamLog(
+        redis,
+        this.ownership,
+        { batchMs: config.redis.batchMs, retentionMs: resume.retentionMs, maxStreamBytes: resume.maxStreamBytes, runningTtlMs },
+        (entries, frames) => metrics.logBatch(entries, frames),
+      );
+      this.ownership.start((streamId) => this.running.get(streamId)?.stream.cancel());
+    }
+  }
+
+  /** Whether another replica can resume this instance's streams now (a Redis log, and Redis up). */
+  get sharedLogUp(): boolean {
+    return this.shared !== undefined && this.redis.up;
   }
 
   /** Streams producing here (their upstream request is open). */
@@ -87,11 +115,17 @@ export class StreamManagerService implements OnModuleDestroy {
     const now = () => this.registry.now();
     const init = { id, streamId, principal, model: request.model, now, totals: this.registry.totals, maxDurationMs: this.config.limits.maxStreamDurationMs };
     let stream!: ChatStream;
-    const record = this.log.create({ streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), owner: 'local' }, {
+    const owner = this.ownership?.instance ?? 'local';
+    const record = this.log.create({ streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), owner }, {
       pause: () => stream.flow.pause(),
       resume: () => stream.flow.resume(),
     });
     stream = new ChatStream(init, record, (ended) => this.ended(ended));
+    this.shared?.replicate(record, () => {
+      // Another instance ended this stream's log (this one's lease had lapsed): it cannot go on.
+      this.logger.warn({ event: 'stream_fenced', stream_id: streamId }, 'stream ended elsewhere while this instance was cut off from Redis');
+      stream.abort(PRODUCER_DIED);
+    });
     const span = this.tracing.startStream({ id, streamId, principal, model: request.model }, traceparent);
     this.running.set(streamId, { stream, record, span });
     this.metrics.streamStarted();
@@ -118,14 +152,20 @@ export class StreamManagerService implements OnModuleDestroy {
    * live. Only its principal may; a stream unknown, expired, or partly gone is `stream_not_found`.
    */
   async resume(connection: ClientConnection, frame: StreamResumeFrame): Promise<void> {
-    const found = await this.log.find(frame.stream_id, connection.principal);
+    // A stream kept here is read here (complete, even while Redis is away); else the shared log.
+    const local = await this.log.find(frame.stream_id, connection.principal);
+    const source = local || !this.shared ? this.log : this.shared;
+    const found = local ?? (await this.fromShared(() => this.shared?.find(frame.stream_id, connection.principal)));
     const id = frame.id ?? found?.meta.requestId ?? frame.stream_id;
     if (found && connection.hasStream(id)) {
       return connection.reply({ type: 'error', code: 'duplicate_id', message: `A stream with id "${id}" is already active on this socket`, id });
     }
-    const source: StreamLog = this.log;
     const watcher = this.watcher(connection, frame.stream_id, id, frame.after_seq);
-    const subscription = found ? await source.follow(frame.stream_id, frame.after_seq, watcher) : undefined;
+    const subscription = !found
+      ? undefined
+      : source === this.log
+        ? await this.log.follow(frame.stream_id, frame.after_seq, watcher)
+        : await this.fromShared(() => this.shared?.follow(frame.stream_id, frame.after_seq, watcher));
     const result = subscription ? 'resumed' : 'not_found';
     this.metrics.streamResumed(result);
     this.logger.info(
@@ -139,16 +179,50 @@ export class StreamManagerService implements OnModuleDestroy {
     this.attach(connection, watcher, subscription);
   }
 
-  /** `chat.cancel`: the stream the socket calls `id`, wherever it runs. Unknown ids are a no-op. */
+  /**
+   * `chat.cancel`: the stream the socket calls `id`, wherever it runs — here, or on the replica
+   * that owns it (told over Redis). Unknown ids are a no-op.
+   */
   cancel(connection: ClientConnection, id: string): void {
     const streamId = connection.streamIdOf(id);
-    if (streamId !== undefined) this.running.get(streamId)?.stream.cancel();
+    if (streamId === undefined) return;
+    const running = this.running.get(streamId);
+    if (running) return running.stream.cancel();
+    const owner = this.shared?.ownerOf(streamId);
+    if (owner !== undefined) this.ownership!.cancel(owner, streamId).catch((error) => this.redis.failed('cancel', error));
   }
 
   /** `stream.list`: this principal's streams that can be resumed, newest first. */
   async list(connection: ClientConnection, id?: string): Promise<StreamListResultFrame> {
-    const streams = await this.log.list(connection.principal);
+    const local = await this.log.list(connection.principal);
+    const shared = (await this.fromShared(() => this.shared?.list(connection.principal))) ?? [];
+    const seen = new Set(local.map((s) => s.stream_id));
+    const streams: StreamSummary[] = [...local, ...shared.filter((s) => !seen.has(s.stream_id))].sort((a, b) => b.started_at.localeCompare(a.started_at));
     return id === undefined ? { type: 'stream.list.result', streams } : { type: 'stream.list.result', id, streams };
+  }
+
+  /** A drain with a shared log: detached streams run on to their end, for other replicas to resume. */
+  holdDetached(): void {
+    this.detached.hold();
+  }
+
+  /** Writes what the shared log still lacks, and lets go of this instance's lease (end of a drain). */
+  async releaseSharedLog(): Promise<void> {
+    if (!this.shared) return;
+    await this.shared.flushNow().catch((error) => this.redis.failed('log_write', error));
+    await this.ownership!.stop();
+    this.shared.close();
+  }
+
+  /** Runs a read of the shared log; a Redis failure reads as "not there" (and is counted). */
+  private async fromShared<T>(read: () => Promise<T> | undefined): Promise<T | undefined> {
+    if (!this.redis.up) return undefined;
+    try {
+      return await read();
+    } catch (error) {
+      this.redis.failed('log_read', error);
+      return undefined;
+    }
   }
 
   /** The active stream a socket knows by the client's `id`, if it runs here. */

@@ -23,6 +23,8 @@ export class StreamRecord {
   private bytes = 0;
   private readonly subscriptions = new Set<RecordSubscription>();
   private producerPaused = false;
+  /** Told after every append (the Redis log marks the stream for its next batch). */
+  onAppend: (() => void) | undefined;
 
   constructor(
     meta: StreamMeta,
@@ -63,6 +65,7 @@ export class StreamRecord {
       this.endedAt = now;
     }
     for (const subscription of this.subscriptions) subscription.offer(frame);
+    this.onAppend?.();
     if (this.bytes > this.maxBytes) this.evict();
   }
 

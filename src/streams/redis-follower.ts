@@ -1,0 +1,238 @@
+import type { RedisService } from '../redis/redis.service';
+import { isTerminal, type LoggedFrame } from './logged-frame';
+import { parseEntries, streamKey, type RawEntry } from './redis-log-format';
+import type { LogReader, LogSubscription } from './stream-log';
+import type { StreamOwnership } from './stream-ownership';
+
+/** How long one blocking read waits for new entries before the loop looks around again. */
+const BLOCK_MS = 1_000;
+/** How often the owners of followed streams are checked for a lapsed lease. */
+const OWNER_CHECK_MS = 1_000;
+/** After a failed read, how long before trying again. */
+const RETRY_MS = 500;
+
+interface Followed {
+  /** The last entry id read. */
+  cursor: string;
+  lastSeq: number;
+  owner: string;
+  subscriptions: Set<RedisSubscription>;
+}
+
+/**
+ * Follows, live, the streams this instance's sockets watch but another instance produces: one
+ * blocking XREAD over all of them on a connection of its own, so many watchers cost one read
+ * loop. It also watches their producers: a stream whose owner's lease is gone is ended for its
+ * watchers (`endForDeadProducer`), so nobody waits forever for a producer that died.
+ */
+export class RedisFollower {
+  private readonly streams = new Map<string, Followed>();
+  private looping = false;
+  private closed = false;
+  private blocked = false;
+  private readerId: number | undefined;
+  private lastOwnerCheck = 0;
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly ownership: StreamOwnership,
+    /** Ends the log of a stream whose producer died; false if the producer wrote more after all. */
+    private readonly endForDeadProducer: (streamId: string, lastSeq: number) => Promise<boolean>,
+  ) {}
+
+  /** Delivers `subscription` every frame logged after `cursor` from now on. */
+  add(subscription: RedisSubscription, cursor: string, lastSeq: number): void {
+    let followed = this.streams.get(subscription.streamId);
+    if (!followed) {
+      followed = { cursor, lastSeq, owner: subscription.owner, subscriptions: new Set() };
+      this.streams.set(subscription.streamId, followed);
+      // A new key for the blocking read: wake it so it is read from now on.
+      this.unblock();
+    }
+    followed.subscriptions.add(subscription);
+    this.lastOwnerCheck = 0;
+    void this.loop();
+  }
+
+  remove(subscription: RedisSubscription): void {
+    const followed = this.streams.get(subscription.streamId);
+    if (!followed) return;
+    followed.subscriptions.delete(subscription);
+    if (followed.subscriptions.size === 0) this.streams.delete(subscription.streamId);
+  }
+
+  ownerOf(streamId: string): string | undefined {
+    return this.streams.get(streamId)?.owner;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unblock();
+  }
+
+  private unblock(): void {
+    if (this.blocked && this.readerId !== undefined && this.redis.up) {
+      this.redis.client!.client('UNBLOCK', this.readerId).catch(() => undefined);
+    }
+  }
+
+  private async loop(): Promise<void> {
+    if (this.looping) return;
+    this.looping = true;
+    try {
+      while (!this.closed && this.streams.size > 0) {
+        try {
+          await this.readOnce();
+          if (Date.now() - this.lastOwnerCheck >= OWNER_CHECK_MS) await this.checkOwners();
+        } catch (error) {
+          this.redis.failed('follow', error);
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        }
+      }
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  private async readOnce(): Promise<void> {
+    const reader = this.redis.reader!;
+    this.readerId ??= (await reader.client('ID')) as number;
+    const ids = [...this.streams.keys()];
+    const keys = ids.map(streamKey);
+    const cursors = ids.map((id) => this.streams.get(id)!.cursor);
+    this.blocked = true;
+    let result: Array<[string, RawEntry[]]> | null;
+    try {
+      result = (await reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...cursors)) as Array<[string, RawEntry[]]> | null;
+    } finally {
+      this.blocked = false;
+    }
+    for (const [key, entries] of result ?? []) {
+      const streamId = ids[keys.indexOf(key)]!;
+      const followed = this.streams.get(streamId);
+      if (!followed || entries.length === 0) continue;
+      followed.cursor = entries.at(-1)![0];
+      for (const frame of parseEntries(entries)) {
+        if (frame.seq <= followed.lastSeq) continue;
+        followed.lastSeq = frame.seq;
+        for (const subscription of [...followed.subscriptions]) subscription.offer(frame);
+        if (isTerminal(frame.type)) this.streams.delete(streamId);
+      }
+    }
+  }
+
+  /** Ends, for their watchers, the followed streams whose producer's lease is gone. */
+  private async checkOwners(): Promise<void> {
+    this.lastOwnerCheck = Date.now();
+    if (this.streams.size === 0) return;
+    const dead = await this.ownership.dead([...this.streams.values()].map((f) => f.owner));
+    for (const [streamId, followed] of [...this.streams]) {
+      if (!dead.has(followed.owner)) continue;
+      if (!(await this.endForDeadProducer(streamId, followed.lastSeq))) continue;
+      this.streams.delete(streamId);
+      for (const subscription of followed.subscriptions) subscription.producerDied();
+    }
+  }
+}
+
+/**
+ * One watcher's read of a stream in Redis: the frames read when it was opened, then live ones
+ * through the {@link RedisFollower}. Paused by its socket's backpressure; on resume it reads again
+ * from Redis what it missed. Starts paused.
+ */
+export class RedisSubscription implements LogSubscription {
+  private paused = true;
+  private closed = false;
+  private missed = false;
+  private live = false;
+  private catchingUp = false;
+  /** The seq of the last frame read when it was opened. */
+  private readonly backlogEnd: number;
+
+  constructor(
+    private readonly follower: RedisFollower,
+    private readonly redis: RedisService,
+    readonly streamId: string,
+    readonly owner: string,
+    private readonly reader: LogReader,
+    public position: number,
+    /** What was read when it was opened (all frames kept), and the id of the last entry. */
+    private backlog: LoggedFrame[],
+    private readonly cursor: string,
+  ) {
+    this.backlogEnd = backlog.at(-1)?.seq ?? 0;
+  }
+
+  /** A frame read live: delivered if it is the next one and this reader is not paused. */
+  offer(frame: LoggedFrame): void {
+    if (this.closed) return;
+    if (this.paused || this.catchingUp || frame.seq > this.position + 1) {
+      if (frame.seq > this.position) this.missed = true;
+      return;
+    }
+    this.deliver(frame);
+  }
+
+  producerDied(): void {
+    if (this.closed) return;
+    this.close();
+    this.reader.lost('producer_died');
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    this.drainBacklog();
+    if (this.closed || this.paused) return;
+    if (!this.live) {
+      this.live = true;
+      this.follower.add(this, this.cursor, Math.max(this.position, this.backlogEnd));
+    } else if (this.missed) {
+      void this.catchUp();
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.follower.remove(this);
+  }
+
+  private drainBacklog(): void {
+    while (this.backlog.length > 0 && !this.paused && !this.closed) {
+      const frame = this.backlog.shift()!;
+      if (frame.seq > this.position) this.deliver(frame);
+    }
+  }
+
+  /** Reads again from Redis what arrived while this reader was paused. */
+  private async catchUp(): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      do {
+        this.missed = false;
+        const entries = (await this.redis.client!.xrange(streamKey(this.streamId), '-', '+')) as RawEntry[];
+        for (const frame of parseEntries(entries)) {
+          if (this.paused || this.closed) break;
+          if (frame.seq === this.position + 1) this.deliver(frame);
+        }
+      } while (this.missed && !this.paused && !this.closed);
+    } catch (error) {
+      this.redis.failed('follow', error);
+      this.close();
+      this.reader.lost('log_lost');
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  private deliver(frame: LoggedFrame): void {
+    this.position = frame.seq;
+    this.reader.frame(frame);
+  }
+}

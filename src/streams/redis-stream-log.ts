@@ -1,0 +1,377 @@
+import type { StreamState, StreamSummary } from '../protocol';
+import type { RedisService } from '../redis/redis.service';
+import { frameBytes, isTerminal, restOf, type LoggedFrame } from './logged-frame';
+import { RedisFollower, RedisSubscription } from './redis-follower';
+import { encodeFrame, isIdConflict, metaKey, parseEntries, principalKey, streamKey, unbroken, type RawEntry } from './redis-log-format';
+import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';
+import type { StreamOwnership } from './stream-ownership';
+import type { StreamRecord } from './stream-record';
+import { PRODUCER_DIED } from './stream-watcher';
+
+type Pipeline = ReturnType<NonNullable<RedisService['client']>['pipeline']>;
+
+
+export interface RedisStreamLogOptions {
+  /** `STREAM_LOG_BATCH_MS`: frames are written once per window, every stream in one pipeline. */
+  batchMs: number;
+  retentionMs: number;
+  maxStreamBytes: number;
+  /** How long a running stream's keys live before their TTL is renewed (longer than any stream, renewed if not). */
+  runningTtlMs: number;
+}
+
+/** What one batch writes for one stream, and where its XADD sits in the pipeline (-1: none). */
+interface Plan {
+  entry: Written;
+  first: number;
+  last: number;
+  bytes: number;
+  xadd: number;
+}
+
+/** One stream produced here, as written to Redis so far. */
+interface Written {
+  record: StreamRecord;
+  /** The seq of the last frame written. */
+  seq: number;
+  /** The first seq and bytes of each entry still kept, for the per-stream bound (MINID trimming). */
+  entries: Array<{ firstSeq: number; bytes: number }>;
+  keptBytes: number;
+  /** When the keys' running TTL was last set (0: the meta is not written yet). */
+  ttlRenewedAt: number;
+  /** Whether the stream key (created by the first XADD) has its TTL. */
+  keyTtl: boolean;
+  /** Redis refused a write: a reader ended the stream (this instance's lease had lapsed). */
+  onFenced: () => void;
+}
+
+/**
+ * The stream log in Redis, shared by every replica (when `REDIS_URL` is set): one Redis Stream per
+ * stream (`hsg:s:<id>`), whose entries hold a batch of frames each, with entry id `<first seq>-0` —
+ * so order holds and a second writer of the same seqs (a zombie owner after a reader ended the
+ * stream) is refused; a meta hash (`hsg:m:<id>`: principal, request id, model, owner, state); a
+ * per-principal index for `stream.list` (`hsg:p:<principal>`). Every key has a TTL.
+ *
+ * Writes: the owner's frames reach its own sockets at once (they read the in-memory record); this
+ * log copies each stream's new frames once per `STREAM_LOG_BATCH_MS` window, all streams in one
+ * pipeline: one XADD per stream per window, never a round trip per token. While Redis is away the
+ * frames wait in the record and are written when it returns (a frame the record had to drop by
+ * then ends the stream's Redis log with a terminal: a gap is never left for readers).
+ *
+ * Reads (another replica's resume): the whole log, checked to run unbroken, then live through one
+ * blocking reader per instance ({@link RedisFollower}).
+ */
+export class RedisStreamLog implements StreamLog {
+  private readonly written = new Map<string, Written>();
+  private readonly dirty = new Set<Written>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly follower: RedisFollower;
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly ownership: StreamOwnership,
+    private readonly options: RedisStreamLogOptions,
+    private readonly onBatch: (entries: number, frames: number) => void,
+  ) {
+    this.follower = new RedisFollower(redis, ownership, (streamId, lastSeq) => this.endForDeadProducer(streamId, lastSeq));
+    redis.onUp(() => void this.afterOutage());
+  }
+
+  // --------------------------------------------------------------------------------- writing
+
+  /** Copies `record` (a stream produced here) to Redis from now on; `onFenced` if Redis refuses it. */
+  replicate(record: StreamRecord, onFenced: () => void): void {
+    const entry: Written = { record, seq: 0, entries: [], keptBytes: 0, ttlRenewedAt: 0, keyTtl: false, onFenced };
+    this.written.set(record.meta.streamId, entry);
+    record.onAppend = () => {
+      this.dirty.add(entry);
+      this.schedule();
+    };
+    this.dirty.add(entry);
+    this.schedule();
+  }
+
+  /**
+   * Redis is back. If it lost what was written (a restart, a failover to a replica that had not
+   * caught up), each stream produced here is written again from what its record still holds, so
+   * its log heals instead of keeping a hole.
+   */
+  private async afterOutage(): Promise<void> {
+    const entries = [...this.written.values()];
+    if (entries.length > 0) {
+      try {
+        const pipeline = this.redis.client!.pipeline();
+        for (const entry of entries) pipeline.exists(metaKey(entry.record.meta.streamId));
+        const results = (await pipeline.exec()) ?? [];
+        entries.forEach((entry, i) => {
+          const [error, exists] = results[i] ?? [];
+          if (!error && exists === 0 && entry.ttlRenewedAt !== 0) this.rewind(entry);
+        });
+      } catch (error) {
+        this.redis.failed('log_write', error);
+      }
+    }
+    for (const entry of entries) this.dirty.add(entry);
+    this.schedule();
+  }
+
+  /** Starts a stream's log over, from the oldest frame its record still holds. */
+  private rewind(entry: Written): void {
+    entry.seq = entry.record.oldestSeq - 1;
+    entry.entries = [];
+    entry.keptBytes = 0;
+    entry.ttlRenewedAt = 0;
+    entry.keyTtl = false;
+  }
+
+  /** Writes what is pending now (drain: before the process exits). */
+  async flushNow(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    // A flush already under way carries only what was dirty when it began: go on until nothing is.
+    do await this.flush();
+    while (this.dirty.size > 0 && this.redis.up && this.ownership.canWrite());
+  }
+
+  /** Streams produced here not yet fully written. */
+  get pending(): number {
+    return this.written.size;
+  }
+
+  private schedule(): void {
+    if (this.flushTimer || this.dirty.size === 0) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush().finally(() => this.schedule());
+    }, this.options.batchMs);
+  }
+
+  private flush(): Promise<void> {
+    this.flushing ??= this.writeBatch().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  /** One pipeline: per dirty stream its meta (first time), one XADD of its new frames, TTLs. */
+  private async writeBatch(): Promise<void> {
+    if (!this.redis.up || !this.ownership.canWrite() || this.dirty.size === 0) return;
+    const batch = [...this.dirty];
+    this.dirty.clear();
+    const pipeline = this.redis.client!.pipeline();
+    const plans: Plan[] = [];
+    let frames = 0;
+    const now = Date.now();
+    for (const entry of batch) {
+      const plan = this.plan(pipeline, entry, now);
+      if (!plan) continue;
+      frames += plan.xadd >= 0 ? plan.last - plan.first + 1 : 0;
+      plans.push(plan);
+    }
+    let results: Array<[Error | null, unknown]>;
+    try {
+      results = (await pipeline.exec()) ?? [];
+    } catch (error) {
+      for (const { entry } of plans) this.dirty.add(entry);
+      return this.redis.failed('log_write', error);
+    }
+    this.settle(plans, results);
+    this.onBatch(plans.filter((p) => p.xadd >= 0).length, frames);
+  }
+
+  /** Queues one stream's commands; undefined when its log cannot continue (frames it needs are gone). */
+  private plan(pipeline: Pipeline, entry: Written, now: number): Plan | undefined {
+    const { record } = entry;
+    const { streamId } = record.meta;
+    const first = entry.seq + 1;
+    const last = record.lastSeq;
+    if (first <= last && record.oldestSeq > first) {
+      // Redis was away longer than the record could keep frames for it: the shared log ends here,
+      // with a terminal after what it has, rather than with a hole. Local sockets read on.
+      this.written.delete(streamId);
+      this.endForDeadProducer(streamId, entry.seq).catch((error) => this.redis.failed('log_write', error));
+      return undefined;
+    }
+    if (entry.ttlRenewedAt === 0) {
+      this.writeMeta(pipeline, record.meta);
+      entry.ttlRenewedAt = now;
+    }
+    let xadd = -1;
+    let bytes = 0;
+    if (first <= last) {
+      const args: string[] = [];
+      for (let seq = first; seq <= last; seq++) {
+        const frame = record.frameAfter(seq - 1)!;
+        args.push(...encodeFrame(frame));
+        bytes += frameBytes(frame);
+      }
+      const trim = this.trimFor(entry, bytes);
+      // Its position among the pipeline's commands, to find its result.
+      xadd = pipeline.length;
+      if (trim === undefined) pipeline.xadd(streamKey(streamId), `${first}-0`, ...args);
+      else pipeline.xadd(streamKey(streamId), 'MINID', `${trim}-0`, `${first}-0`, ...args);
+      // The first XADD creates the key: it gets its TTL in the same pipeline.
+      if (!entry.keyTtl && !record.ended) pipeline.pexpire(streamKey(streamId), this.options.runningTtlMs);
+    }
+    if (record.ended) this.writeEnd(pipeline, record);
+    else if (now - entry.ttlRenewedAt > this.options.runningTtlMs / 2) this.renewTtl(pipeline, streamId, entry, now);
+    return { entry, first, last, bytes, xadd };
+  }
+
+  /** Applies a pipeline's results: what was written, what Redis refused. */
+  private settle(plans: Plan[], results: Array<[Error | null, unknown]>): void {
+    const failed = results.find(([error]) => error && !isIdConflict(error));
+    for (const plan of plans) {
+      const { entry } = plan;
+      const error = plan.xadd >= 0 ? (results[plan.xadd]?.[0] ?? null) : null;
+      if (error && isIdConflict(error)) {
+        this.written.delete(entry.record.meta.streamId);
+        entry.onFenced();
+        continue;
+      }
+      if (error || failed) {
+        this.dirty.add(entry);
+        continue;
+      }
+      if (plan.xadd >= 0) {
+        entry.keyTtl = true;
+        entry.seq = plan.last;
+        entry.entries.push({ firstSeq: plan.first, bytes: plan.bytes });
+        entry.keptBytes += plan.bytes;
+      }
+      if (entry.record.ended && entry.seq === entry.record.lastSeq) this.written.delete(entry.record.meta.streamId);
+      else if (entry.seq < entry.record.lastSeq) this.dirty.add(entry);
+    }
+    if (failed) this.redis.failed('log_write', failed[0]);
+  }
+
+  /** The seq below which entries go so the stream's log stays within its bound, if any must. */
+  private trimFor(entry: Written, adding: number): number | undefined {
+    let kept = entry.keptBytes + adding;
+    let dropUpTo = 0;
+    while (kept > this.options.maxStreamBytes && dropUpTo < entry.entries.length) kept -= entry.entries[dropUpTo++]!.bytes;
+    if (dropUpTo === 0) return undefined;
+    const removed = entry.entries.splice(0, dropUpTo);
+    for (const e of removed) entry.keptBytes -= e.bytes;
+    return entry.entries[0]?.firstSeq ?? entry.seq + 1;
+  }
+
+  private writeMeta(pipeline: Pipeline, meta: StreamMeta): void {
+    const ttl = this.options.runningTtlMs;
+    const fields: Record<string, string> = {
+      principal: meta.principal,
+      id: meta.requestId,
+      model: meta.model,
+      owner: meta.owner,
+      started_at: String(meta.startedAt),
+    };
+    if (meta.traceparent) fields.traceparent = meta.traceparent;
+    pipeline.hset(metaKey(meta.streamId), fields);
+    pipeline.pexpire(metaKey(meta.streamId), ttl);
+    pipeline.zadd(principalKey(meta.principal), meta.startedAt, meta.streamId);
+    pipeline.pexpire(principalKey(meta.principal), ttl);
+  }
+
+  private writeEnd(pipeline: Pipeline, record: StreamRecord): void {
+    const { streamId } = record.meta;
+    const retention = Math.max(1, this.options.retentionMs);
+    pipeline.hset(metaKey(streamId), { state: record.state, last_seq: String(record.lastSeq), model: record.meta.model });
+    pipeline.pexpire(metaKey(streamId), retention);
+    pipeline.pexpire(streamKey(streamId), retention);
+  }
+
+  private renewTtl(pipeline: Pipeline, streamId: string, entry: Written, now: number): void {
+    entry.ttlRenewedAt = now;
+    pipeline.pexpire(metaKey(streamId), this.options.runningTtlMs);
+    pipeline.pexpire(streamKey(streamId), this.options.runningTtlMs);
+  }
+
+  // --------------------------------------------------------------------------------- reading
+
+  async find(streamId: string, principal: string): Promise<LogSnapshot | undefined> {
+    const client = this.redis.client!;
+    const [[metaError, raw], [lastError, last]] = (await client.pipeline().hgetall(metaKey(streamId)).xrevrange(streamKey(streamId), '+', '-', 'COUNT', 1).exec()) as Array<[Error | null, unknown]>;
+    if (metaError || lastError) throw metaError ?? lastError;
+    const meta = toMeta(streamId, raw as Record<string, string>);
+    if (!meta || meta.principal !== principal) return undefined;
+    const lastFrames = parseEntries(last as RawEntry[]);
+    const lastSeq = lastFrames.at(-1)?.seq ?? 0;
+    const state = (raw as Record<string, string>).state as StreamState | undefined;
+    const ended = lastFrames.length > 0 && isTerminal(lastFrames.at(-1)!.type);
+    return { meta, state: ended ? (state ?? (lastFrames.at(-1)!.type === 'chat.done' ? 'done' : 'failed')) : lastSeq > 0 ? 'streaming' : 'pending', lastSeq };
+  }
+
+  async follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
+    const client = this.redis.client!;
+    const [[metaError, raw], [rangeError, range]] = (await client.pipeline().hgetall(metaKey(streamId)).xrange(streamKey(streamId), '-', '+').exec()) as Array<[Error | null, unknown]>;
+    if (metaError || rangeError) throw metaError ?? rangeError;
+    const meta = toMeta(streamId, raw as Record<string, string>);
+    if (!meta) return undefined;
+    const entries = range as RawEntry[];
+    const frames = parseEntries(entries);
+    // Unbroken from the first kept frame, and that one no later than what the reader needs: a
+    // flushed or failed-over Redis loses entries, and a replay with a hole would be presented whole.
+    if (!unbroken(frames) || (frames.length > 0 && frames[0]!.seq > afterSeq + 1)) return undefined;
+    if (frames.length === 0 && (raw as Record<string, string>).state !== undefined && (raw as Record<string, string>).state !== 'pending') return undefined;
+    return new RedisSubscription(this.follower, this.redis, streamId, meta.owner, reader, afterSeq, frames, entries.at(-1)?.[0] ?? '0-0');
+  }
+
+  async list(principal: string): Promise<StreamSummary[]> {
+    const client = this.redis.client!;
+    const oldest = Date.now() - this.options.runningTtlMs - this.options.retentionMs;
+    const ids = await client.zrevrangebyscore(principalKey(principal), '+inf', oldest);
+    if (ids.length === 0) return [];
+    const pipeline = client.pipeline();
+    for (const id of ids) pipeline.hgetall(metaKey(id)).xrevrange(streamKey(id), '+', '-', 'COUNT', 1);
+    const results = (await pipeline.exec()) ?? [];
+    const summaries: StreamSummary[] = [];
+    ids.forEach((streamId, i) => {
+      const raw = results[2 * i]?.[1] as Record<string, string> | undefined;
+      const meta = raw && toMeta(streamId, raw);
+      if (!meta || meta.principal !== principal) return;
+      const last = parseEntries((results[2 * i + 1]?.[1] as RawEntry[]) ?? []).at(-1);
+      const lastSeq = last?.seq ?? 0;
+      const ended = last !== undefined && isTerminal(last.type);
+      const state: StreamState = ended ? (last!.type === 'chat.done' ? 'done' : 'failed') : lastSeq > 0 ? 'streaming' : 'pending';
+      summaries.push({ stream_id: streamId, id: meta.requestId, model: meta.model, state, last_seq: lastSeq, started_at: new Date(meta.startedAt).toISOString() });
+    });
+    return summaries;
+  }
+
+  /** The owner of a stream followed from here (for cancel), if known. */
+  ownerOf(streamId: string): string | undefined {
+    return this.follower.ownerOf(streamId);
+  }
+
+  close(): void {
+    clearTimeout(this.flushTimer);
+    this.follower.close();
+  }
+
+  /**
+   * The owner's lease is gone: end the log with one terminal, at the seq after the last logged
+   * frame. The entry id makes this refused if the owner wrote more meanwhile (then it is alive).
+   */
+  private async endForDeadProducer(streamId: string, lastSeq: number): Promise<boolean> {
+    const seq = lastSeq + 1;
+    const frame: LoggedFrame = { seq, type: 'chat.error', rest: restOf({ stream_id: streamId, seq, ...PRODUCER_DIED }) };
+    const retention = Math.max(1, this.options.retentionMs);
+    try {
+      await this.redis.client!.xadd(streamKey(streamId), `${seq}-0`, ...encodeFrame(frame));
+    } catch (error) {
+      if (isIdConflict(error)) return false;
+      throw error;
+    }
+    await this.redis
+      .client!.pipeline()
+      .hset(metaKey(streamId), { state: 'failed', last_seq: String(seq) })
+      .pexpire(metaKey(streamId), retention)
+      .pexpire(streamKey(streamId), retention)
+      .exec();
+    return true;
+  }
+}
+
+function toMeta(streamId: string, raw: Record<string, string> | undefined): StreamMeta | undefined {
+  if (!raw || raw.principal === undefined || raw.owner === undefined) return undefined;
+  return { streamId, principal: raw.principal, requestId: raw.id ?? streamId, model: raw.model ?? '', startedAt: Number(raw.started_at ?? 0), owner: raw.owner, traceparent: raw.traceparent };
+}
