@@ -116,7 +116,9 @@ export class StreamManagerService implements OnModuleDestroy {
     const init = { id, streamId, principal, model: request.model, now, totals: this.registry.totals, maxDurationMs: this.config.limits.maxStreamDurationMs };
     let stream!: ChatStream;
     const owner = this.ownership?.instance ?? 'local';
-    const record = this.log.create({ streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), owner }, {
+    const span = this.tracing.startStream({ id, streamId, principal, model: request.model }, traceparent);
+    const meta = { streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), owner, traceparent: span.traceparent };
+    const record = this.log.create(meta, {
       pause: () => stream.flow.pause(),
       resume: () => stream.flow.resume(),
     });
@@ -126,7 +128,6 @@ export class StreamManagerService implements OnModuleDestroy {
       this.logger.warn({ event: 'stream_fenced', stream_id: streamId }, 'stream ended elsewhere while this instance was cut off from Redis');
       stream.abort(PRODUCER_DIED);
     });
-    const span = this.tracing.startStream({ id, streamId, principal, model: request.model }, traceparent);
     this.running.set(streamId, { stream, record, span });
     this.metrics.streamStarted();
     this.logger.debug({ event: 'stream_started', id, stream_id: streamId, principal, model: request.model, messages: request.messages.length }, 'stream started');
@@ -168,6 +169,7 @@ export class StreamManagerService implements OnModuleDestroy {
         : await this.fromShared(() => this.shared?.follow(frame.stream_id, frame.after_seq, watcher));
     const result = subscription ? 'resumed' : 'not_found';
     this.metrics.streamResumed(result);
+    this.tracing.startResume({ streamId: frame.stream_id, principal: connection.principal, afterSeq: frame.after_seq }, found?.meta.traceparent)(result);
     this.logger.info(
       { event: 'stream_resume', stream_id: frame.stream_id, id, principal: connection.principal, connection_id: connection.id, after_seq: frame.after_seq, result, last_seq: found?.lastSeq },
       'stream resume',

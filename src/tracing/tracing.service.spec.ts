@@ -76,6 +76,7 @@ interface OtlpSpan {
   kind: number;
   attributes: Array<{ key: string; value: OtlpAnyValue }>;
   status?: { code?: number; message?: string };
+  links?: Array<{ traceId: string; spanId: string }>;
 }
 interface OtlpRequest {
   resourceSpans: Array<{
@@ -413,6 +414,21 @@ describe('TracingService enabled, exporting to a real OTLP/HTTP collector', () =
     expect(attempt.traceparent).toMatch(new RegExp(`^00-${none.traceId}-[0-9a-f]{16}-01$`));
     expect(attributes(bad)['gateway.abandoned']).toBe(true);
     expect(bad.status?.code ?? 0).not.toBe(OTLP_STATUS_ERROR);
+  });
+
+  it('exports a resume as a span of its own, linked to the stream it resumed', async () => {
+    const tracing = service({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint });
+    const stream = tracing.startStream(STREAM, CLIENT_TRACEPARENT);
+    expect(stream.traceparent).toMatch(new RegExp(`^00-${CLIENT_TRACE_ID}-[0-9a-f]{16}-01$`));
+    tracing.startResume({ streamId: 'str-1', principal: 'alice', afterSeq: 7 }, stream.traceparent)('resumed');
+    stream.end({ chunks: 1, finishReason: 'stop' });
+
+    const spans = spansOf(await flush(tracing, collector));
+    const streamSpan = spans.find((s) => s.name === 'chat.stream')!;
+    const resume = spans.find((s) => s.name === 'chat.resume')!;
+    expect(resume.traceId).not.toBe(streamSpan.traceId);
+    expect(resume.links).toEqual([expect.objectContaining({ traceId: streamSpan.traceId, spanId: streamSpan.spanId })]);
+    expect(attributes(resume)).toEqual({ 'gateway.stream_id': 'str-1', 'enduser.id': 'alice', 'gateway.resume.after_seq': 7, 'gateway.resume.result': 'resumed' });
   });
 
   it('marks a stream that ended with chat.error, and closes an attempt left open', async () => {

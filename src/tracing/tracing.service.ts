@@ -48,12 +48,15 @@ const GATEWAY_ATTRIBUTES = {
   ttfcMs: 'gateway.ttfc_ms',
   errorCode: 'gateway.error_code',
   abandoned: 'gateway.abandoned',
+  afterSeq: 'gateway.resume.after_seq',
+  resumeResult: 'gateway.resume.result',
   attempt: 'gateway.attempt',
 } as const;
 
 /** Span names; stable so dashboards and tests can rely on them. */
 const STREAM_SPAN_NAME = 'chat.stream';
 const UPSTREAM_SPAN_NAME = 'chat.upstream';
+const RESUME_SPAN_NAME = 'chat.resume';
 
 /** Upper bound on flushing spans at shutdown: a dead collector must not hold up the drain. */
 const SHUTDOWN_TIMEOUT_MS = 2_000;
@@ -120,6 +123,8 @@ export interface UpstreamAttempt {
 
 /** The tracing handle of one stream. */
 export interface StreamSpan {
+  /** The stream span's own W3C context (kept with the stream, so a resume elsewhere can link to it). */
+  readonly traceparent: string | undefined;
   /**
    * Starts the span of one upstream attempt, a child of the stream span.
    * @param model the model this attempt asks for
@@ -168,12 +173,12 @@ function noop(): void {}
 
 /** Disabled and nothing to propagate: one shared object, no allocation per stream. */
 const NOOP_ATTEMPT: UpstreamAttempt = Object.freeze({ traceparent: undefined, end: noop });
-const NOOP_STREAM_SPAN: StreamSpan = Object.freeze({ startUpstreamAttempt: () => NOOP_ATTEMPT, end: noop });
+const NOOP_STREAM_SPAN: StreamSpan = Object.freeze({ traceparent: undefined, startUpstreamAttempt: () => NOOP_ATTEMPT, end: noop });
 
 /** Disabled, but the client sent a trace context: hand it to every attempt unchanged. */
 function passThroughSpan(traceparent: string): StreamSpan {
   const attempt: UpstreamAttempt = Object.freeze({ traceparent, end: noop });
-  return { startUpstreamAttempt: () => attempt, end: noop };
+  return { traceparent: undefined, startUpstreamAttempt: () => attempt, end: noop };
 }
 
 class RecordingUpstreamAttempt implements UpstreamAttempt {
@@ -206,6 +211,7 @@ class RecordingUpstreamAttempt implements UpstreamAttempt {
 }
 
 class RecordingStreamSpan implements StreamSpan {
+  readonly traceparent: string | undefined;
   private ended = false;
   /** The context upstream spans are parented on; built on the first attempt only. */
   private childContext: Context | undefined;
@@ -216,7 +222,9 @@ class RecordingStreamSpan implements StreamSpan {
     private readonly tracer: Tracer,
     private readonly span: Span,
     private readonly secrets: ReadonlyArray<string | undefined>,
-  ) {}
+  ) {
+    this.traceparent = formatTraceparent(span.spanContext());
+  }
 
   startUpstreamAttempt(model: string, attempt: number): UpstreamAttempt {
     this.childContext ??= trace.setSpan(ROOT_CONTEXT, this.span);
@@ -354,6 +362,25 @@ export class TracingService implements OnApplicationShutdown {
       context,
     );
     return new RecordingStreamSpan(this.tracer, span, this.secrets);
+  }
+
+  /**
+   * Starts the span of one `stream.resume`: a trace of its own (the resume is a new request, maybe
+   * on another instance), linked to the stream's span when its context is known.
+   * @returns the function that ends it, with how it went
+   */
+  startResume(attributes: { streamId: string; principal: string; afterSeq: number }, streamTraceparent: string | undefined): (result: 'resumed' | 'not_found') => void {
+    if (!this.tracer) return noop;
+    const links = isValidTraceparent(streamTraceparent) ? [{ context: parseTraceparent(streamTraceparent) }] : [];
+    const span = this.tracer.startSpan(RESUME_SPAN_NAME, {
+      kind: SpanKind.SERVER,
+      links,
+      attributes: { [GATEWAY_ATTRIBUTES.streamId]: attributes.streamId, [ATTR_ENDUSER_ID]: attributes.principal, [GATEWAY_ATTRIBUTES.afterSeq]: attributes.afterSeq },
+    });
+    return (result) => {
+      span.setAttribute(GATEWAY_ATTRIBUTES.resumeResult, result);
+      span.end();
+    };
   }
 
   /**
