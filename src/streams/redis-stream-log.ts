@@ -20,13 +20,10 @@ export interface RedisStreamLogOptions {
   runningTtlMs: number;
 }
 
-/** What one batch writes for one stream, and where its XADD sits in the pipeline (-1: none). */
+/** What one batch writes for one stream: its XADDs (usually one), each with its place in the pipeline. */
 interface Plan {
   entry: Written;
-  first: number;
-  last: number;
-  bytes: number;
-  xadd: number;
+  xadds: Array<{ index: number; first: number; last: number; bytes: number }>;
 }
 
 /** One stream produced here, as written to Redis so far. */
@@ -164,7 +161,7 @@ export class RedisStreamLog implements StreamLog {
     for (const entry of batch) {
       const plan = this.plan(pipeline, entry, now);
       if (!plan) continue;
-      frames += plan.xadd >= 0 ? plan.last - plan.first + 1 : 0;
+      for (const xadd of plan.xadds) frames += xadd.last - xadd.first + 1;
       plans.push(plan);
     }
     let results: Array<[Error | null, unknown]>;
@@ -175,7 +172,7 @@ export class RedisStreamLog implements StreamLog {
       return this.redis.failed('log_write', error);
     }
     this.settle(plans, results);
-    this.onBatch(plans.filter((p) => p.xadd >= 0).length, frames);
+    this.onBatch(plans.reduce((entries, p) => entries + p.xadds.length, 0), frames);
   }
 
   /** Queues one stream's commands; undefined when its log cannot continue (frames it needs are gone). */
@@ -195,26 +192,35 @@ export class RedisStreamLog implements StreamLog {
       this.writeMeta(pipeline, record.meta);
       entry.ttlRenewedAt = now;
     }
-    let xadd = -1;
-    let bytes = 0;
-    if (first <= last) {
+    const xadds: Plan['xadds'] = [];
+    // Usually one entry per stream per window; a window's frames that would make an entry larger
+    // than a slice of the stream's bound are split, so the bound can drop old entries whole.
+    for (let from = first; from <= last; ) {
       const args: string[] = [];
-      for (let seq = first; seq <= last; seq++) {
-        const frame = record.frameAfter(seq - 1)!;
+      let bytes = 0;
+      let to = from;
+      for (; to <= last && (to === from || bytes < this.maxEntryBytes); to++) {
+        const frame = record.frameAfter(to - 1)!;
         args.push(...encodeFrame(frame));
         bytes += frameBytes(frame);
       }
-      const trim = this.trimFor(entry, bytes);
+      const trim = this.trimFor(entry, xadds, from, bytes);
       // Its position among the pipeline's commands, to find its result.
-      xadd = pipeline.length;
-      if (trim === undefined) pipeline.xadd(streamKey(streamId), `${first}-0`, ...args);
-      else pipeline.xadd(streamKey(streamId), 'MINID', `${trim}-0`, `${first}-0`, ...args);
-      // The first XADD creates the key: it gets its TTL in the same pipeline.
-      if (!entry.keyTtl && !record.ended) pipeline.pexpire(streamKey(streamId), this.options.runningTtlMs);
+      xadds.push({ index: pipeline.length, first: from, last: to - 1, bytes });
+      if (trim === undefined) pipeline.xadd(streamKey(streamId), `${from}-0`, ...args);
+      else pipeline.xadd(streamKey(streamId), 'MINID', `${trim}-0`, `${from}-0`, ...args);
+      from = to;
     }
+    // The first XADD creates the key: it gets its TTL in the same pipeline.
+    if (xadds.length > 0 && !entry.keyTtl && !record.ended) pipeline.pexpire(streamKey(streamId), this.options.runningTtlMs);
     if (record.ended) this.writeEnd(pipeline, record);
     else if (now - entry.ttlRenewedAt > this.options.runningTtlMs / 2) this.renewTtl(pipeline, streamId, entry, now);
-    return { entry, first, last, bytes, xadd };
+    return { entry, xadds };
+  }
+
+  /** The largest entry written: an eighth of a stream's bound (at least 4 KiB). */
+  private get maxEntryBytes(): number {
+    return Math.max(4_096, Math.floor(this.options.maxStreamBytes / 8));
   }
 
   /** Applies a pipeline's results: what was written, what Redis refused. */
@@ -222,7 +228,7 @@ export class RedisStreamLog implements StreamLog {
     const failed = results.find(([error]) => error && !isIdConflict(error));
     for (const plan of plans) {
       const { entry } = plan;
-      const error = plan.xadd >= 0 ? (results[plan.xadd]?.[0] ?? null) : null;
+      const error = plan.xadds.map((x) => results[x.index]?.[0] ?? null).find((e) => e !== null) ?? null;
       if (error && isIdConflict(error)) {
         this.written.delete(entry.record.meta.streamId);
         entry.onFenced();
@@ -232,27 +238,35 @@ export class RedisStreamLog implements StreamLog {
         this.dirty.add(entry);
         continue;
       }
-      if (plan.xadd >= 0) {
+      for (const xadd of plan.xadds) {
         entry.keyTtl = true;
-        entry.seq = plan.last;
-        entry.entries.push({ firstSeq: plan.first, bytes: plan.bytes });
-        entry.keptBytes += plan.bytes;
+        entry.seq = xadd.last;
+        entry.entries.push({ firstSeq: xadd.first, bytes: xadd.bytes });
+        entry.keptBytes += xadd.bytes;
       }
+      // Entries of this batch that its own later XADDs trimmed (a burst over the whole bound).
+      while (entry.keptBytes > this.options.maxStreamBytes && entry.entries.length > 1) entry.keptBytes -= entry.entries.shift()!.bytes;
       if (entry.record.ended && entry.seq === entry.record.lastSeq) this.written.delete(entry.record.meta.streamId);
       else if (entry.seq < entry.record.lastSeq) this.dirty.add(entry);
     }
     if (failed) this.redis.failed('log_write', failed[0]);
   }
 
-  /** The seq below which entries go so the stream's log stays within its bound, if any must. */
-  private trimFor(entry: Written, adding: number): number | undefined {
-    let kept = entry.keptBytes + adding;
-    let dropUpTo = 0;
-    while (kept > this.options.maxStreamBytes && dropUpTo < entry.entries.length) kept -= entry.entries[dropUpTo++]!.bytes;
-    if (dropUpTo === 0) return undefined;
-    const removed = entry.entries.splice(0, dropUpTo);
-    for (const e of removed) entry.keptBytes -= e.bytes;
-    return entry.entries[0]?.firstSeq ?? entry.seq + 1;
+  /**
+   * The seq below which entries go (XADD … MINID) so the stream's log stays within its bound once
+   * `adding` more bytes are written, if any must. Counts entries written before and those queued
+   * in this batch (`pending`), oldest first.
+   */
+  private trimFor(entry: Written, pending: Plan['xadds'], from: number, adding: number): number | undefined {
+    const all = [...entry.entries, ...pending.map((x) => ({ firstSeq: x.first, bytes: x.bytes }))];
+    let kept = all.reduce((sum, e) => sum + e.bytes, 0) + adding;
+    let drop = 0;
+    while (kept > this.options.maxStreamBytes && drop < all.length) kept -= all[drop++]!.bytes;
+    if (drop === 0) return undefined;
+    // Forget the dropped ones that were already written; the pending ones are kept by settle().
+    const written = Math.min(drop, entry.entries.length);
+    for (const e of entry.entries.splice(0, written)) entry.keptBytes -= e.bytes;
+    return drop < all.length ? all[drop]!.firstSeq : from;
   }
 
   private writeMeta(pipeline: Pipeline, meta: StreamMeta): void {

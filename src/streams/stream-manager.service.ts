@@ -94,16 +94,6 @@ export class StreamManagerService implements OnModuleDestroy {
     return this.running.size;
   }
 
-  /** Running streams no socket watches (in their grace). */
-  get detachedCount(): number {
-    return this.detached.count;
-  }
-
-  /** Bytes of frames kept for resume, on this instance. */
-  get loggedBytes(): number {
-    return this.log.totalBytes;
-  }
-
   onWatchEnd(listener: WatchEndListener): void {
     this.watchEndListeners.push(listener);
   }
@@ -225,12 +215,6 @@ export class StreamManagerService implements OnModuleDestroy {
       this.redis.failed('log_read', error);
       return undefined;
     }
-  }
-
-  /** The active stream a socket knows by the client's `id`, if it runs here. */
-  findActive(connection: ClientConnection, id: string): ChatStream | undefined {
-    const streamId = connection.streamIdOf(id);
-    return streamId === undefined ? undefined : this.running.get(streamId)?.stream;
   }
 
   /** Ends every running stream with a gateway-side `chat.error` (used when drain time runs out). */
