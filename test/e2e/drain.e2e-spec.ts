@@ -7,6 +7,7 @@ import { WebSocket } from 'ws';
 import { chunk, FakeUpstream } from '../support/fake-upstream';
 import { TEST_API_KEY } from '../support/gateway-app';
 import { listeningPort, outputIncludes, runService, type ServiceProcess } from '../support/service-process';
+import { startStreaming } from '../support/stream-script';
 import { TestClient } from '../support/ws-client';
 
 type Service = ServiceProcess & { port: number };
@@ -72,11 +73,7 @@ describe('drain on SIGTERM (e2e, real process)', () => {
   it('ends streams still running at DRAIN_TIMEOUT_MS with shutting_down and aborts their upstream', async () => {
     service = await startService({ HOLYSHEEP_BASE_URL: upstream.baseUrl, DRAIN_TIMEOUT_MS: '300' });
     const { client } = await TestClient.ready(`ws://127.0.0.1:${service.port}/v1/ws`);
-    client.send({ type: 'chat.request', id: 'slow', messages: [{ role: 'user', content: 'hi' }] });
-    const call = await upstream.nextCall();
-    call.startSse();
-    await call.event(chunk({ content: 'never finishes' }));
-    await client.nextOfType('chat.chunk', 'slow');
+    const { call } = await startStreaming(client, upstream, 'slow', ['never finishes']);
 
     service.child.kill('SIGTERM');
     const frames = await client.collectStream('slow');
@@ -89,11 +86,7 @@ describe('drain on SIGTERM (e2e, real process)', () => {
   it('a second SIGTERM waits for the drain under way instead of killing it', async () => {
     service = await startService({ HOLYSHEEP_BASE_URL: upstream.baseUrl, DRAIN_TIMEOUT_MS: '10000' });
     const { client } = await TestClient.ready(`ws://127.0.0.1:${service.port}/v1/ws`);
-    client.send({ type: 'chat.request', id: 'inflight', messages: [{ role: 'user', content: 'hi' }] });
-    const call = await upstream.nextCall();
-    call.startSse();
-    await call.event(chunk({ content: 'before ' }));
-    await client.nextOfType('chat.chunk', 'inflight');
+    const { call } = await startStreaming(client, upstream, 'inflight', ['before ']);
 
     service.child.kill('SIGTERM');
     await client.nextOfType('session.draining');

@@ -4,7 +4,8 @@
  * no stream hanging; a Redis outage costs only what needs Redis. Skips visibly without
  * redis-server, fails instead under REQUIRE_REDIS=1 (which .ci/run sets).
  */
-import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../support/fake-upstream';
+import { chunk, FakeUpstream, type UpstreamCall } from '../support/fake-upstream';
+import { finishStream, framesOf, startStreaming } from '../support/stream-script';
 import { TEST_API_KEY } from '../support/gateway-app';
 import { TestRedis } from '../support/redis-server';
 import { listeningPort, runService, type ServiceProcess } from '../support/service-process';
@@ -12,7 +13,6 @@ import { assertStreamInvariants, streamText, TestClient } from '../support/ws-cl
 
 const ALICE = 'alice-0123456789abcdef-secret';
 const BOB = 'bob-0123456789abcdef-secret';
-const hello = [{ role: 'user', content: 'hello' }];
 
 type Instance = ServiceProcess & { port: number; url: string };
 
@@ -60,30 +60,13 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     clients.push(client);
     return client;
   }
-  async function startStream(client: TestClient, id: string, pieces: string[]) {
-    client.send({ type: 'chat.request', id, messages: hello });
-    const call = await upstream.nextCall();
-    call.startSse();
-    for (const piece of pieces) await call.event(chunk({ content: piece }));
-    const last = await client.next((f) => f.id === id && f.type === 'chat.chunk' && f.chunk.choices[0]?.delta?.content === pieces.at(-1));
-    const started = client.frames.find((f) => f.id === id && f.type === 'chat.started')!;
-    return { call, streamId: started.stream_id as string, lastSeq: last.seq as number };
-  }
-  async function finish(call: UpstreamCall, pieces: string[]) {
-    for (const piece of pieces) await call.event(chunk({ content: piece }));
-    await call.event(chunk({}, 'stop'));
-    await call.event(usageChunk());
-    await call.event('[DONE]');
-    call.res.end();
-  }
-  const framesOf = (client: TestClient, id: string) => client.frames.filter((f) => f.id === id && f.type.startsWith('chat.'));
 
   it('a stream started on A, its socket dropped, is resumed on B byte for byte; later on B after it ended; by a second device from 0', async () => {
     if (!redis) return;
     const a = await instance();
     const b = await instance();
     const onA = await open(a);
-    const { call, streamId, lastSeq } = await startStream(onA, 'q1', ['Hel', 'lo ']);
+    const { call, streamId, lastSeq } = await startStreaming(onA, upstream, 'q1', ['Hel', 'lo ']);
     onA.ws.terminate();
     await call.event(chunk({ content: 'wor' }));
     const onB = await open(b);
@@ -91,7 +74,7 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     const laptop = await open(b);
     laptop.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
     await onB.next((f) => f.id === 'q1' && f.type === 'chat.chunk');
-    await finish(call, ['ld', '!']);
+    await finishStream(call, ['ld', '!']);
     const resumed = await onB.collectStream('q1');
     const whole = [...framesOf(onA, 'q1'), ...resumed];
     assertStreamInvariants(whole);
@@ -118,7 +101,7 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     const a = await instance();
     const b = await instance();
     const onA = await open(a);
-    const { call, streamId, lastSeq } = await startStream(onA, 'q2', ['partial']);
+    const { call, streamId, lastSeq } = await startStreaming(onA, upstream, 'q2', ['partial']);
     onA.ws.terminate();
     const onB = await open(b);
     onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: lastSeq, id: 'mine' });
@@ -137,7 +120,7 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     const b = await instance();
     const onA = await open(a);
     const streams: Array<{ id: string; call: UpstreamCall; streamId: string }> = [];
-    for (let i = 0; i < 30; i++) streams.push({ id: `s${i}`, ...(await startStream(onA, `s${i}`, [`${i}:a `])) });
+    for (let i = 0; i < 30; i++) streams.push({ id: `s${i}`, ...(await startStreaming(onA, upstream, `s${i}`, [`${i}:a `])) });
     const signalledAt = Date.now();
     a.child.kill('SIGTERM');
     await onA.nextOfType('session.draining');
@@ -150,7 +133,7 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
       onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: seen.at(-1)!.seq });
     }
     // A is still producing them, into Redis.
-    for (const { call } of streams) await finish(call, ['b ', 'c']);
+    for (const { call } of streams) await finishStream(call, ['b ', 'c']);
     for (const { id } of streams) {
       const whole = [...framesOf(onA, id), ...(await onB.collectStream(id, 20_000))];
       assertStreamInvariants(whole);
@@ -164,7 +147,7 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     const a = await instance();
     const b = await instance();
     const onA = await open(a);
-    const { streamId, lastSeq } = await startStream(onA, 'q3', ['before the crash']);
+    const { streamId, lastSeq } = await startStreaming(onA, upstream, 'q3', ['before the crash']);
     // Give the batch window time to log what A sent (a crash may lose at most one window).
     await new Promise((resolve) => setTimeout(resolve, 200));
     a.child.kill('SIGKILL');
@@ -186,7 +169,7 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     const a = await instance();
     const b = await instance();
     const onA = await open(a);
-    const { call, streamId } = await startStream(onA, 'q4', ['one ']);
+    const { call, streamId } = await startStreaming(onA, upstream, 'q4', ['one ']);
     await redis.down();
     await call.event(chunk({ content: 'two ' }));
     await onA.next((f) => f.id === 'q4' && f.type === 'chat.chunk' && f.chunk.choices[0].delta.content === 'two ');
@@ -196,7 +179,7 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     expect(await onB.nextOfType('chat.error')).toMatchObject({ code: 'stream_not_found' });
     // Redis returns, empty (as after a failover that lost it): A writes what B needs again.
     await redis.up();
-    await finish(call, ['three']);
+    await finishStream(call, ['three']);
     expect(streamText(await onA.collectStream('q4'))).toBe('one two three');
     // A wrote its stream again from memory once Redis was back: B can resume it whole.
     let healed: string | undefined;

@@ -3,13 +3,13 @@
  * with `stream.resume` and sees each frame once, in order; other sockets of the same principal may
  * watch too; nobody else may; a stream nobody comes back to is stopped when its grace ends.
  */
-import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../support/fake-upstream';
+import { chunk, FakeUpstream } from '../support/fake-upstream';
+import { finishStream, framesOf, startStreaming } from '../support/stream-script';
 import { startGateway, type RunningGateway } from '../support/gateway-app';
 import { assertStreamInvariants, streamText, TestClient, type Frame } from '../support/ws-client';
 
 const ALICE = 'alice-0123456789abcdef-secret';
 const BOB = 'bob-0123456789abcdef-secret';
-const hello = [{ role: 'user', content: 'hello' }];
 
 describe('resume (e2e, in memory)', () => {
   let upstream: FakeUpstream;
@@ -30,25 +30,6 @@ describe('resume (e2e, in memory)', () => {
     clients.push(client);
     return { client, ready };
   }
-  /** Starts a stream on `client` and relays `pieces` of it; returns the upstream call, still open. */
-  async function startStream(client: TestClient, id: string, pieces: string[]) {
-    client.send({ type: 'chat.request', id, messages: hello });
-    const call = await upstream.nextCall();
-    call.startSse();
-    for (const piece of pieces) await call.event(chunk({ content: piece }));
-    const last = await client.next((f) => f.id === id && f.type === 'chat.chunk' && f.chunk.choices[0]?.delta?.content === pieces.at(-1));
-    const started = client.frames.find((f) => f.id === id && f.type === 'chat.started')!;
-    return { call, streamId: started.stream_id as string, lastSeq: last.seq as number };
-  }
-  async function finish(call: UpstreamCall, pieces: string[]) {
-    for (const piece of pieces) await call.event(chunk({ content: piece }));
-    await call.event(chunk({}, 'stop'));
-    await call.event(usageChunk());
-    await call.event('[DONE]');
-    call.res.end();
-  }
-  /** Every frame a socket got for a stream id (resumed frames carry the id given in stream.resume). */
-  const framesOf = (client: TestClient, id: string) => client.frames.filter((f) => f.id === id && f.type.startsWith('chat.'));
 
   beforeEach(async () => {
     upstream = await FakeUpstream.start();
@@ -68,14 +49,14 @@ describe('resume (e2e, in memory)', () => {
   it('a socket dropped mid-stream resumes on a new one: every frame once, in order, text byte for byte', async () => {
     await boot();
     const { client: first } = await open();
-    const { call, streamId, lastSeq } = await startStream(first, 'q1', ['Hello', ', wor']);
+    const { call, streamId, lastSeq } = await startStreaming(first, upstream, 'q1', ['Hello', ', wor']);
     first.ws.terminate();
     await first.closed;
     // The upstream keeps generating into the log while nobody is attached.
     await call.event(chunk({ content: 'ld' }));
     const { client: second } = await open();
     second.send({ type: 'stream.resume', stream_id: streamId, after_seq: lastSeq });
-    await finish(call, ['! Bye.']);
+    await finishStream(call, ['! Bye.']);
     const resumed = await second.collectStream('q1');
     const whole = [...framesOf(first, 'q1'), ...resumed];
     assertStreamInvariants(whole);
@@ -87,8 +68,8 @@ describe('resume (e2e, in memory)', () => {
   it('replays a stream that already ended, from seq 0, within retention; the one terminal frame last', async () => {
     await boot();
     const { client: first } = await open();
-    const { call, streamId } = await startStream(first, 'q2', ['a', 'b']);
-    await finish(call, ['c']);
+    const { call, streamId } = await startStreaming(first, upstream, 'q2', ['a', 'b']);
+    await finishStream(call, ['c']);
     const original = await first.collectStream('q2');
     const { client: later } = await open();
     later.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'again' });
@@ -100,11 +81,11 @@ describe('resume (e2e, in memory)', () => {
   it('a second device watches from seq 0 while the first keeps reading: each gets every frame once', async () => {
     await boot();
     const { client: phone } = await open();
-    const { call, streamId } = await startStream(phone, 'q3', ['one ']);
+    const { call, streamId } = await startStreaming(phone, upstream, 'q3', ['one ']);
     const { client: laptop } = await open();
     laptop.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     await laptop.next((f) => f.type === 'chat.chunk' && f.id === 'q3');
-    await finish(call, ['two ', 'three']);
+    await finishStream(call, ['two ', 'three']);
     for (const client of [phone, laptop]) {
       const frames = await client.collectStream('q3');
       assertStreamInvariants(frames);
@@ -115,7 +96,7 @@ describe('resume (e2e, in memory)', () => {
   it('refuses another principal, an unknown stream and an id clash', async () => {
     await boot();
     const { client: alice } = await open();
-    const { call, streamId } = await startStream(alice, 'q4', ['secret']);
+    const { call, streamId } = await startStreaming(alice, upstream, 'q4', ['secret']);
     const { client: bob } = await open(BOB);
     bob.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     expect(await bob.nextOfType('chat.error')).toEqual({
@@ -131,7 +112,7 @@ describe('resume (e2e, in memory)', () => {
     // The same socket already has q4 active: resuming under that id clashes.
     alice.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     expect(await alice.nextOfType('error', 'q4')).toMatchObject({ code: 'duplicate_id' });
-    await finish(call, []);
+    await finishStream(call, []);
     expect(streamText(await alice.collectStream('q4'))).toBe('secret');
     expect(bob.frames.some((f) => f.type === 'chat.chunk')).toBe(false);
   });
@@ -139,7 +120,7 @@ describe('resume (e2e, in memory)', () => {
   it('chat.cancel with the resumed id stops the stream from the new socket', async () => {
     await boot();
     const { client: first } = await open();
-    const { call, streamId, lastSeq } = await startStream(first, 'q5', ['partial']);
+    const { call, streamId, lastSeq } = await startStreaming(first, upstream, 'q5', ['partial']);
     first.ws.terminate();
     const { client: second } = await open();
     second.send({ type: 'stream.resume', stream_id: streamId, after_seq: lastSeq, id: 'mine' });
@@ -152,7 +133,7 @@ describe('resume (e2e, in memory)', () => {
   it('stops the upstream when the grace ends with nobody back; a later resume gets the frames and one terminal', async () => {
     await boot({ RESUME_GRACE_MS: '300' });
     const { client: first } = await open();
-    const { call, streamId } = await startStream(first, 'q6', ['half']);
+    const { call, streamId } = await startStreaming(first, upstream, 'q6', ['half']);
     const closedAt = Date.now();
     first.ws.terminate();
     const abortedAt = await call.aborted;
@@ -169,10 +150,10 @@ describe('resume (e2e, in memory)', () => {
   it('caps the streams one principal may leave running without a socket', async () => {
     await boot({ MAX_DETACHED_STREAMS_PER_PRINCIPAL: '1' });
     const { client: first } = await open();
-    const a = await startStream(first, 'a', ['x']);
+    const a = await startStreaming(first, upstream, 'a', ['x']);
     first.ws.terminate();
     const { client: second } = await open();
-    await startStream(second, 'b', ['y']);
+    await startStreaming(second, upstream, 'b', ['y']);
     second.ws.terminate();
     // The second detached stream pushes the first one out: its upstream is aborted at once.
     await a.call.aborted;
@@ -182,7 +163,7 @@ describe('resume (e2e, in memory)', () => {
   it('stream.list shows a request still waiting for its first chunk, which a client that dropped can then resume', async () => {
     await boot();
     const { client: first } = await open();
-    first.send({ type: 'chat.request', id: 'slow-start', messages: hello });
+    first.send({ type: 'chat.request', id: 'slow-start', messages: [{ role: 'user', content: 'hello' }] });
     const call = await upstream.nextCall();
     first.ws.terminate();
     const { client: back } = await open();
@@ -195,7 +176,7 @@ describe('resume (e2e, in memory)', () => {
     });
     back.send({ type: 'stream.resume', stream_id: list.streams[0].stream_id, after_seq: 0 });
     call.startSse();
-    await finish(call, ['late but whole']);
+    await finishStream(call, ['late but whole']);
     const frames = await back.collectStream('slow-start');
     assertStreamInvariants(frames);
     expect(streamText(frames)).toBe('late but whole');
@@ -208,7 +189,7 @@ describe('resume (e2e, in memory)', () => {
   it('a slow watcher never holds up another: it catches up from the log once it reads again', async () => {
     await boot({ SEND_BUFFER_HIGH_WATER_BYTES: '16384', MAX_FRAMES_PER_SECOND: '10000' });
     const { client: fast } = await open();
-    const { call, streamId } = await startStream(fast, 'q7', ['start ']);
+    const { call, streamId } = await startStreaming(fast, upstream, 'q7', ['start ']);
     const { client: slow } = await open();
     slow.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     await slow.next((f) => f.type === 'chat.chunk');
@@ -218,7 +199,7 @@ describe('resume (e2e, in memory)', () => {
     // The fast reader has everything while the slow one is stuck.
     await fast.next((f) => f.type === 'chat.chunk' && f.seq === 202);
     slow.ws.resume();
-    await finish(call, ['.']);
+    await finishStream(call, ['.']);
     const expected = 'start ' + piece.repeat(200) + '.';
     for (const client of [fast, slow]) {
       const frames = await client.collectStream('q7', 10_000);
@@ -230,7 +211,7 @@ describe('resume (e2e, in memory)', () => {
   it('a resume from below frames the bound already dropped is stream_not_found, never a partial replay', async () => {
     await boot({ STREAM_BUFFER_MAX_BYTES: '16384', RESUME_GRACE_MS: '60000' });
     const { client: first } = await open();
-    const { call, streamId } = await startStream(first, 'q8', ['x']);
+    const { call, streamId } = await startStreaming(first, upstream, 'q8', ['x']);
     first.ws.terminate();
     await first.closed;
     for (let i = 0; i < 20; i++) await call.event(chunk({ content: 'y'.repeat(2048) }));
@@ -239,7 +220,7 @@ describe('resume (e2e, in memory)', () => {
     expect(await back.nextOfType('chat.error')).toMatchObject({ code: 'stream_not_found', stream_id: streamId });
     // From a recent seq it still works.
     back.send({ type: 'stream.resume', stream_id: streamId, after_seq: 21, id: 'recent' });
-    await finish(call, ['!']);
+    await finishStream(call, ['!']);
     await back.collectStream('recent');
     const frames: Frame[] = framesOf(back, 'recent');
     expect(frames[0]).toMatchObject({ seq: 22 });
