@@ -10,7 +10,7 @@ import { RelayTotals } from './relay-totals';
 export type Clock = () => number;
 
 export interface BackpressureSettings {
-  /** Unsent bytes above which this socket's upstream bodies stop being read and the socket is not read. */
+  /** Unsent bytes above which the streams this socket watches stop sending to it, and it is not read. */
   highWaterBytes: number;
   /** Over the mark this long without draining: the client is too slow, close 4008. */
   slowClientTimeoutMs: number;
@@ -42,9 +42,7 @@ export interface ConnectionHandler {
   frame(connection: ClientConnection, data: Buffer, isBinary: boolean): void | Promise<void>;
   /** One frame the flood guard refused (`drop`, `drop-and-warn`) or the flood that ends the socket (`close`). */
   flooded(connection: ClientConnection, verdict: Exclude<FloodVerdict, 'accept'>, data: Buffer, isBinary: boolean): void;
-  /** The gateway is closing the socket: its streams stop now, not when the close handshake ends. Once. */
-  closing(connection: ClientConnection): void;
-  /** The socket is closed, by either side. Once, after {@link closing} when the gateway closed it. */
+  /** The socket is closed, by either side. Once. (Its streams were detached when the closing began.) */
   closed(connection: ClientConnection, code: number, reason: string): void;
 }
 
@@ -77,7 +75,10 @@ export class ClientConnection {
   readonly principal: string;
   readonly remoteAddress: string;
   readonly connectedAt: number;
-  /** Closed while the client cannot keep up; every upstream body feeding this socket pauses. */
+  /**
+   * Closed while the client cannot keep up: the stream watchers feeding this socket stop sending
+   * (they catch up from their stream's log once it opens again).
+   */
   readonly flow = new FlowGate();
 
   private lastActivity: number;
@@ -257,14 +258,16 @@ export class ClientConnection {
     }, delay);
   }
 
-  /** Closes the socket, remembering why (the first reason wins); its streams stop at once. */
+  /**
+   * Closes the socket, remembering why (the first reason wins). Its streams are detached at once,
+   * not when the close handshake ends: their resume grace starts now.
+   */
   close(code: number, reason: string, why: string, graceMs?: number): void {
     this.why ??= why;
     if (!this.ended) {
       this.ended = true;
       this.inbound.close();
       this.detachStreams();
-      this.handler.closing(this);
     }
     this.transport.close(code, reason, graceMs);
   }

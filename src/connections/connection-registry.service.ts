@@ -10,7 +10,7 @@ export type { Clock } from './client-connection';
 export const SYSTEM_CLOCK: Clock = () => Date.now();
 
 /** Handler for connections registered without one (unit tests of the registry and heartbeat). */
-const IGNORE: ConnectionHandler = { frame() {}, flooded() {}, closing() {}, closed() {} };
+const IGNORE: ConnectionHandler = { frame() {}, flooded() {}, closed() {} };
 
 /**
  * Every open client socket, by connection id, and the per-principal counts the connection limits

@@ -12,7 +12,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame } from '../protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 import { AdmissionService } from './admission.service';
-import { ChatRequestPolicy } from './chat-request.policy';
+import { ChatRequestPolicy, type Refusal } from './chat-request.policy';
 import { closeReasonLabel, logSocketClosed } from './socket-close-log';
 import { frameLimits, parseClientFrame, peekFrameHead, toUpstreamRequest, type FrameLimits } from './inbound-frames';
 import { WsTransport } from './ws-transport';
@@ -98,9 +98,6 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     else if (verdict === 'drop-and-warn') this.refuse(connection, 'rate_limited', message);
   }
 
-  /** Its streams were detached by the connection itself: they run on for their resume grace. */
-  closing(): void {}
-
   closed(connection: ClientConnection, code: number, reason: string): void {
     this.registry.unregister(connection.id);
     this.metrics.socketClosed(closeReasonLabel(connection.closeReason, code));
@@ -123,8 +120,16 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     }
   }
 
-  private startStream(connection: ClientConnection, frame: ChatRequestFrame): void {
-    const refusal = this.policy.check(connection, frame, this.registry.now());
+  private startStream(connection: ClientConnection, frame: ChatRequestFrame): void | Promise<void> {
+    const verdict = this.policy.check(connection, frame, this.registry.now());
+    if (!(verdict instanceof Promise)) return this.startChecked(connection, frame, verdict);
+    // Counted through Redis: the socket's later frames wait until this one is decided.
+    return verdict.then((refusal) => {
+      if (connection.transport.isOpen) this.startChecked(connection, frame, refusal);
+    });
+  }
+
+  private startChecked(connection: ClientConnection, frame: ChatRequestFrame, refusal: Refusal | undefined): void {
     if (refusal) {
       if (refusal.code === 'rate_limited') this.metrics.rateLimited('request');
       return connection.reply(refusal);
