@@ -19,8 +19,7 @@ describeStreamLog('RedisStreamLog', async () => {
   const redis = new RedisService(config, new MetricsService(new ConnectionRegistryService(), config), quiet);
   await new Promise<void>((resolve) => redis.onUp(resolve));
   const ownership = new StreamOwnership(redis, 5_000);
-  ownership.start(() => undefined);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await ownership.start(() => undefined);
   const log = new RedisStreamLog(redis, ownership, { batchMs: 5, retentionMs: RETENTION_MS, maxStreamBytes: 16 * 1024, runningTtlMs: 60_000 }, () => undefined);
   // The producing side keeps its frames in memory, as an instance does; Redis copies them.
   const local = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now });
@@ -44,4 +43,39 @@ describeStreamLog('RedisStreamLog', async () => {
       await server.down();
     },
   };
+});
+
+describe('RedisStreamLog fencing', () => {
+  it('stops a stream whose log another instance ended: its next write is refused by the entry id', async () => {
+    const server = await TestRedis.start();
+    if (!server) return;
+    const config = parseConfig({ REDIS_URL: server.url });
+    const redis = new RedisService(config, new MetricsService(new ConnectionRegistryService(), config), quiet);
+    await new Promise<void>((resolve) => redis.onUp(resolve));
+    const ownership = new StreamOwnership(redis, 5_000);
+    await ownership.start(() => undefined);
+    const log = new RedisStreamLog(redis, ownership, { batchMs: 5, retentionMs: 60_000, maxStreamBytes: 1 << 20, runningTtlMs: 60_000 }, () => undefined);
+    const local = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now });
+    try {
+      const record = local.create({ streamId: 'str_fenced', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
+      let fenced = 0;
+      log.replicate(record, () => fenced++);
+      record.append({ seq: 1, type: 'chat.started', rest: '}' });
+      await log.flushNow();
+      // Another instance found this one's lease gone and ended the log at seq 2.
+      await redis.client!.xadd('hsg:s:str_fenced', '2-0', '2', 'chat.error ,"code":"upstream_disconnected"}');
+      record.append({ seq: 2, type: 'chat.chunk', rest: '}' });
+      record.append({ seq: 3, type: 'chat.chunk', rest: '}' });
+      await log.flushNow();
+      expect(fenced).toBe(1);
+      const entries = await redis.client!.xrange('hsg:s:str_fenced', '-', '+');
+      expect(entries.map(([id]) => id)).toEqual(['1-0', '2-0']);
+    } finally {
+      log.close();
+      local.close();
+      await ownership.stop();
+      await redis.onApplicationShutdown();
+      await server.down();
+    }
+  });
 });

@@ -80,7 +80,7 @@ export class StreamManagerService implements OnModuleDestroy {
         { batchMs: config.redis.batchMs, retentionMs: resume.retentionMs, maxStreamBytes: resume.maxStreamBytes, runningTtlMs },
         (entries, frames) => metrics.logBatch(entries, frames),
       );
-      this.ownership.start((streamId) => this.running.get(streamId)?.stream.cancel());
+      void this.ownership.start((streamId) => this.running.get(streamId)?.stream.cancel());
     }
   }
 

@@ -29,15 +29,18 @@ export class StreamOwnership {
     private readonly leaseMs: number,
   ) {}
 
-  /** Starts renewing the lease and listening for cancels; `cancel` aborts a stream owned here. */
-  start(cancel: (streamId: string) => void): void {
+  /**
+   * Starts renewing the lease and listening for cancels; `cancel` aborts a stream owned here.
+   * @returns resolves once the lease is first held (when Redis is up; later renewals retry)
+   */
+  start(cancel: (streamId: string) => void): Promise<void> {
     this.onCancel = cancel;
     const subscriber = this.redis.subscriber!;
     subscriber.on('message', (_channel: string, streamId: string) => this.onCancel?.(streamId));
     subscriber.subscribe(cancelChannel(this.instance)).catch((error) => this.redis.failed('subscribe', error));
-    this.redis.onUp(() => void this.renew());
     this.renewer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.leaseMs / 3)));
     this.renewer.unref();
+    return new Promise((resolve) => this.redis.onUp(() => void this.renew().then(resolve)));
   }
 
   /** Whether this instance may still write its streams' logs (its lease has not lapsed). */

@@ -1,5 +1,6 @@
 import type { Pausable } from '../common/flow-gate';
 import type { StreamState, StreamSummary } from '../protocol';
+import { FrameStore } from './frame-store';
 import { frameBytes, isTerminal, type LoggedFrame } from './logged-frame';
 import type { LogReader, LogSubscription, StreamMeta } from './stream-log';
 
@@ -12,13 +13,17 @@ import type { LogReader, LogSubscription, StreamMeta } from './stream-log';
  * producer is paused (`producer.pause()`, i.e. the upstream body is not read) until the slowest
  * reader catches up or leaves. With no reader attached the oldest frames simply go, and a resume
  * from below them is refused.
+ *
+ * The frames themselves are kept as bytes off the V8 heap ({@link FrameStore}): readers that keep
+ * up are handed the appended frame object itself, and a reader catching up gets frames decoded
+ * from the store.
  */
 export class StreamRecord {
   readonly meta: StreamMeta;
   state: StreamState = 'pending';
   endedAt: number | undefined;
-  /** frames[i] has seq `firstSeq + i`. */
-  private frames: LoggedFrame[] = [];
+  /** The frame at store position i has seq `firstSeq + i`. */
+  private readonly frames = new FrameStore();
   private firstSeq = 1;
   private bytes = 0;
   private readonly subscriptions = new Set<RecordSubscription>();
@@ -55,14 +60,15 @@ export class StreamRecord {
 
   /** Appends the next frame and hands it to every reader that is keeping up; `now` ends the retention clock's wait (terminal frames). */
   append(frame: LoggedFrame, now = 0): void {
-    this.frames.push(frame);
     const bytes = frameBytes(frame);
+    this.frames.push(frame.type, frame.rest, bytes);
     this.bytes += bytes;
     this.onSize?.(bytes);
     if (frame.type === 'chat.started') this.state = 'streaming';
     else if (isTerminal(frame.type)) {
       this.state = frame.type === 'chat.done' ? 'done' : 'failed';
       this.endedAt = now;
+      this.frames.shrink();
     }
     for (const subscription of this.subscriptions) subscription.offer(frame);
     this.onAppend?.();
@@ -93,8 +99,7 @@ export class StreamRecord {
 
   /** The frame with seq `after + 1`, for a reader catching up (one at a time: its delivery may pause it). */
   frameAfter(after: number): LoggedFrame | undefined {
-    const index = after + 1 - this.firstSeq;
-    return index >= 0 ? this.frames[index] : undefined;
+    return this.frames.at(after + 1 - this.firstSeq, after + 1);
   }
 
   /** The seq of the oldest frame still kept. */
@@ -104,7 +109,7 @@ export class StreamRecord {
 
   /** Drops every frame; readers still attached are told. */
   discard(): void {
-    this.frames = [];
+    this.frames.clear();
     this.onSize?.(-this.bytes);
     this.bytes = 0;
     for (const subscription of [...this.subscriptions]) subscription.lose('evicted');
@@ -146,13 +151,13 @@ export class StreamRecord {
     let dropped = 0;
     let freed = 0;
     while (this.bytes - freed > targetBytes && dropped < this.frames.length && this.firstSeq + dropped < keepFrom) {
-      freed += frameBytes(this.frames[dropped]!);
+      freed += this.frames.sizeAt(dropped);
       dropped++;
     }
     this.bytes -= freed;
     if (freed > 0) this.onSize?.(-freed);
     if (dropped > 0) {
-      this.frames = this.frames.slice(dropped);
+      this.frames.dropFirst(dropped);
       this.firstSeq += dropped;
       for (const subscription of [...this.subscriptions]) if (subscription.position + 1 < this.firstSeq) subscription.lose('evicted');
     }

@@ -1,0 +1,128 @@
+import type { LoggedFrame, StreamFrameType } from './logged-frame';
+
+const TYPES: readonly StreamFrameType[] = ['chat.started', 'chat.chunk', 'chat.done', 'chat.error'];
+const CODES: Readonly<Record<StreamFrameType, number>> = { 'chat.started': 0, 'chat.chunk': 1, 'chat.done': 2, 'chat.error': 3 };
+
+/** Per frame: type code, slab number, byte offset in the slab, byte length, accounted size. */
+const STRIDE = 5;
+/** A stream's first slab holds a short answer; each next one doubles, up to the largest. */
+const FIRST_SLAB_BYTES = 2_048;
+const LARGEST_SLAB_BYTES = 32_768;
+/** At its end a stream's last slab is cut to what it holds when at least this much of it is unused. */
+const SHRINK_UNUSED_BYTES = 1_024;
+
+/**
+ * The frames of one stream, kept off the V8 heap: their text as UTF-8 in a few large buffers
+ * ("slabs", each frame whole in one of them), and five integers per frame in one typed array. The
+ * log keeps no JavaScript object per frame, so the garbage collector neither copies a frame from the
+ * young generation to the old one nor marks it there afterwards: a relay that keeps every frame for
+ * resume would otherwise promote every chunk it relays, and pay for it in scavenge pauses that land
+ * on whichever chunks are in flight (issue 13).
+ *
+ * A frame read back ({@link at}) is a new {@link LoggedFrame} decoded from its bytes: the text the
+ * frame was appended with (a well-formed string: JSON text, or UTF-8 decoded from the upstream,
+ * round-trips exactly). Frames go from the front only ({@link dropFirst}); a slab is released once
+ * none of its frames is kept.
+ */
+export class FrameStore {
+  private slabs: Buffer[] = [];
+  /** The number of `slabs[0]`: slab numbers keep counting as old slabs are released. */
+  private slabBase = 0;
+  /** Bytes used in the last slab. */
+  private fill = 0;
+  private index = new Int32Array(64 * STRIDE);
+  /** Position (in frames) of the first kept frame in `index`. */
+  private head = 0;
+  private count = 0;
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** Appends a frame's text; `size` is what it counts for the log's bounds. */
+  push(type: StreamFrameType, rest: string, size: number): void {
+    // A UTF-8 encoding takes at most 3 bytes per UTF-16 unit: measure exactly only near a slab's end.
+    const room = this.slabs.length === 0 ? -1 : this.slabs[this.slabs.length - 1]!.length - this.fill;
+    if (room < rest.length * 3 && (room < 0 || Buffer.byteLength(rest) > room)) this.addSlab(Buffer.byteLength(rest));
+    const slab = this.slabs[this.slabs.length - 1]!;
+    const offset = this.fill;
+    const length = slab.write(rest, offset);
+    this.fill = offset + length;
+    if ((this.head + this.count + 1) * STRIDE > this.index.length) this.makeRoom();
+    const p = (this.head + this.count) * STRIDE;
+    const index = this.index;
+    index[p] = CODES[type];
+    index[p + 1] = this.slabBase + this.slabs.length - 1;
+    index[p + 2] = offset;
+    index[p + 3] = length;
+    index[p + 4] = size;
+    this.count++;
+  }
+
+  /** The `i`-th kept frame (0 = oldest), decoded, as frame `seq`. */
+  at(i: number, seq: number): LoggedFrame | undefined {
+    if (i < 0 || i >= this.count) return undefined;
+    const index = this.index;
+    const p = (this.head + i) * STRIDE;
+    const offset = index[p + 2]!;
+    const slab = this.slabs[index[p + 1]! - this.slabBase]!;
+    return { seq, type: TYPES[index[p]!]!, rest: slab.toString('utf8', offset, offset + index[p + 3]!) };
+  }
+
+  /** What the `i`-th kept frame counts for the bounds. */
+  sizeAt(i: number): number {
+    return this.index[(this.head + i) * STRIDE + 4]!;
+  }
+
+  /** Forgets the `n` oldest frames, and the slabs that held only them. */
+  dropFirst(n: number): void {
+    if (n <= 0) return;
+    this.head += n;
+    this.count -= n;
+    // Keep the slab being filled, even when every frame is gone: the next one goes there.
+    const keepFrom = this.count > 0 ? this.index[this.head * STRIDE + 1]! : this.slabBase + this.slabs.length - 1;
+    if (keepFrom > this.slabBase) {
+      this.slabs.splice(0, keepFrom - this.slabBase);
+      this.slabBase = keepFrom;
+    }
+  }
+
+  clear(): void {
+    this.slabs = [];
+    this.slabBase = 0;
+    this.fill = 0;
+    this.index = new Int32Array(8 * STRIDE);
+    this.head = 0;
+    this.count = 0;
+  }
+
+  /** No more frames will come: the last slab gives back what it does not use. */
+  shrink(): void {
+    const last = this.slabs.length - 1;
+    if (last < 0 || this.slabs[last]!.length - this.fill < SHRINK_UNUSED_BYTES) return;
+    const slab = Buffer.allocUnsafeSlow(this.fill);
+    this.slabs[last]!.copy(slab, 0, 0, this.fill);
+    this.slabs[last] = slab;
+  }
+
+  private addSlab(needed: number): void {
+    const previous = this.slabs.length === 0 ? 0 : this.slabs[this.slabs.length - 1]!.length;
+    const size = Math.max(needed, previous === 0 ? FIRST_SLAB_BYTES : Math.min(LARGEST_SLAB_BYTES, previous * 2));
+    // Unpooled: a slab is this stream's alone, released with it.
+    this.slabs.push(Buffer.allocUnsafeSlow(size));
+    this.fill = 0;
+  }
+
+  /** Index full: move the kept frames to the front when that frees half of it, else double it. */
+  private makeRoom(): void {
+    const capacity = this.index.length / STRIDE;
+    if (this.head >= capacity / 2) {
+      this.index.copyWithin(0, this.head * STRIDE, (this.head + this.count) * STRIDE);
+    } else {
+      const grown = new Int32Array(this.index.length * 2);
+      grown.set(this.index.subarray(this.head * STRIDE, (this.head + this.count) * STRIDE));
+      this.index = grown;
+    }
+    this.head = 0;
+  }
+}
