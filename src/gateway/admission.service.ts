@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { AuthService, type AuthResult } from '../auth/auth.service';
 import { extractCredential } from '../auth/credentials';
 import { isOriginAllowed } from '../auth/origin-policy';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
+import { ConnectionQuotaService, type Seat } from '../limits/connection-quota.service';
 import { DrainService } from '../shutdown/drain.service';
 import type { CloseReasonLabel } from '../metrics/metrics.service';
 import { CLOSE_CODES, type ErrorFrame } from '../protocol';
@@ -24,11 +26,14 @@ export type Admission =
  * Credentials are checked at the upgrade too (JWT verification is async, and ws lets the upgrade
  * wait for it), but a bad one does not refuse the upgrade: the protocol wants the socket to open,
  * carry an `unauthorized` error frame and close with 4401, because browsers cannot read upgrade
- * statuses. Connection limits are applied once the socket is open, for the same reason.
+ * statuses. Connection limits are applied once the socket is open, for the same reason; with
+ * `REDIS_URL` the per-principal one is counted across replicas at the upgrade (a {@link Seat}, held
+ * until the socket closes) and only acted on once the socket is open.
  */
 @Injectable()
 export class AdmissionService {
   private readonly authResults = new WeakMap<IncomingMessage, AuthResult>();
+  private readonly seats = new WeakMap<IncomingMessage, Seat>();
   private readonly allowedOrigins: string[];
   private readonly limits: GatewayConfig['limits'];
 
@@ -36,6 +41,7 @@ export class AdmissionService {
     private readonly drain: DrainService,
     private readonly auth: AuthService,
     private readonly registry: ConnectionRegistryService,
+    private readonly quota: ConnectionQuotaService,
     @InjectConfig() config: GatewayConfig,
   ) {
     this.allowedOrigins = config.allowedOrigins;
@@ -49,7 +55,15 @@ export class AdmissionService {
     if (!isOriginAllowed(request.headers.origin, this.allowedOrigins)) {
       return { accept: false, status: 403, message: 'Forbidden: origin not allowed' };
     }
-    this.authResults.set(request, await this.auth.authenticate(extractCredential(request)));
+    const auth = await this.auth.authenticate(extractCredential(request));
+    this.authResults.set(request, auth);
+    if (auth.ok && this.quota.enabled) {
+      const seat = await this.quota.reserve(auth.principal);
+      this.seats.set(request, seat);
+      // The upgrade's socket is the WebSocket's: its place is given back when it closes, whether
+      // the upgrade completed or not.
+      whenClosed(request.socket, seat.release);
+    }
     return { accept: true };
   }
 
@@ -61,9 +75,16 @@ export class AdmissionService {
     // The drain may have begun while the credential was being checked.
     if (this.drain.isDraining) return { ok: false, close: SERVICE_RESTART, label: 'drain' };
     if (this.registry.size >= this.limits.maxConnections) return { ok: false, close: TRY_AGAIN_LATER, label: 'limit' };
-    if (this.registry.countForPrincipal(auth.principal) >= this.limits.maxConnectionsPerPrincipal) {
+    // Across replicas (a shared seat refused), and on this instance in any case.
+    const seat = this.seats.get(request);
+    if (seat?.granted === false || this.registry.countForPrincipal(auth.principal) >= this.limits.maxConnectionsPerPrincipal) {
       return { ok: false, close: TOO_MANY_CONNECTIONS, label: 'limit' };
     }
     return { ok: true, principal: auth.principal, expiresAt: auth.expiresAt };
   }
+}
+
+function whenClosed(socket: Socket, then: () => void): void {
+  if (socket.destroyed) then();
+  else socket.once('close', then);
 }

@@ -6,11 +6,17 @@ import { DrainService } from '../shutdown/drain.service';
 import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
 import type { ChatErrorFrame, ChatRequestFrame, ErrorCode, ErrorFrame } from '../protocol';
 
+/** Why a request may not start: an `error` frame, or `chat.error` `rate_limited`. */
+export type Refusal = ErrorFrame | ChatErrorFrame;
+
+const SHUTTING_DOWN = 'This instance is shutting down; reconnect and send the request again';
+
 /**
  * Whether a valid `chat.request` may start a stream on this socket now: the gateway's own caps and
  * limits, in the order a client can act on them. Per-request refusals are `error` frames with the
  * request's `id`; the rate limit is a `chat.error`, because only that frame carries
- * `retry_after_ms` (docs/protocol.md, "Where the protocol is silent").
+ * `retry_after_ms` (docs/protocol.md, "Where the protocol is silent"). The rate limit is the
+ * principal's, across replicas when `REDIS_URL` is set (see {@link RequestRateLimiterService}).
  */
 @Injectable()
 export class ChatRequestPolicy {
@@ -30,11 +36,15 @@ export class ChatRequestPolicy {
     this.allowedModels = config.limits.allowedModels.length > 0 ? new Set(config.limits.allowedModels) : undefined;
   }
 
-  /** The frame that refuses `request`, or undefined when it may start. Counts it against the rate limit when it passes every other check. */
-  check(connection: ClientConnection, request: ChatRequestFrame, now: number): ErrorFrame | ChatErrorFrame | undefined {
+  /**
+   * The frame that refuses `request`, or undefined when it may start. Counts it against the rate
+   * limit when it passes every other check. Synchronous unless the rate limit is shared through
+   * Redis: then a Promise, which the gateway awaits while the socket's later frames wait behind it.
+   */
+  check(connection: ClientConnection, request: ChatRequestFrame, now: number): Refusal | undefined | Promise<Refusal | undefined> {
     const refuse = (code: ErrorCode, message: string): ErrorFrame => ({ type: 'error', code, message, id: request.id });
-    const { maxPromptBytes, maxCompletionTokens, requestsPerMinute } = this.limits;
-    if (this.drain.isDraining) return refuse('shutting_down', 'This instance is shutting down; reconnect and send the request again');
+    const { maxPromptBytes, maxCompletionTokens } = this.limits;
+    if (this.drain.isDraining) return refuse('shutting_down', SHUTTING_DOWN);
     if (Buffer.byteLength(JSON.stringify(request.messages)) > maxPromptBytes) {
       return refuse('bad_request', `messages: at most ${maxPromptBytes} bytes of prompt per request`);
     }
@@ -49,16 +59,23 @@ export class ChatRequestPolicy {
     if (connection.hasStream(request.id)) return refuse('duplicate_id', `A stream with id "${request.id}" is already active on this socket`);
     if (connection.streamCount >= this.maxStreams) return refuse('too_many_streams', `At most ${this.maxStreams} streams may be active on one socket`);
     const retryAfterMs = this.rateLimiter.take(connection.principal, now);
-    if (retryAfterMs > 0) {
-      return {
-        type: 'chat.error',
-        id: request.id,
-        code: 'rate_limited',
-        message: `More than ${requestsPerMinute} requests per minute`,
-        retryable: true,
-        retry_after_ms: retryAfterMs,
-      };
-    }
-    return undefined;
+    if (typeof retryAfterMs === 'number') return this.rateLimited(request, retryAfterMs);
+    return retryAfterMs.then((ms) => {
+      // The drain may have begun while Redis was counting.
+      if (this.drain.isDraining) return refuse('shutting_down', SHUTTING_DOWN);
+      return this.rateLimited(request, ms);
+    });
+  }
+
+  private rateLimited(request: ChatRequestFrame, retryAfterMs: number): ChatErrorFrame | undefined {
+    if (retryAfterMs === 0) return undefined;
+    return {
+      type: 'chat.error',
+      id: request.id,
+      code: 'rate_limited',
+      message: `More than ${this.limits.requestsPerMinute} requests per minute`,
+      retryable: true,
+      retry_after_ms: retryAfterMs,
+    };
   }
 }

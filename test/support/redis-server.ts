@@ -36,7 +36,7 @@ export class TestRedis {
   /** Kills it, as a crash or a failover would (everything in it is lost). */
   async down(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGKILL');
     await once(child, 'exit');
   }

@@ -1,0 +1,207 @@
+/**
+ * Per-principal limits across replicas: two gateway processes (the built service) sharing one
+ * private Redis. The request rate and the connection count hold across both; a killed replica's
+ * share of the connection count lapses with its lease; with Redis down each replica enforces the
+ * limits on its own, and once Redis is back they are shared again from the counts each replica
+ * writes anew. Skips visibly without redis-server, fails instead under REQUIRE_REDIS=1.
+ */
+import { FakeUpstream } from '../support/fake-upstream';
+import { TEST_API_KEY } from '../support/gateway-app';
+import { TestRedis } from '../support/redis-server';
+import { listeningPort, runService, type ServiceProcess } from '../support/service-process';
+import { TestClient } from '../support/ws-client';
+
+const ALICE = 'alice-0123456789abcdef-secret';
+const BOB = 'bob-0123456789abcdef-secret';
+const LEASE_MS = 1_500;
+const hello = [{ role: 'user', content: 'hello' }];
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+type Instance = ServiceProcess & { port: number; url: string };
+
+describe('limits across instances on Redis (e2e, real processes)', () => {
+  jest.setTimeout(60_000);
+  let redis: TestRedis | undefined;
+  /** TestRedis.down() must not be called on a server already down. */
+  let redisDown = false;
+  let upstream: FakeUpstream;
+  const instances: Instance[] = [];
+  const clients: TestClient[] = [];
+
+  beforeEach(async () => {
+    upstream = await FakeUpstream.start();
+    redis = await TestRedis.start();
+    redisDown = false;
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.ws.terminate();
+    for (const instance of instances.splice(0)) if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
+    if (!redisDown) await redis?.down();
+    await upstream.close();
+  });
+
+  async function instance(env: Record<string, string> = {}): Promise<Instance> {
+    const service = runService({
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      HOLYSHEEP_API_KEY: TEST_API_KEY,
+      HOLYSHEEP_BASE_URL: upstream.baseUrl,
+      UPSTREAM_MAX_RETRIES: '0',
+      AUTH_MODE: 'api_key',
+      AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
+      REDIS_URL: redis!.url,
+      INSTANCE_LEASE_MS: String(LEASE_MS),
+      ...env,
+    });
+    const port = await listeningPort(service);
+    const started = { ...service, port, url: `ws://127.0.0.1:${port}/v1/ws` };
+    instances.push(started);
+    return started;
+  }
+  async function connect(on: Instance, key: string) {
+    const client = await TestClient.connect(on.url, { headers: { authorization: `Bearer ${key}` } });
+    clients.push(client);
+    return client;
+  }
+  /** A socket that gets `session.ready`. */
+  async function open(on: Instance, key = ALICE) {
+    const client = await connect(on, key);
+    expect((await client.next()).type).toBe('session.ready');
+    return client;
+  }
+  /** A socket closed with 4429 (too many connections) without a `session.ready`. */
+  async function refused(on: Instance, key = ALICE) {
+    const client = await connect(on, key);
+    expect((await client.closed).code).toBe(4429);
+    expect(client.frames).toEqual([]);
+  }
+  /** Tries a new socket until one is admitted; resolves with how many attempts were refused first. */
+  async function admittedEventually(on: Instance, key = ALICE, timeoutMs = 5_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (let refusals = 0; ; refusals++) {
+      const client = await connect(on, key);
+      const first = await Promise.race([client.next().then((f) => f.type), client.closed.then((c) => c.code)]);
+      if (first === 'session.ready') return refusals;
+      expect(first).toBe(4429);
+      if (Date.now() > deadline) throw new Error(`still refused after ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+  async function metrics(on: Instance): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${on.port}/metrics`)).text();
+  }
+  async function redisUpOn(on: Instance, up: boolean) {
+    for (let i = 0; i < 200 && !(await metrics(on)).includes(`holysheep_gateway_redis_up ${up ? 1 : 0}`); i++) await sleep(25);
+    expect(await metrics(on)).toContain(`holysheep_gateway_redis_up ${up ? 1 : 0}`);
+  }
+  /** Sends a request and waits until it reached the upstream (it passed every limit). */
+  async function started(client: TestClient, id: string) {
+    client.send({ type: 'chat.request', id, messages: hello });
+    await upstream.nextCall();
+  }
+  async function rateLimited(client: TestClient, id: string) {
+    client.send({ type: 'chat.request', id, messages: hello });
+    const refusal = await client.nextOfType('chat.error', id);
+    expect(refusal).toEqual({ type: 'chat.error', id, code: 'rate_limited', message: expect.any(String), retryable: true, retry_after_ms: expect.any(Number) });
+    expect(refusal.retry_after_ms).toBeGreaterThan(0);
+    expect(refusal.retry_after_ms).toBeLessThanOrEqual(60_000);
+  }
+
+  it('RATE_LIMIT_REQUESTS_PER_MINUTE=3 holds across A and B: requests split over both, the 4th is rate_limited with retry_after_ms', async () => {
+    if (!redis) return;
+    const a = await instance({ RATE_LIMIT_REQUESTS_PER_MINUTE: '3' });
+    const b = await instance({ RATE_LIMIT_REQUESTS_PER_MINUTE: '3' });
+    const onA = await open(a);
+    const onB = await open(b);
+    await started(onA, 'r1');
+    await started(onB, 'r2');
+    await started(onA, 'r3');
+    await rateLimited(onB, 'r4');
+    // Frames behind a request wait for its verdict from Redis: answers keep the socket's order.
+    onA.send({ type: 'chat.request', id: 'r5', messages: hello });
+    onA.send({ type: 'ping', ts: 5 });
+    await onA.nextOfType('pong');
+    expect(onA.frames.filter((f) => f.type !== 'session.ready').map((f) => f.type)).toEqual(['chat.error', 'pong']);
+    expect(onA.frames.find((f) => f.type === 'chat.error')).toMatchObject({ id: 'r5', code: 'rate_limited' });
+    expect(upstream.calls).toHaveLength(3);
+    // Another principal has a budget of its own.
+    await started(await open(b, BOB), 'b1');
+    expect(await metrics(b)).toMatch(/holysheep_gateway_rate_limited_total\{scope="request"\} 1/);
+  });
+
+  it('MAX_CONNECTIONS_PER_PRINCIPAL=2 holds across A and B (4429 on either); a closed socket frees its place; a SIGKILLed A frees its share within its lease', async () => {
+    if (!redis) return;
+    const a = await instance({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
+    const b = await instance({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
+    await open(a);
+    const onB = await open(b);
+    await refused(a);
+    await refused(b);
+    await open(a, BOB);
+    // Closing one of alice's sockets gives its place back, across instances.
+    await onB.close();
+    expect(await admittedEventually(a, ALICE, 3_000)).toBeGreaterThanOrEqual(0);
+    await refused(b);
+    // A dies with two of alice's sockets: no goodbye, its share lapses with its lease.
+    a.child.kill('SIGKILL');
+    await a.exit;
+    const killedAt = Date.now();
+    const refusals = await admittedEventually(b, ALICE, LEASE_MS + 3_000);
+    const waited = Date.now() - killedAt;
+    expect(refusals).toBeGreaterThan(0);
+    expect(waited).toBeLessThan(LEASE_MS + 1_000);
+    await open(b);
+    await refused(b);
+  });
+
+  it('with Redis down each instance enforces its own limits (and says so); once Redis is back, the counts are written again and shared', async () => {
+    if (!redis) return;
+    const env = { MAX_CONNECTIONS_PER_PRINCIPAL: '2', RATE_LIMIT_REQUESTS_PER_MINUTE: '2' };
+    const a = await instance(env);
+    const b = await instance(env);
+    const a1 = await open(a);
+    const b1 = await open(b);
+    await refused(b);
+
+    await redis.down();
+    redisDown = true;
+    await redisUpOn(a, false);
+    await redisUpOn(b, false);
+    // Per instance: each admits up to 2 of alice's sockets, and no more.
+    const a2 = await open(a);
+    await refused(a);
+    const b2 = await open(b);
+    await refused(b);
+    // Per instance: each lets alice start 2 requests a minute, and no more.
+    for (const [client, on] of [
+      [a1, 'a'],
+      [b1, 'b'],
+    ] as const) {
+      await started(client, `${on}-1`);
+      await started(client, `${on}-2`);
+      await rateLimited(client, `${on}-3`);
+    }
+    expect(upstream.calls).toHaveLength(4);
+    for (const on of [a, b]) {
+      const text = await metrics(on);
+      expect(text).toMatch(/holysheep_gateway_redis_errors_total\{operation="connection_limit"\} [1-9]/);
+      expect(text).toMatch(/holysheep_gateway_redis_errors_total\{operation="rate_limit"\} [1-9]/);
+    }
+    expect([...a.output, ...b.output].join('')).toMatch(/MAX_CONNECTIONS_PER_PRINCIPAL counts this instance alone/);
+
+    // Redis returns empty: A and B write their counts again (2 + 2 of alice's sockets).
+    await redis.up();
+    redisDown = false;
+    await redisUpOn(a, true);
+    await redisUpOn(b, true);
+    await a2.close();
+    // A holds 1 now, below the limit on its own, but B's 2 count: refused.
+    await sleep(200);
+    await refused(a);
+    await b1.close();
+    await b2.close();
+    expect(await admittedEventually(a, ALICE, 3_000)).toBeGreaterThanOrEqual(0);
+    await refused(b);
+  });
+});
