@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload, type KeyLike } from 'jose';
-import { parseConfig, type GatewayConfig } from '../config/config.schema';
+import { parseConfig } from '../config/config.schema';
 import { AuthService, JWT_CLOCK_TOLERANCE_SECONDS, type AuthResult } from './auth.service';
 import type { Credential } from './credentials';
 

@@ -1,25 +1,11 @@
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
+import { RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
 import { KEY_PREFIX, type RedisService } from '../redis/redis.service';
+import { InstanceInsurance } from './instance-insurance';
 import { FallbackNotice, SHARED_LIMIT_TIMEOUT_MS } from './redis-fallback';
 
 /** Keys are `hsg:rl:<principal>` (rate-limiter-flexible joins prefix and key with `:`). */
 export const RATE_KEY_PREFIX = `${KEY_PREFIX}rl`;
 const WINDOW_SECONDS = 60;
-
-/** rate-limiter-flexible's in-memory limiter, telling `onUse` each time it stands in for Redis. */
-class InstanceInsurance extends RateLimiterMemory {
-  constructor(
-    options: ConstructorParameters<typeof RateLimiterMemory>[0],
-    private readonly onUse: () => void,
-  ) {
-    super(options);
-  }
-
-  override consume(key: string | number, points?: number, options?: { [key: string]: unknown }): Promise<RateLimiterRes> {
-    this.onUse();
-    return super.consume(key, points, options);
-  }
-}
 
 /**
  * `RATE_LIMIT_REQUESTS_PER_MINUTE` per principal across every replica sharing the Redis:

@@ -49,7 +49,7 @@ export class MetricsService {
 
   constructor(
     registry: ConnectionRegistryService,
-    @InjectConfig() private readonly config: GatewayConfig,
+    @InjectConfig() config: GatewayConfig,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
     const totals = registry.totals;

@@ -1,7 +1,8 @@
 import type { StreamState, StreamSummary } from '../protocol';
 import type { RedisService } from '../redis/redis.service';
 import { frameBytes, isTerminal, restOf, type LoggedFrame } from './logged-frame';
-import { RedisFollower, RedisSubscription } from './redis-follower';
+import { RedisFollower } from './redis-follower';
+import { RedisSubscription } from './redis-subscription';
 import { encodeFrame, isIdConflict, metaKey, parseEntries, principalKey, streamKey, unbroken, type RawEntry } from './redis-log-format';
 import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';
 import type { StreamOwnership } from './stream-ownership';

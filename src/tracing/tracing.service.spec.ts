@@ -5,7 +5,7 @@ import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { parseConfig, type GatewayConfig } from '../config/config.schema';
+import { parseConfig } from '../config/config.schema';
 import { isValidTraceparent, TracingService, tracesUrl } from './tracing.service';
 
 /**

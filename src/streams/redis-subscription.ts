@@ -1,0 +1,107 @@
+import type { RedisService } from '../redis/redis.service';
+import type { LoggedFrame } from './logged-frame';
+import type { RedisFollower } from './redis-follower';
+import { parseEntries, streamKey, type RawEntry } from './redis-log-format';
+import type { LogReader, LogSubscription } from './stream-log';
+
+/**
+ * One watcher's read of a stream in Redis: the frames read when it was opened, then live ones
+ * through the {@link RedisFollower}. Paused by its socket's backpressure; on resume it reads again
+ * from Redis what it missed. Starts paused.
+ */
+export class RedisSubscription implements LogSubscription {
+  private paused = true;
+  private closed = false;
+  private missed = false;
+  private live = false;
+  private catchingUp = false;
+  /** The seq of the last frame read when it was opened. */
+  private readonly backlogEnd: number;
+
+  constructor(
+    private readonly follower: RedisFollower,
+    private readonly redis: RedisService,
+    readonly streamId: string,
+    readonly owner: string,
+    private readonly reader: LogReader,
+    public position: number,
+    /** What was read when it was opened (all frames kept), and the id of the last entry. */
+    private backlog: LoggedFrame[],
+    private readonly cursor: string,
+  ) {
+    this.backlogEnd = backlog.at(-1)?.seq ?? 0;
+  }
+
+  /** A frame read live: delivered if it is the next one and this reader is not paused. */
+  offer(frame: LoggedFrame): void {
+    if (this.closed) return;
+    if (this.paused || this.catchingUp || frame.seq > this.position + 1) {
+      if (frame.seq > this.position) this.missed = true;
+      return;
+    }
+    this.deliver(frame);
+  }
+
+  producerDied(): void {
+    if (this.closed) return;
+    this.close();
+    this.reader.lost('producer_died');
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    this.drainBacklog();
+    if (this.closed || this.paused) return;
+    if (!this.live) {
+      this.live = true;
+      this.follower.add(this, this.cursor, Math.max(this.position, this.backlogEnd));
+    } else if (this.missed) {
+      void this.catchUp();
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.follower.remove(this);
+  }
+
+  private drainBacklog(): void {
+    while (this.backlog.length > 0 && !this.paused && !this.closed) {
+      const frame = this.backlog.shift()!;
+      if (frame.seq > this.position) this.deliver(frame);
+    }
+  }
+
+  /** Reads again from Redis what arrived while this reader was paused. */
+  private async catchUp(): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      do {
+        this.missed = false;
+        const entries = (await this.redis.client!.xrange(streamKey(this.streamId), '-', '+')) as RawEntry[];
+        for (const frame of parseEntries(entries)) {
+          if (this.paused || this.closed) break;
+          if (frame.seq === this.position + 1) this.deliver(frame);
+        }
+      } while (this.missed && !this.paused && !this.closed);
+    } catch (error) {
+      this.redis.failed('follow', error);
+      this.close();
+      this.reader.lost('log_lost');
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  private deliver(frame: LoggedFrame): void {
+    this.position = frame.seq;
+    this.reader.frame(frame);
+  }
+}
