@@ -159,7 +159,11 @@ function sizeProblem(raw: Record<string, unknown>, limits: FrameLimits): string 
     if (Array.isArray(tools) && tools.length > limits.maxTools) return `tools: at most ${limits.maxTools} tools per request`;
   } else if (raw.type === 'ping' && raw.ts !== undefined) {
     // The pong echoes ts: without a cap a client could make the gateway send back whatever it sends.
-    if (Buffer.byteLength(JSON.stringify(raw.ts)) > limits.maxPingTsBytes) return `ts: at most ${limits.maxPingTsBytes} bytes of JSON`;
+    // (A string longer than the cap is over it whatever its JSON: no need to serialise it to know.)
+    const ts = raw.ts;
+    if ((typeof ts === 'string' && ts.length > limits.maxPingTsBytes) || Buffer.byteLength(JSON.stringify(ts)) > limits.maxPingTsBytes) {
+      return `ts: at most ${limits.maxPingTsBytes} bytes of JSON`;
+    }
   }
   return undefined;
 }
