@@ -149,10 +149,11 @@ describe('hostile clients against the built service (e2e, real processes)', () =
 
     // A quiet phase first, as the control: the same measurements without the attack.
     await chunks(25);
+    await eventLoopLagMaxMs(port); // the gateway's own lag histogram restarts at each scrape
     const quietFrom = performance.now();
     await chunks(175);
     const attackFrom = performance.now();
-    await eventLoopLagMaxMs(port); // the gateway's own lag histogram restarts at each scrape
+    const quietLagMs = await eventLoopLagMaxMs(port);
     const result = await attack(port, { sockets: 10, framesPerSecond: 50, durationMs: 5_000, frames: ['ones', 'many', 'deep', 'bigping'] });
     const attackTo = performance.now();
     const gatewayLagMs = await eventLoopLagMaxMs(port);
@@ -172,13 +173,13 @@ describe('hostile clients against the built service (e2e, real processes)', () =
     const attacked = worst(gaps.filter((g) => g.at >= attackFrom && g.at < attackTo));
     const quietProbes = worst(probes.filter((p) => p.at >= quietFrom && p.at < attackFrom));
     const attackedProbes = worst(probes.filter((p) => p.at >= attackFrom && p.at < attackTo));
-    const report = { gatewayLagMs, quiet, attacked, quietProbes, attackedProbes };
+    const report = { quietLagMs, gatewayLagMs, quiet, attacked, quietProbes, attackedProbes };
 
-    // The gateway's own event loop never stalled past the bound while under attack, and what the
-    // bystander and the probe saw grew by less than the bound over the quiet phase (the control
-    // absorbs this shared machine's own noise, which both phases see alike).
+    // The gateway's own event loop, what the bystander saw and what the probe saw each grew by less
+    // than the bound over the quiet phase (the control absorbs this shared machine's own noise —
+    // other processes taking the cores — which both phases see alike).
     expect({
-      gatewayLoopWithinBound: gatewayLagMs <= ALLOWED_ADDED_MS,
+      gatewayLoopWithinBound: gatewayLagMs <= quietLagMs + ALLOWED_ADDED_MS,
       bystanderWithinBound: attacked.max <= quiet.max + ALLOWED_ADDED_MS,
       livenessWithinBound: attackedProbes.max <= quietProbes.max + ALLOWED_ADDED_MS,
       report,
