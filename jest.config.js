@@ -6,7 +6,7 @@ module.exports = {
   // Type errors are caught by `npm run typecheck` (part of `npm test`); jest only transpiles.
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testEnvironment: 'node',
-  roots: ['<rootDir>/src', '<rootDir>/test'],
+  roots: ['<rootDir>/src', '<rootDir>/test', '<rootDir>/client/test'],
   setupFilesAfterEnv: ['<rootDir>/test/support/jest-setup.ts'],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   // e2e suites boot real servers; a hang must fail the run, not stall CI.

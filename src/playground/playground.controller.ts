@@ -1,4 +1,4 @@
-import { Controller, Get, NotFoundException, Res } from '@nestjs/common';
+import { Controller, Get, Logger, NotFoundException, Param, Res } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,25 +12,61 @@ import { InjectConfig } from '../config/gateway-config.module';
  */
 export const PLAYGROUND_HTML_PATH = join(__dirname, '..', '..', 'public', 'index.html');
 
-/** The page as served: its HTML and the response headers that go with it. */
-interface PlaygroundPage {
-  html: string;
+/**
+ * The page's script and stylesheet, bundled by `npm run build` (scripts/build-web.mjs: the client
+ * SDK, markdown-it and src/playground/web) into dist/playground/assets/, found from src/ and dist/ alike.
+ */
+export const PLAYGROUND_ASSETS_DIR = join(__dirname, '..', '..', 'dist', 'playground', 'assets');
+
+/** The files served under /playground/, and their types. Nothing else is ever read from disk. */
+export const PLAYGROUND_ASSETS: Readonly<Record<string, string>> = {
+  'playground.js': 'text/javascript; charset=utf-8',
+  'playground.css': 'text/css; charset=utf-8',
+  'playground.js.map': 'application/json; charset=utf-8',
+  'playground.js.LEGAL.txt': 'text/plain; charset=utf-8',
+};
+
+/** A file as served: its body and the response headers that go with it. */
+interface Served {
+  body: string;
   headers: Record<string, string>;
 }
 
+const COMMON_HEADERS = {
+  // Small files that change with every deploy; revalidating (ETag) costs nothing.
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
 /**
- * Serves the single-file browser playground at `GET /` when `gateway.playground.enabled` is true
- * (PLAYGROUND_ENABLED; on by default outside production), and 404 otherwise.
+ * Serves the browser playground at `GET /` and its bundle at `GET /playground/<file>` when
+ * `gateway.playground.enabled` is true (PLAYGROUND_ENABLED; on by default outside production),
+ * and 404 otherwise.
  *
- * The page is read once at startup: a missing file fails the boot instead of the first visitor.
+ * Everything is read once at startup. A missing page fails the boot instead of the first visitor;
+ * a missing bundle (the server compiled without `npm run build`'s web step) is logged, and the
+ * page itself tells its visitor to run `npm run build`.
  */
 @Controller()
 export class PlaygroundController {
-  private readonly page: PlaygroundPage | undefined;
+  private readonly page: Served | undefined;
+  private readonly assets = new Map<string, Served>();
 
   constructor(@InjectConfig() config: GatewayConfig) {
     if (!config.playground.enabled) return;
     this.page = loadPage(PLAYGROUND_HTML_PATH);
+    const missing: string[] = [];
+    for (const [name, type] of Object.entries(PLAYGROUND_ASSETS)) {
+      try {
+        this.assets.set(name, { body: readFileSync(join(PLAYGROUND_ASSETS_DIR, name), 'utf8'), headers: { 'content-type': type, ...COMMON_HEADERS } });
+      } catch {
+        missing.push(name);
+      }
+    }
+    if (missing.includes('playground.js') || missing.includes('playground.css')) {
+      new Logger('Playground').warn(`The playground bundle is missing from ${PLAYGROUND_ASSETS_DIR} (run npm run build): the page at / cannot run`);
+    }
   }
 
   /**
@@ -41,13 +77,26 @@ export class PlaygroundController {
   index(@Res({ passthrough: true }) res: Pick<Response, 'setHeader'>): string {
     // Headers are set here rather than with @Header(): Nest applies those before the handler runs,
     // so a disabled playground's JSON 404 would go out labelled text/html.
-    if (!this.page) throw new NotFoundException();
-    for (const [name, value] of Object.entries(this.page.headers)) res.setHeader(name, value);
-    return this.page.html;
+    return serve(this.page, res);
+  }
+
+  /**
+   * @returns one file of the bundle (`playground.js`, `playground.css`, …).
+   * @throws NotFoundException when the playground is disabled or the name is not one of them.
+   */
+  @Get('playground/:file')
+  asset(@Param('file') file: string, @Res({ passthrough: true }) res: Pick<Response, 'setHeader'>): string {
+    return serve(this.page ? this.assets.get(file) : undefined, res);
   }
 }
 
-function loadPage(path: string): PlaygroundPage {
+function serve(file: Served | undefined, res: Pick<Response, 'setHeader'>): string {
+  if (!file) throw new NotFoundException();
+  for (const [name, value] of Object.entries(file.headers)) res.setHeader(name, value);
+  return file.body;
+}
+
+function loadPage(path: string): Served {
   let html: string;
   try {
     html = readFileSync(path, 'utf8');
@@ -58,31 +107,31 @@ function loadPage(path: string): PlaygroundPage {
     );
   }
   return {
-    html,
+    body: html,
     headers: {
       'content-type': 'text/html; charset=utf-8',
-      // The page is small and changes with every deploy; revalidating (ETag) costs nothing.
-      'cache-control': 'no-cache',
       'content-security-policy': contentSecurityPolicy(html),
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
+      ...COMMON_HEADERS,
     },
   };
 }
 
 /**
- * Allows exactly the page's own inline `<script>` and `<style>` blocks (by hash), WebSockets, and
- * nothing else: the page handles a bearer token, so injected script must not run.
+ * Allows the gateway's own script and stylesheet (the bundle under /playground/), any inline
+ * `<script>` or `<style>` block of the page by hash, WebSockets, and nothing else: the page handles
+ * a bearer token and renders model output, so injected script must not run, inline event handlers
+ * and `style` attributes included.
  */
-function contentSecurityPolicy(html: string): string {
+export function contentSecurityPolicy(html: string): string {
   const hashes = (tag: 'script' | 'style') =>
     [...html.matchAll(new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}>`, 'gi'))]
-      .map(([, body]) => `'sha256-${createHash('sha256').update(body, 'utf8').digest('base64')}'`)
-      .join(' ') || "'none'";
+      .filter(([, body]) => body!.trim() !== '')
+      .map(([, body]) => ` 'sha256-${createHash('sha256').update(body!, 'utf8').digest('base64')}'`)
+      .join('');
   return [
     "default-src 'none'",
-    `script-src ${hashes('script')}`,
-    `style-src ${hashes('style')}`,
+    `script-src 'self'${hashes('script')}`,
+    `style-src 'self'${hashes('style')}`,
     // 'self' covers same-host ws:/wss: in CSP Level 3 only; older Safari needs the schemes.
     "connect-src 'self' ws: wss:",
     'img-src data:',

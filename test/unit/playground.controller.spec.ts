@@ -1,8 +1,14 @@
 import { NotFoundException } from '@nestjs/common';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { GatewayConfig } from '../../src/config/config.schema';
-import { PLAYGROUND_HTML_PATH, PlaygroundController } from '../../src/playground/playground.controller';
+import {
+  contentSecurityPolicy,
+  PLAYGROUND_ASSETS,
+  PLAYGROUND_ASSETS_DIR,
+  PLAYGROUND_HTML_PATH,
+  PlaygroundController,
+} from '../../src/playground/playground.controller';
 
 /** Just enough of the config for the controller: the playground flag. */
 function configWith(enabled: boolean): GatewayConfig {
@@ -25,39 +31,69 @@ describe('PlaygroundController', () => {
     expect(html).toBe(readFileSync(PLAYGROUND_HTML_PATH, 'utf8'));
     expect(html).toContain('id="prompt"');
     expect(headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(headers['x-content-type-options']).toBe('nosniff');
   });
 
-  it('answers 404 when disabled, without touching the response', () => {
+  it('answers 404 when disabled, without touching the response, for the page and its bundle', () => {
     const controller = new PlaygroundController(configWith(false));
     const { headers, res } = fakeResponse();
 
     expect(() => controller.index(res as never)).toThrow(NotFoundException);
+    expect(() => controller.asset('playground.js', res as never)).toThrow(NotFoundException);
     expect(headers).toEqual({});
   });
 
-  it('allows exactly the page’s own inline script and style through its Content-Security-Policy', () => {
+  it('allows only the gateway’s own script and stylesheet (no inline code) through its Content-Security-Policy', () => {
     const { headers, res } = fakeResponse();
-    const html = new PlaygroundController(configWith(true)).index(res as never);
-    const hash = (tag: string) => {
-      const body = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(html)![1];
-      return `'sha256-${createHash('sha256').update(body, 'utf8').digest('base64')}'`;
-    };
+    new PlaygroundController(configWith(true)).index(res as never);
 
     const csp = headers['content-security-policy'];
     expect(csp).toContain("default-src 'none'");
-    expect(csp).toContain(`script-src ${hash('script')};`);
-    expect(csp).toContain(`style-src ${hash('style')};`);
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain("style-src 'self';");
     expect(csp).toMatch(/connect-src [^;]*ws:/);
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).not.toContain('unsafe-eval');
   });
 
-  it('serves a self-contained page that keeps the ids browser tests rely on', () => {
+  it('adds the hash of an inline block to the policy (and never unsafe-inline)', () => {
+    const csp = contentSecurityPolicy('<style>a{}</style><script>1</script>');
+    expect(csp).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+';/);
+    expect(csp).toMatch(/style-src 'self' 'sha256-[A-Za-z0-9+/=]+';/);
+  });
+
+  it('serves a page that loads its bundle from the gateway only, and keeps the ids browser tests rely on', () => {
     const html = readFileSync(PLAYGROUND_HTML_PATH, 'utf8');
-    for (const id of ['prompt', 'model', 'token', 'send', 'cancel', 'output', 'status', 'log']) {
+    for (const id of ['prompt', 'send', 'stop', 'model', 'temperature', 'max-tokens', 'system', 'token', 'output', 'status', 'log', 'drop', 'announcer']) {
       expect(html).toContain(`id="${id}"`);
     }
-    // No external resources: everything the page needs is inline (CSP default-src 'none').
-    expect(html).not.toMatch(/\b(?:src|href)="(?!data:|#)/);
+    expect(html).toContain('<script defer src="/playground/playground.js"></script>');
+    expect(html).toContain('<link rel="stylesheet" href="/playground/playground.css">');
+    // Nothing from anywhere else, and no inline code (the CSP would refuse it).
     expect(html).not.toMatch(/https?:\/\//);
-    expect(html).toContain("['chat.v1']");
+    expect(html).not.toMatch(/<script>(?!<\/script>)|<style>| on[a-z]+=| style=/i);
+  });
+
+  it('serves the built bundle with its types; any other name is 404', () => {
+    // `npm test` builds first; the bundle is what `npm run build` produced.
+    if (!existsSync(join(PLAYGROUND_ASSETS_DIR, 'playground.js'))) throw new Error('run `npm run build` first (npm test does)');
+    const controller = new PlaygroundController(configWith(true));
+    for (const [name, type] of Object.entries(PLAYGROUND_ASSETS)) {
+      const { headers, res } = fakeResponse();
+      expect(controller.asset(name, res as never)).toBe(readFileSync(join(PLAYGROUND_ASSETS_DIR, name), 'utf8'));
+      expect(headers['content-type']).toBe(type);
+    }
+    const { res } = fakeResponse();
+    for (const name of ['../index.html', 'index.html', '..%2Fpackage.json', 'playground.ts']) {
+      expect(() => controller.asset(name, res as never)).toThrow(NotFoundException);
+    }
+  });
+
+  it('bundles no URL the page would fetch at run time', () => {
+    if (!existsSync(join(PLAYGROUND_ASSETS_DIR, 'playground.js'))) throw new Error('run `npm run build` first (npm test does)');
+    const css = readFileSync(join(PLAYGROUND_ASSETS_DIR, 'playground.css'), 'utf8');
+    expect(css).not.toMatch(/@import|url\(/);
+    const js = readFileSync(join(PLAYGROUND_ASSETS_DIR, 'playground.js'), 'utf8');
+    expect(js).not.toMatch(/\bimport\(|importScripts|new Worker/);
   });
 });

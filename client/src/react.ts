@@ -1,0 +1,48 @@
+/**
+ * React bindings (entry point `./react`; React ≥ 18 is an optional peer dependency).
+ *
+ * @example
+ * const client = createClient({ url: '/v1/ws' });
+ * function Chat() {
+ *   const { messages, busy, send, stop } = useChat(client);
+ *   const connection = useConnectionState(client);
+ *   …
+ * }
+ */
+import { useEffect, useState, useSyncExternalStore } from 'react';
+import type { ConnectionState, StreamClient } from './client';
+import { Conversation, type ConversationOptions, type ConversationSnapshot } from './conversation';
+
+export interface UseChatResult extends ConversationSnapshot {
+  send: Conversation['send'];
+  stop: Conversation['stop'];
+  regenerate: Conversation['regenerate'];
+  clear: Conversation['clear'];
+  setSettings: Conversation['setSettings'];
+  conversation: Conversation;
+}
+
+/** A conversation bound to a component: re-renders on every change; stops its answer on unmount. */
+export function useChat(client: StreamClient, options?: ConversationOptions): UseChatResult {
+  const [conversation] = useState(() => new Conversation(client, options));
+  const snapshot = useSyncExternalStore(conversation.subscribe, conversation.getSnapshot, conversation.getSnapshot);
+  useEffect(() => () => conversation.stop(), [conversation]);
+  return {
+    ...snapshot,
+    send: conversation.send,
+    stop: conversation.stop,
+    regenerate: conversation.regenerate,
+    clear: conversation.clear,
+    setSettings: conversation.setSettings,
+    conversation,
+  };
+}
+
+/** The client's connection state (status, next attempt time, session), for badges. */
+export function useConnectionState(client: StreamClient): ConnectionState {
+  return useSyncExternalStore(
+    (onChange) => client.on('state', onChange),
+    () => client.state,
+    () => client.state,
+  );
+}
