@@ -27,6 +27,9 @@ COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The playground's browser bundle is built from the client SDK (client/) by scripts/build-web.mjs.
+COPY client ./client
+COPY scripts/build-web.mjs ./scripts/build-web.mjs
 RUN npm run build
 
 # ---------------------------------------------------------------------------------------------

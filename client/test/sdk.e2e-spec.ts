@@ -3,18 +3,16 @@
  * built service (two instances) for the drain, and the fake upstream scripting every chunk. A TCP
  * proxy between the two cuts connections the way a network does (1006).
  *
- * Tests marked "needs server resume" depend on the gateway keeping streams beyond their socket
- * (`session.ready.resume.enabled`): until it does they warn `SKIPPED: …` and pass, unless
- * REQUIRE_RESUME=1. The two-instance drain also needs Redis (REQUIRE_REDIS=1 makes its absence fail).
+ * The two-instance drain needs a Redis server (a private one, test/support/redis-server.ts): it
+ * skips visibly without redis-server, and fails instead under REQUIRE_REDIS=1.
  */
-import * as net from 'node:net';
 import { WebSocket } from 'ws';
 import { createClient, type ClientOptions, type ConnectionState, type StreamClient } from '../src/client';
 import type { ChatEvent, ChatHandle } from '../src/chat-handle';
 import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../../test/support/fake-upstream';
 import { startGateway, TEST_API_KEY, type RunningGateway } from '../../test/support/gateway-app';
 import { validateServerFrame } from '../../test/support/frame-schemas';
-import { requireTool } from '../../test/support/requirements';
+import { TestRedis } from '../../test/support/redis-server';
 import { listeningPort, runService, type ServiceProcess } from '../../test/support/service-process';
 import { schemaViolations } from '../../test/support/ws-client';
 import { TcpProxy } from './support/tcp-proxy';
@@ -70,23 +68,6 @@ function validated(client: StreamClient): StreamClient {
   return client;
 }
 
-async function redisAnswers(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(6379, '127.0.0.1');
-    socket.setTimeout(1_000);
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => {
-      resolve(data.toString().startsWith('+PONG'));
-      socket.destroy();
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      resolve(false);
-      socket.destroy();
-    });
-  });
-}
-
 describe('client SDK against the gateway (e2e, Node + ws)', () => {
   let upstream: FakeUpstream;
   let gateway: RunningGateway;
@@ -97,10 +78,10 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
     clients.push(client);
     return client;
   };
-  /** Whether this gateway keeps streams beyond their socket; skips visibly when it does not. */
-  const resumeAvailable = async (client: StreamClient) => {
+  /** The gateway keeps streams beyond their socket (its default): what the resume tests rely on. */
+  const expectResume = async (client: StreamClient) => {
     const session = await client.connect();
-    return requireTool('server-side stream resume (session.ready.resume.enabled)', session.resume?.enabled === true, 'REQUIRE_RESUME');
+    expect(session.resume?.enabled).toBe(true);
   };
 
   beforeEach(async () => {
@@ -203,22 +184,23 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
     expect(upstream.calls).toHaveLength(0);
   });
 
-  it('lists resumable streams, or says the gateway cannot', async () => {
+  it('lists the resumable streams of its principal', async () => {
     const client = make({ listTimeoutMs: 2_000 });
-    const session = await client.connect();
-    const listing = client.streams();
-    if (session.resume?.enabled) {
-      await expect(listing).resolves.toEqual(expect.any(Array));
-    } else {
-      // Older gateways answer unknown_type (unsupported); one that parses stream.list but does not answer yet times out.
-      await expect(listing).rejects.toMatchObject({ code: expect.stringMatching(/^(unsupported|timeout)$/) });
-    }
+    await expectResume(client);
+    await expect(client.streams()).resolves.toEqual([]);
+    const answer = client.chat({ messages: hello });
+    const call = await upstream.nextCall();
+    call.startSse();
+    await call.event(chunk({ content: 'listed' }));
+    for await (const event of answer) if (event.type === 'chunk') break;
+    await expect(client.streams()).resolves.toEqual([expect.objectContaining({ stream_id: answer.stream_id, state: 'streaming', last_seq: 2 })]);
+    answer.cancel();
   });
 
   describe('needs server resume', () => {
     it('a socket killed mid-stream is resumed: the text arrives intact, each piece once', async () => {
       const client = make();
-      if (!(await resumeAvailable(client))) return;
+      await expectResume(client);
       const answer = client.chat({ messages: hello });
       const call = await upstream.nextCall();
       call.startSse();
@@ -243,7 +225,7 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
 
     it('a request still waiting for its first chunk at the drop is found (stream.list) and resumed, not sent twice', async () => {
       const client = make();
-      if (!(await resumeAvailable(client))) return;
+      await expectResume(client);
       const answer = client.chat({ id: 'pending-at-drop', messages: hello });
       const call = await upstream.nextCall();
       proxy.cut();
@@ -256,7 +238,7 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
 
     it('watch() follows a stream started by another client', async () => {
       const owner = make();
-      if (!(await resumeAvailable(owner))) return;
+      await expectResume(owner);
       const answer = owner.chat({ messages: hello });
       const call = await upstream.nextCall();
       call.startSse();
@@ -282,6 +264,7 @@ describe('client SDK across a drain of one of two instances (e2e, built service,
   let proxy: TcpProxy | undefined;
   const services: Service[] = [];
   let client: StreamClient | undefined;
+  let redisServer: TestRedis | undefined;
 
   const startService = async (env: Record<string, string>): Promise<Service> => {
     const service = runService({
@@ -308,17 +291,18 @@ describe('client SDK across a drain of one of two instances (e2e, built service,
     await proxy?.close();
     for (const service of services.splice(0)) if (service.child.exitCode === null) service.child.kill('SIGKILL');
     await upstream.close();
+    await redisServer?.down();
   });
 
   it('survives a drain (1012) on one instance: reconnects to the other and resumes, text intact', async () => {
-    if (!requireTool('Redis at 127.0.0.1:6379', await redisAnswers(), 'REQUIRE_REDIS')) return;
-    const redis = { REDIS_URL: 'redis://127.0.0.1:6379' };
+    redisServer = await TestRedis.start();
+    if (!redisServer) return;
+    const redis = { REDIS_URL: redisServer.url };
     const a = await startService(redis);
     const b = await startService(redis);
     proxy = await TcpProxy.start(a.port);
     client = validated(createClient({ url: proxy.wsUrl, WebSocket, random: () => 0 }));
-    const session = await client.connect();
-    if (!requireTool('server-side stream resume (session.ready.resume.enabled)', session.resume?.enabled === true, 'REQUIRE_RESUME')) return;
+    expect((await client.connect()).resume?.enabled).toBe(true);
 
     const closes: number[] = [];
     client.on('state', (s) => s.lastClose && closes.push(s.lastClose.code));

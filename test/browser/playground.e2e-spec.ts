@@ -14,7 +14,6 @@ import { WebSocket } from 'ws';
 import { createClient } from '../../client/src/client';
 import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../support/fake-upstream';
 import { startGateway, type RunningGateway } from '../support/gateway-app';
-import { requireTool } from '../support/requirements';
 import { TcpProxy } from '../../client/test/support/tcp-proxy';
 import { axeViolations, launchChromium, openPage, screenshot, type WatchedPage } from './support/browser';
 
@@ -254,7 +253,7 @@ describe('playground in Chromium (e2e)', () => {
     const probe = createClient({ url: gateway.wsUrl, WebSocket });
     const session = await probe.connect();
     probe.close();
-    if (!requireTool('server-side stream resume (session.ready.resume.enabled)', session.resume?.enabled === true, 'REQUIRE_RESUME')) return;
+    expect(session.resume?.enabled).toBe(true);
 
     const page = await open();
     await page.fill('#prompt', 'survive a drop');
