@@ -133,10 +133,12 @@ export class ConnectionQuotaService implements OnApplicationShutdown {
     try {
       const [granted] = await within(this.admit(redis.client!, principal), SHARED_LIMIT_TIMEOUT_MS, 'connection limit');
       if (granted === 1) return { granted: true, shared: true, release };
-      // The script took it back out of the hash; a rewrite sent meanwhile had it in: write again.
+      // The script took it back out of the hash. A rewrite sent while the script was in flight
+      // wrote it in again (held counted it): take it out at once, behind that rewrite, or the
+      // phantom would refuse this principal's next socket on any replica until the next renewal.
       released = true;
-      this.forget(principal);
-      if (this.rewrites !== rewritesBefore) this.dirty = true;
+      if (this.rewrites !== rewritesBefore) this.remove(principal);
+      else this.forget(principal);
       return { granted: false, shared: true, release };
     } catch (error) {
       // Whether or not the script ran, the hash is written whole again from memory.

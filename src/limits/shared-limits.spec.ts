@@ -156,6 +156,21 @@ describe('limits shared through Redis', () => {
       expect(await b.redis.client!.hget(`${CONNS_HASH_PREFIX}${b.quota.instance}`, 'alice')).toBeNull();
     });
 
+    it('a refusal that crosses a rewrite of the hash leaves no phantom place behind', async () => {
+      if (!server) return;
+      const a = await replica({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
+      const b = await replica({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
+      await a.quota.reserve('alice');
+      await a.quota.reserve('alice');
+      // B's renewal found its hash gone while the admit script was in flight and wrote the hash
+      // again from memory, the pending place included; then the script's refusal arrives.
+      const refused = b.quota.reserve('alice');
+      (b.quota as unknown as { rewrite(): void }).rewrite();
+      expect(await refused).toMatchObject({ granted: false, shared: true });
+      expect(await b.redis.client!.hget(`${CONNS_HASH_PREFIX}${b.quota.instance}`, 'alice')).toBeNull();
+      expect(b.quota.heldFor('alice')).toBe(0);
+    });
+
     it("a replica that dies leaves its share behind only until its lease lapses (INSTANCE_LEASE_MS)", async () => {
       if (!server) return;
       const a = await replica({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
