@@ -45,6 +45,43 @@ describeStreamLog('RedisStreamLog', async () => {
   };
 });
 
+describe('RedisStreamLog find', () => {
+  it('finds a stream started elsewhere less than a batch window ago (its first batch is not written yet)', async () => {
+    const server = await TestRedis.start();
+    if (!server) return;
+    const config = parseConfig({ REDIS_URL: server.url });
+    const redis = new RedisService(config, new MetricsService(new ConnectionRegistryService(), config), quiet);
+    await new Promise<void>((resolve) => redis.onUp(resolve));
+    const ownership = new StreamOwnership(redis, 5_000);
+    await ownership.start(() => undefined);
+    const options = { batchMs: 300, retentionMs: 60_000, maxStreamBytes: 1 << 20, runningTtlMs: 60_000 };
+    // Two replicas' logs: A produces, B is asked to resume.
+    const a = new RedisStreamLog(redis, ownership, options, () => undefined);
+    const b = new RedisStreamLog(redis, ownership, options, () => undefined);
+    const local = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now });
+    try {
+      const record = local.create({ streamId: 'str_young', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
+      a.replicate(record, () => undefined);
+      record.append({ seq: 1, type: 'chat.started', rest: '}' });
+      expect(await redis.client!.exists('hsg:m:str_young')).toBe(0);
+      expect(await b.find('str_young', 'p')).toMatchObject({ meta: { streamId: 'str_young' }, lastSeq: 1 });
+      // Not its principal's: refused at once, without waiting for a batch.
+      const startedAt = Date.now();
+      expect(await b.find('str_young', 'q')).toBeUndefined();
+      expect(Date.now() - startedAt).toBeLessThan(options.batchMs);
+      // Unknown: refused after the second look.
+      expect(await b.find('str_unknown', 'p')).toBeUndefined();
+    } finally {
+      a.close();
+      b.close();
+      local.close();
+      await ownership.stop();
+      await redis.onApplicationShutdown();
+      await server.down();
+    }
+  });
+});
+
 describe('RedisStreamLog fencing', () => {
   it('stops a stream whose log another instance ended: its next write is refused by the entry id', async () => {
     const server = await TestRedis.start();

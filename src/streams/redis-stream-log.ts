@@ -43,6 +43,11 @@ interface Written {
   onFenced: () => void;
 }
 
+/** {@link RedisStreamLog.find}: Redis has no meta for the id (yet). */
+const MISSING = Symbol('missing');
+/** What a batch may take on top of its window to be in Redis (one pipelined round trip, with room). */
+const LATE_BATCH_MARGIN_MS = 100;
+
 /**
  * The stream log in Redis, shared by every replica (when `REDIS_URL` is set): one Redis Stream per
  * stream (`hsg:s:<id>`), whose entries hold a batch of frames each, with entry id `<first seq>-0` —
@@ -302,12 +307,28 @@ export class RedisStreamLog implements StreamLog {
 
   // --------------------------------------------------------------------------------- reading
 
+  /**
+   * The stream as Redis has it. A stream another replica started less than a batch window ago is
+   * not there yet (its meta goes with its first batch): a client whose socket dropped right after
+   * `chat.started`, resuming here at once, would be told its stream is unknown, and give up. So an
+   * id Redis does not know is looked up once more, a batch window (and a round trip) later, before
+   * it is declared unknown; only refusals of unknown ids wait.
+   */
   async find(streamId: string, principal: string): Promise<LogSnapshot | undefined> {
+    const first = await this.lookup(streamId, principal);
+    if (first !== MISSING) return first;
+    await new Promise((resolve) => setTimeout(resolve, this.options.batchMs + LATE_BATCH_MARGIN_MS));
+    const second = await this.lookup(streamId, principal);
+    return second === MISSING ? undefined : second;
+  }
+
+  private async lookup(streamId: string, principal: string): Promise<LogSnapshot | undefined | typeof MISSING> {
     const client = this.redis.client!;
     const [[metaError, raw], [lastError, last]] = (await client.pipeline().hgetall(metaKey(streamId)).xrevrange(streamKey(streamId), '+', '-', 'COUNT', 1).exec()) as Array<[Error | null, unknown]>;
     if (metaError || lastError) throw metaError ?? lastError;
     const meta = toMeta(streamId, raw as Record<string, string>);
-    if (!meta || meta.principal !== principal) return undefined;
+    if (!meta) return MISSING;
+    if (meta.principal !== principal) return undefined;
     const lastFrames = parseEntries(last as RawEntry[]);
     const lastSeq = lastFrames.at(-1)?.seq ?? 0;
     const state = (raw as Record<string, string>).state as StreamState | undefined;
