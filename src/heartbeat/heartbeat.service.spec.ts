@@ -1,7 +1,7 @@
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { parseConfig } from '../config/config.schema';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
-import { HeartbeatService } from './heartbeat.service';
+import { HeartbeatService, heartbeatSlices } from './heartbeat.service';
 
 import { FakeTransport } from '../../test/support/fake-transport';
 
@@ -58,6 +58,10 @@ describe('HeartbeatService (fake timers)', () => {
       s.markAlive();
     }
     expect(idle.closeCodes).toEqual([]);
+    // Closed at its slot's first beat past IDLE_TIMEOUT_MS: within a round of it.
+    jest.advanceTimersByTime(INTERVAL);
+    i.markAlive();
+    s.markAlive();
     jest.advanceTimersByTime(INTERVAL);
     s.markAlive();
     expect(idle.closeCodes).toEqual([4002]);
@@ -77,16 +81,35 @@ describe('HeartbeatService (fake timers)', () => {
     }
     expect(streaming.closeCodes).toEqual([]);
     jest.advanceTimersByTime(INTERVAL);
+    s.markAlive();
+    jest.advanceTimersByTime(INTERVAL);
     expect(streaming.closeCodes).toEqual([4002]);
+  });
+
+  it('spreads a round over the interval: each slice pings its share of the sockets, each socket once a round', () => {
+    const { slices, sliceMs } = heartbeatSlices(INTERVAL);
+    expect({ slices, sliceMs }).toEqual({ slices: 250, sliceMs: 100 });
+    expect(heartbeatSlices(150)).toEqual({ slices: 1, sliceMs: 150 });
+    expect(heartbeatSlices(1_050)).toEqual({ slices: 10, sliceMs: 105 });
+    const transports = Array.from({ length: 1_000 }, () => new FakeTransport());
+    transports.forEach((t, i) => registry.register(t, { id: `c${i}`, principal: 'p', remoteAddress: 'x' }));
+    const pinged = () => transports.reduce((n, t) => n + t.pings, 0);
+    for (let slice = 1; slice <= slices; slice++) {
+      jest.advanceTimersByTime(sliceMs);
+      expect(pinged()).toBe(slice * 4);
+    }
+    expect(transports.every((t) => t.pings === 1)).toBe(true);
   });
 
   it('judges silence only after the turn that runs a late tick has read its sockets', () => {
     const transport = new FakeTransport();
     const c = registry.register(transport, { id: 'stalled', principal: 'p', remoteAddress: 'x' });
+    // Its slot is the first slice's.
+    jest.advanceTimersByTime(heartbeatSlices(INTERVAL).sliceMs);
+    expect(transport.pings).toBe(1);
+    // The loop was busy: its slot is due again, but the client's answer is still unread.
     jest.advanceTimersByTime(INTERVAL);
     expect(transport.pings).toBe(1);
-    // The loop was busy: the next tick is due, but the client's answer is still unread.
-    jest.advanceTimersToNextTimer();
     expect(transport.closeCodes).toEqual([]);
     // The same turn's poll phase reads the pong before the verdict runs.
     c.markAlive();

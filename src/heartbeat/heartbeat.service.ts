@@ -8,6 +8,15 @@ import { CLOSE_CODES } from '../protocol';
 
 const JOB_NAME = 'heartbeat';
 const { HEARTBEAT_TIMEOUT, IDLE_TIMEOUT } = CLOSE_CODES;
+/** A round is spread over slices of at least this long, and at most {@link MAX_SLICES} of them. */
+const MIN_SLICE_MS = 100;
+const MAX_SLICES = 250;
+
+/** Into how many slices a round of `intervalMs` is spread, and how long each is. */
+export function heartbeatSlices(intervalMs: number): { slices: number; sliceMs: number } {
+  const slices = Math.max(1, Math.min(MAX_SLICES, Math.floor(intervalMs / MIN_SLICE_MS)));
+  return { slices, sliceMs: Math.round(intervalMs / slices) };
+}
 
 /**
  * Pings every socket each `HEARTBEAT_INTERVAL_MS` and reaps the ones that are gone:
@@ -22,32 +31,61 @@ const { HEARTBEAT_TIMEOUT, IDLE_TIMEOUT } = CLOSE_CODES;
  * not reading (a slow client, a principal over its inbound byte rate) are not judged at all: their
  * silence is the gateway's doing, and the slow-client timer (4008) owns them.
  *
+ * A round is spread over the interval (issue 13): each socket gets a slot, and every slice of the
+ * interval (100 ms, 250 of them for the 25 s default; one slice for intervals under 200 ms) pings
+ * and judges only the sockets of its slot. Pinging every socket in one tick wrote one frame per
+ * socket in a single turn of the loop, and their pongs came back together: with 10,000 sockets the
+ * loop stalled ~200–250 ms every 25 s (~20–40 ms with 1 s slices, a few ms with these), and every
+ * chunk in flight waited. Each socket is still pinged once per round (the interval, rounded to a
+ * whole number of slices).
+ *
  * The interval comes from config, so it is registered through SchedulerRegistry rather than
  * `@Interval` (which takes a constant); ScheduleModule clears it on shutdown.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap {
-  private readonly intervalMs: number;
+  /** One round: every socket is pinged once in it. */
+  private readonly roundMs: number;
   private readonly idleTimeoutMs: number;
+  private readonly slices: number;
+  private readonly sliceMs: number;
+  /** The slot the next slice serves. */
+  private nextSlot = 0;
+  /** Each socket's slot, dealt round-robin so that slots stay even. */
+  private readonly slots = new WeakMap<ClientConnection, number>();
+  private dealt = 0;
 
   constructor(
     private readonly scheduler: SchedulerRegistry,
     private readonly registry: ConnectionRegistryService,
     @InjectConfig() config: GatewayConfig,
   ) {
-    ({ heartbeatIntervalMs: this.intervalMs, idleTimeoutMs: this.idleTimeoutMs } = config.socket);
+    this.idleTimeoutMs = config.socket.idleTimeoutMs;
+    ({ slices: this.slices, sliceMs: this.sliceMs } = heartbeatSlices(config.socket.heartbeatIntervalMs));
+    this.roundMs = this.slices * this.sliceMs;
   }
 
   onApplicationBootstrap(): void {
-    this.scheduler.addInterval(JOB_NAME, setInterval(() => this.tick(), this.intervalMs));
+    this.scheduler.addInterval(JOB_NAME, setInterval(() => this.slice(), this.sliceMs));
   }
 
-  /** One heartbeat round; public so tests can drive it with a fake clock. */
+  /** One slice: the sockets of the next slot. */
+  slice(now = this.registry.now()): void {
+    const slot = this.nextSlot;
+    this.nextSlot = (slot + 1) % this.slices;
+    this.beat(now, (connection) => this.slotOf(connection) === slot);
+  }
+
+  /** A whole round at once, every slot; public so tests can drive it with a fake clock. */
   tick(now = this.registry.now()): void {
+    this.beat(now, () => true);
+  }
+
+  private beat(now: number, mine: (connection: ClientConnection) => boolean): void {
     const silent: ClientConnection[] = [];
     for (const connection of this.registry.all()) {
-      if (connection.isReadingPaused) continue;
-      if (connection.isUnresponsive(now, this.intervalMs)) silent.push(connection);
+      if (connection.isReadingPaused || !mine(connection)) continue;
+      if (connection.isUnresponsive(now, this.roundMs)) silent.push(connection);
       else if (connection.isIdle(now, this.idleTimeoutMs)) connection.close(IDLE_TIMEOUT.code, IDLE_TIMEOUT.reason, 'idle');
       else connection.ping(now);
     }
@@ -55,10 +93,19 @@ export class HeartbeatService implements OnApplicationBootstrap {
     if (silent.length > 0) setTimeout(() => this.reap(silent), 0);
   }
 
+  private slotOf(connection: ClientConnection): number {
+    let slot = this.slots.get(connection);
+    if (slot === undefined) {
+      slot = this.dealt++ % this.slices;
+      this.slots.set(connection, slot);
+    }
+    return slot;
+  }
+
   private reap(candidates: ClientConnection[]): void {
     const now = this.registry.now();
     for (const connection of candidates) {
-      if (!connection.isReadingPaused && connection.isUnresponsive(now, this.intervalMs)) {
+      if (!connection.isReadingPaused && connection.isUnresponsive(now, this.roundMs)) {
         connection.close(HEARTBEAT_TIMEOUT.code, HEARTBEAT_TIMEOUT.reason, 'heartbeat');
       }
     }
