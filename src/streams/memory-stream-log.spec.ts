@@ -40,6 +40,24 @@ describe('MemoryStreamLog bounds', () => {
     log.close();
   });
 
+  it('drops ended streams in the order they ended (not created), skipping ones deleted meanwhile, each after its retention', () => {
+    let now = 0;
+    const log = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => now });
+    const [first, second, third] = ['first', 'second', 'third'].map((id) => log.create(meta(id)));
+    const end = (record: typeof first, at: number) => record!.append({ seq: 1, type: 'chat.done', rest: '}' }, at);
+    end(second, 100);
+    end(first, 200);
+    end(third, 300);
+    log.delete('first');
+    now = 1_150;
+    log.sweep();
+    expect(['first', 'second', 'third'].map((id) => log.get(id) !== undefined)).toEqual([false, false, true]);
+    now = 1_300;
+    log.sweep();
+    expect(log.streamCount).toBe(0);
+    log.close();
+  });
+
   it('pauses the producer while a reader still needs frames at the bound, and resumes it when the reader catches up', () => {
     const log = new MemoryStreamLog({ maxStreamBytes: 8_000, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => 0 });
     const producer = { paused: false, pause() { this.paused = true; }, resume() { this.paused = false; } };

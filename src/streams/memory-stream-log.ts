@@ -21,9 +21,17 @@ const SWEEP_EVERY_MS = 5_000;
  * `STREAM_RETENTION_MS` after (the default log: one instance, no Redis). Bounded per stream (see
  * {@link StreamRecord}) and in total: past `STREAM_LOG_MAX_BYTES` the longest-ended streams go
  * first, before their retention is over.
+ *
+ * Ended streams are kept in the order they ended, so neither the retention sweep nor making room
+ * under the total looks at more streams than it drops: a busy instance sits at its total, and
+ * making room then runs after nearly every upstream read (issue 13: it used to sort every stream
+ * kept, each time).
  */
 export class MemoryStreamLog implements StreamLog {
   private readonly records = new Map<string, StreamRecord>();
+  /** Ended records, oldest end first, from `endedHead` on (some may have been deleted since). */
+  private ended: StreamRecord[] = [];
+  private endedHead = 0;
   private readonly sweeper: NodeJS.Timeout;
   private total = 0;
   private sweepQueued = false;
@@ -35,7 +43,13 @@ export class MemoryStreamLog implements StreamLog {
 
   /** Starts the log of a stream run here; `producer` is paused while its readers lag at the bound. */
   create(meta: StreamMeta, producer?: Pausable): StreamRecord {
-    const record = new StreamRecord(meta, this.options.maxStreamBytes, producer, (delta) => this.resized(delta));
+    const record = new StreamRecord(
+      meta,
+      this.options.maxStreamBytes,
+      producer,
+      (delta) => this.resized(delta),
+      (ended) => this.ended.push(ended),
+    );
     this.records.set(meta.streamId, record);
     return record;
   }
@@ -100,17 +114,33 @@ export class MemoryStreamLog implements StreamLog {
   sweep(): void {
     this.sweepQueued = false;
     const now = this.options.now();
-    for (const [streamId, record] of this.records) {
-      if (record.endedAt !== undefined && now - record.endedAt >= this.options.retentionMs) this.delete(streamId);
-    }
-    const max = this.options.maxTotalBytes;
+    const { retentionMs, maxTotalBytes: max } = this.options;
+    for (let record = this.oldestEnded(); record && now - record.endedAt! >= retentionMs; record = this.oldestEnded()) this.dropOldestEnded();
     if (this.total <= max) return;
-    const ended = [...this.records.values()].filter((r) => r.endedAt !== undefined).sort((a, b) => a.endedAt! - b.endedAt!);
-    for (const record of ended) {
-      if (this.total <= max) return;
-      this.delete(record.meta.streamId);
-    }
+    for (let record = this.oldestEnded(); record && this.total > max; record = this.oldestEnded()) this.dropOldestEnded();
+    if (this.total <= max) return;
     const share = Math.floor(max / Math.max(1, this.records.size));
     for (const record of this.records.values()) if (record.size > share) record.trim(share);
+  }
+
+  /** The kept record that ended first (records deleted meanwhile are skipped). */
+  private oldestEnded(): StreamRecord | undefined {
+    while (this.endedHead < this.ended.length) {
+      const record = this.ended[this.endedHead]!;
+      if (this.records.get(record.meta.streamId) === record) return record;
+      this.ended[this.endedHead++] = undefined!;
+    }
+    return undefined;
+  }
+
+  private dropOldestEnded(): void {
+    const record = this.ended[this.endedHead]!;
+    this.ended[this.endedHead++] = undefined!;
+    this.delete(record.meta.streamId);
+    // Reclaim the queue's front once it is most of it.
+    if (this.endedHead > 1024 && this.endedHead * 2 > this.ended.length) {
+      this.ended = this.ended.slice(this.endedHead);
+      this.endedHead = 0;
+    }
   }
 }

@@ -38,6 +38,8 @@ export class StreamRecord {
     private readonly producer?: Pausable,
     /** Told of every change in bytes held, for a bound over many records. */
     private readonly onSize?: (delta: number) => void,
+    /** Told once, when the terminal frame is appended. */
+    private readonly onEnd?: (record: StreamRecord) => void,
   ) {
     this.meta = meta;
   }
@@ -69,6 +71,7 @@ export class StreamRecord {
       this.state = frame.type === 'chat.done' ? 'done' : 'failed';
       this.endedAt = now;
       this.frames.shrink();
+      this.onEnd?.(this);
     }
     for (const subscription of this.subscriptions) subscription.offer(frame);
     this.onAppend?.();
