@@ -6,7 +6,9 @@
  *   node bench/run.js [--quick | --smoke] [--no-gateway] [--out DIR] [--levels 1,100,1000]
  *                     [--chunks N] [--interval MS] [--idle N] [--gateway-env KEY=VALUE ...]
  *                     [--gateway-main PATH] [--gateway-token TOKEN] [--gateway-if-built] [--quiet]
- *                     [--wait-quiet SECONDS]
+ *                     [--wait-quiet SECONDS] [--no-redis | --redis-url URL] [--no-moderate] [--no-paced]
+ *                     [--baseline NAME=PATH ...] [--baseline-resume-off NAME=PATH] [--only-new]
+ *                     [--variant NAME:KEY=VALUE[,KEY=VALUE]] [--moderate-levels 250,500,1000] [--reps N]
  *
  * Separate processes, so nothing shares an event loop: the fake upstream, the control relay, the
  * gateway (`node dist/main.js`) and one load-client process per scenario. The orchestrator only
@@ -46,10 +48,18 @@ const PRESETS = {
     activeRss: { streams: 1000, chunks: 50 },
     warmup: { streams: 100, chunks: 100 },
     keyLevel: 1000,
+    // The paced key load again, with every gateway variant (Redis log, baselines), 3 interleaved
+    // repetitions: what the resume log costs, in CPU, latency and Redis commands (issue 11).
+    resumeCost: { streams: 1000, chunks: 100, interval: 20, reps: 3 },
+    // A load the control is not saturated by (its added p99 well under 100 ms at 1,000 streams on
+    // 2 cores shared with the harness): 5 chunks/s per stream, 5,000 chunks/s per hop at 1,000
+    // streams. 3 interleaved repetitions per level, medians reported (issue 13).
+    moderate: { levels: [250, 500, 1000], chunks: 30, interval: 200, reps: 3 },
+    redis: true,
     freshRelayForIdle: true,
     idleSettleMs: 1000,
-    // Keep the whole run under 3 minutes on a slow or busy machine.
-    // Time budget (the whole run must stay under 3 minutes on a slow or busy machine):
+    // Time budget (the classic phases stay under 3 minutes on a slow or busy machine; the repeated
+    // phases for issues 11 and 13 add about 6 more, and are never cut short):
     skipMultiplexAfterSec: 115,
     // a run during which other processes took ≥ 30% CPU is repeated once, until this point;
     rerunNoisyUntilSec: 90,
@@ -68,6 +78,9 @@ const PRESETS = {
     activeRss: { streams: 500 },
     warmup: { streams: 50, chunks: 50 },
     keyLevel: 1000,
+    resumeCost: { streams: 1000, chunks: 50, interval: 20, reps: 1 },
+    moderate: { levels: [250, 1000], chunks: 20, interval: 200, reps: 1 },
+    redis: true,
     freshRelayForIdle: true,
     idleSettleMs: 1000,
     rerunNoisyUntilSec: 50,
@@ -83,6 +96,10 @@ const PRESETS = {
     activeRss: { streams: 20 },
     warmup: { streams: 10, chunks: 10 },
     keyLevel: 20,
+    resumeCost: { streams: 20, chunks: 10, interval: 10, reps: 1 },
+    moderate: { levels: [20], chunks: 5, interval: 50, reps: 1 },
+    // Only when redis-server is installed: the smoke run must not depend on it.
+    redis: 'auto',
     freshRelayForIdle: false,
     idleSettleMs: 200,
     settleMs: 50,
@@ -90,7 +107,7 @@ const PRESETS = {
 };
 
 function parseArgs(argv) {
-  const o = { preset: 'full', gateway: true, out: path.join(BENCH_DIR, 'results'), gatewayEnv: {}, quiet: false };
+  const o = { preset: 'full', gateway: true, out: path.join(BENCH_DIR, 'results'), gatewayEnv: {}, quiet: false, baselines: [], redis: undefined, moderate: true };
   const over = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -108,21 +125,48 @@ function parseArgs(argv) {
     else if (a === '--gateway-main') GATEWAY_MAIN = path.resolve(val());
     else if (a === '--gateway-token') o.gatewayToken = val();
     else if (a === '--wait-quiet') o.waitQuietSec = Number(val());
-    else if (a === '--levels') over.levels = val().split(',').map(Number);
+    else if (a === '--no-redis') o.redis = false;
+    else if (a === '--redis-url') o.redis = val();
+    else if (a === '--no-moderate') o.moderate = false;
+    else if (a === '--no-paced') o.paced = false;
+    else if (a === '--only-new') o.onlyNew = true;
+    else if (a === '--baseline' || a === '--baseline-resume-off') {
+      const kv = val();
+      const eq = kv.indexOf('=');
+      if (eq < 1) throw new Error(`${a} wants NAME=PATH (a built main.js), got ${kv}`);
+      const name = kv.slice(0, eq);
+      if (!/^[\w.-]+$/.test(name) || ['direct', 'control', 'gateway', 'gateway+redis'].includes(name)) throw new Error(`${a}: ${name} cannot name a baseline`);
+      o.baselines.push({ name, main: path.resolve(kv.slice(eq + 1)), resumeOff: a === '--baseline-resume-off' });
+    }
+    else if (a === '--variant') {
+      // NAME:KEY=VALUE,KEY=VALUE — this build again, with extra environment (e.g. NODE_OPTIONS).
+      const spec = val();
+      const colon = spec.indexOf(':');
+      const name = spec.slice(0, colon);
+      if (colon < 1 || !/^[\w.-]+$/.test(name) || ['direct', 'control', 'gateway', 'gateway+redis'].includes(name)) throw new Error(`--variant wants NAME:KEY=VALUE[,KEY=VALUE], got ${spec}`);
+      const env = Object.fromEntries(spec.slice(colon + 1).split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      o.baselines.push({ name, main: null, env });
+    } else if (a === '--levels') over.levels = val().split(',').map(Number);
     else if (a === '--chunks') over.chunks = Number(val());
     else if (a === '--interval') over.interval = Number(val());
     else if (a === '--idle') over.idle = Number(val());
+    else if (a === '--moderate-levels') o.moderateLevels = val().split(',').map(Number);
+    else if (a === '--reps') o.reps = Number(val());
     else if (a === '--gateway-env') {
       const kv = val();
       const eq = kv.indexOf('=');
       if (eq < 1) throw new Error(`--gateway-env wants KEY=VALUE, got ${kv}`);
       o.gatewayEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
     } else if (a === '-h' || a === '--help') {
-      process.stdout.write(`${fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 12).join('\n')}\n`);
+      process.stdout.write(`${fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 15).join('\n')}\n`);
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
   o.cfg = { ...PRESETS[o.preset], ...over };
+  // The repeated phases (issues 11 and 13): other levels or repetition counts.
+  const { moderate, resumeCost } = o.cfg;
+  if (moderate && (o.moderateLevels || o.reps)) o.cfg.moderate = { ...moderate, levels: o.moderateLevels || moderate.levels, reps: o.reps || moderate.reps };
+  if (resumeCost && o.reps) o.cfg.resumeCost = { ...resumeCost, reps: o.reps };
   if (!o.cfg.levels.includes(o.cfg.keyLevel)) o.cfg.keyLevel = o.cfg.levels[o.cfg.levels.length - 1];
   return o;
 }
@@ -151,7 +195,11 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 /** Spawns a node process; keeps its last output lines for error messages. */
 function startNode(name, args, { env, cwd = ROOT, nodeArgs = [] } = {}) {
-  const child = spawn(process.execPath, [...nodeArgs, '-r', DIE_WITH_PARENT, ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  return track(name, spawn(process.execPath, [...nodeArgs, '-r', DIE_WITH_PARENT, ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] }));
+}
+
+/** Keeps a child's last stderr lines for error messages, and kills it when the orchestrator exits. */
+function track(name, child) {
   children.add(child);
   child.name = name;
   child.tail = [];
@@ -242,6 +290,83 @@ function httpJson(method, url, timeoutMs = 5000) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// ---- Redis (issue 11): a private server, so INFO commandstats counts the gateway's commands only ----
+/** One command over RESP, no client library: returns the reply as a string (bulk/simple) or throws. */
+function redisCommand(port, args, host = HOST, timeoutMs = 3000) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const chunks = [];
+    const timer = setTimeout(() => socket.destroy(new Error('redis: no answer')), timeoutMs);
+    socket.on('connect', () => socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('')}`));
+    socket.on('data', (d) => {
+      chunks.push(d);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const lineEnd = text.indexOf('\r\n');
+      if (lineEnd < 0) return;
+      const kind = text[0];
+      let reply;
+      if (kind === '+' || kind === ':') reply = text.slice(1, lineEnd);
+      else if (kind === '-') reply = new Error(text.slice(1, lineEnd));
+      else if (kind === '$') {
+        const n = Number(text.slice(1, lineEnd));
+        if (n < 0) reply = null;
+        else if (Buffer.byteLength(text) - lineEnd - 2 < n + 2) return;
+        else reply = Buffer.from(text.slice(lineEnd + 2)).subarray(0, n).toString('utf8');
+      } else reply = text;
+      clearTimeout(timer);
+      socket.end();
+      if (reply instanceof Error) reject(reply);
+      else resolve(reply);
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Calls per command since the server started (INFO commandstats), without the INFO calls themselves. */
+async function redisCommandCalls(redis) {
+  const text = await redisCommand(redis.port, ['INFO', 'commandstats'], redis.host);
+  const calls = {};
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') calls[m[1]] = Number(m[2]);
+  return calls;
+}
+
+const diffCalls = (after, before) => {
+  const d = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] || 0) > 0) d[k] = v - (before[k] || 0);
+  return d;
+};
+
+/** A private redis-server for this run (no persistence), or a given URL; null when none can be had. */
+async function startRedis(option) {
+  if (typeof option === 'string' && option !== 'auto') {
+    const url = new URL(option);
+    return { url: option, host: url.hostname, port: Number(url.port || 6379), pid: null, private: false };
+  }
+  const which = require('node:child_process').spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (which.error || which.status !== 0) {
+    if (option === 'auto') return null;
+    throw new Error('redis-server is not installed: pass --no-redis, or --redis-url URL (a server of its own: INFO commandstats counts every client)');
+  }
+  const port = await freePort();
+  const child = track('redis', spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  child.stdout.resume();
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitInfo) throw new Error(`redis-server exited during startup${tailText(child)}`);
+    try {
+      if ((await redisCommand(port, ['PING'])) === 'PONG') break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer PING within 10 s${tailText(child)}`);
+    await sleep(50);
+  }
+  return { url: `redis://${HOST}:${port}`, host: HOST, port, pid: child.pid, private: true, child };
+}
+
 /** Full GC in a relay (see lib/gc-on-signal.js), then its RSS. */
 async function rssAfterGc(pid) {
   process.kill(pid, 'SIGUSR2');
@@ -252,7 +377,7 @@ async function rssAfterGc(pid) {
 const settle = () => sleep(SETTLE_MS);
 let SETTLE_MS = 200;
 
-async function startGateway(upstreamPort, extraEnv) {
+async function startGateway(upstreamPort, extraEnv, main = GATEWAY_MAIN, name = 'gateway') {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH,
@@ -277,7 +402,7 @@ async function startGateway(upstreamPort, extraEnv) {
     AUTH_MODE: 'none',
     ...extraEnv,
   };
-  const child = startNode('gateway', [GATEWAY_MAIN], { env, nodeArgs: RELAY_NODE_ARGS });
+  const child = startNode(name, [main], { env, nodeArgs: RELAY_NODE_ARGS });
   const rl = readline.createInterface({ input: child.stdout });
   rl.on('line', (line) => {
     child.tail.push(line);
@@ -286,7 +411,7 @@ async function startGateway(upstreamPort, extraEnv) {
   child.port = port;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitInfo) throw new Error(`the gateway exited during startup (${JSON.stringify(child.exitInfo)})${tailText(child)}`);
+    if (child.exitInfo) throw new Error(`${name} exited during startup (${JSON.stringify(child.exitInfo)})${tailText(child)}`);
     try {
       const res = await httpJson('GET', `http://${HOST}:${port}/health/ready`, 1000);
       if (res.status === 200) {
@@ -298,7 +423,7 @@ async function startGateway(upstreamPort, extraEnv) {
     }
     if (Date.now() > deadline) {
       await stopProcess(child, 500);
-      throw new Error(`the gateway did not answer 200 on GET /health/ready within 30 s${tailText(child)}`);
+      throw new Error(`${name} did not answer 200 on GET /health/ready within 30 s${tailText(child)}`);
     }
     await sleep(100);
   }
@@ -311,14 +436,16 @@ const CLIENT = path.join(BENCH_DIR, 'load-client.js');
  * Runs load-client.js once and returns its result together with /proc figures of the relay (if
  * any) and the upstream for the streaming window (from the client's "ready" to its "result").
  */
-async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gcBaseline = false } = {}) {
-  const url = target === 'direct' ? `http://${HOST}:${ctx.upstream.port}/v1` : target === 'control' ? `ws://${HOST}:${relay.port}` : `ws://${HOST}:${relay.port}/v1/ws`;
+async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gcBaseline = false, settleAfterMs = 0 } = {}) {
+  // What the load client speaks: a relay's kind (the gateway variants all speak the gateway protocol).
+  const kind = target === 'direct' ? 'direct' : relay.kind;
+  const url = kind === 'direct' ? `http://${HOST}:${ctx.upstream.port}/v1` : kind === 'control' ? `ws://${HOST}:${relay.port}` : `ws://${HOST}:${relay.port}/v1/ws`;
   const cfg = {
-    target,
+    target: kind,
     url,
     upstreamUrl: `http://${HOST}:${ctx.upstream.port}/v1`,
     waitGo: true,
-    token: target === 'gateway' ? ctx.gatewayToken : undefined,
+    token: kind === 'gateway' ? ctx.gatewayToken : undefined,
     ...spec,
   };
   cfg.timeoutMs = spec.timeoutMs || Math.round((spec.rampMs || 0) + (spec.chunks || 0) * (spec.interval || 0) * (spec.rounds || 1) + 15_000);
@@ -349,7 +476,10 @@ async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gc
           }
         }
         await httpJson('POST', `http://${HOST}:${ctx.upstream.port}/stats/reset`);
+        const redis = relay && relay.redis;
         window = {
+          redisCalls: redis ? await redisCommandCalls(redis) : null,
+          redisCpu: redis && redis.pid ? proc.readCpu(redis.pid) : null,
           t: performance.now(),
           machine: proc.readMachineCpu(),
           upstream: proc.readCpu(ctx.upstream.pid),
@@ -360,6 +490,9 @@ async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gc
         };
         child.stdin.write('go\n');
       } else if (msg.event === 'result') {
+        // The relay's work for these streams may end after the client's last chunk (a Redis log
+        // writes its last batch up to STREAM_LOG_BATCH_MS later): the window ends after a settle.
+        if (settleAfterMs) await sleep(settleAfterMs);
         const t = performance.now();
         const machine = proc.readMachineCpu();
         const upstreamCpu = proc.readCpu(ctx.upstream.pid);
@@ -382,13 +515,28 @@ async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gc
             cpuPct: round((100 * sec) / seconds, 1),
             cpuTicks: relayCpu.utime + relayCpu.stime - window.relay.utime - window.relay.stime,
             cpuSecPer1000Chunks: chunks > 0 ? round((sec * 1000) / chunks, 5) : null,
+            // The kernel's part (socket reads and writes, mostly): a floor every relay shares.
+            systemShare: relayCpu.utime + relayCpu.stime > window.relay.utime + window.relay.stime ? round((relayCpu.stime - window.relay.stime) / (relayCpu.utime + relayCpu.stime - window.relay.utime - window.relay.stime), 3) : null,
             rssAtGoKiB: window.relayMem.rssKiB,
             peakRssKiB: peak.maxRssKiB,
             hwmKiB: proc.readMem(relay.pid).hwmKiB,
           };
+          if (window.redisCalls) {
+            const calls = diffCalls(await redisCommandCalls(relay.redis), window.redisCalls);
+            const total = Object.values(calls).reduce((a, b) => a + b, 0);
+            const redisSec = window.redisCpu ? proc.readCpu(relay.redis.pid).cpuSec - window.redisCpu.cpuSec : null;
+            run.redis = {
+              commands: total,
+              commandsPerChunk: chunks > 0 ? round(total / chunks, 4) : null,
+              calls,
+              serverCpuSec: round(redisSec),
+              serverCpuSecPer1000Chunks: redisSec !== null && chunks > 0 ? round((redisSec * 1000) / chunks, 5) : null,
+            };
+          }
         }
         // Whatever the machine did that none of our processes account for: other tenants.
-        run.otherCpuPct = round(run.machineBusyPct - (run.relay ? run.relay.cpuPct : 0) - run.upstream.cpuPct - msg.client.cpuPct - run.orchestratorCpuPct, 1);
+        const redisPct = run.redis && run.redis.serverCpuSec !== null ? (100 * run.redis.serverCpuSec) / seconds : 0;
+        run.otherCpuPct = round(run.machineBusyPct - (run.relay ? run.relay.cpuPct : 0) - run.upstream.cpuPct - msg.client.cpuPct - run.orchestratorCpuPct - redisPct, 1);
         child.stdin.write('close\n');
       }
     }
@@ -441,13 +589,14 @@ function summaryLine(run) {
   const r = run.result;
   const lat = r.latencyMs;
   const bits = [
-    `${run.target.padEnd(7)}`,
+    `${run.target.padEnd(run.target.length > 7 ? 13 : 7)}`,
     `streams=${r.streams}${r.perSocket > 1 ? `/${r.sockets}sock` : ''}`,
     lat.n ? `lat p50=${lat.p50} p99=${lat.p99} p99.9=${lat.p999} ms` : '',
     r.ttfbMs.n ? `ttfb p50=${r.ttfbMs.p50} ms` : '',
     r.chunks.expected ? `lost=${r.chunks.lost}` : '',
     Object.keys(r.errors).length ? `errors=${JSON.stringify(r.errors)}` : '',
-    run.relay ? `relay cpu=${run.relay.cpuPct}%` : '',
+    run.relay ? `relay cpu=${run.relay.cpuPct}% (${run.relay.cpuSecPer1000Chunks} s/1k chunks)` : '',
+    run.redis ? `redis ${run.redis.commandsPerChunk} cmd/chunk` : '',
     `client elu=${r.client.elu}`,
     `upstream cpu=${run.upstream.cpuPct}%`,
     `machine=${run.machineBusyPct}% (others ${run.otherCpuPct}%)`,
@@ -512,7 +661,33 @@ async function main() {
   log(`bench: ${opts.preset} run on ${machine.cpuModel} × ${machine.cores}, node ${machine.node}, load ${machine.loadAvgAtStart.join(' ')}, other processes using ${machine.backgroundBusyPctBeforeRun}% CPU before start`);
 
   const targets = opts.gateway ? ['control', 'gateway'] : ['control'];
-  const elapsedSec = () => (performance.now() - t0) / 1000;
+  const results = { idle: {}, active: {}, sweep: [], multiplex: {}, burst: [], ttfb: {}, peakRssKiB: {}, resumeCost: [], moderate: [], warnings: [] };
+  // Gateway variants beyond the classic two, for the repeated phases (and the active-stream
+  // memory): the same build with a Redis log (issue 11), and other builds given as baselines.
+  const variants = [];
+  const relayDefs = {
+    control: { kind: 'control' },
+    gateway: { kind: 'gateway', main: GATEWAY_MAIN, env: opts.gatewayEnv },
+  };
+  let redis = null;
+  const redisOption = opts.redis === undefined ? cfg.redis : opts.redis;
+  if (opts.gateway && redisOption) {
+    redis = await startRedis(redisOption);
+    if (redis) {
+      variants.push('gateway+redis');
+      relayDefs['gateway+redis'] = { kind: 'gateway', main: GATEWAY_MAIN, env: { ...opts.gatewayEnv, REDIS_URL: redis.url }, redis };
+    } else results.warnings.push('redis-server is not installed: the Redis log (gateway+redis) was not measured');
+  }
+  for (const b of opts.gateway ? opts.baselines : []) {
+    if (b.main && !fs.existsSync(b.main)) throw new Error(`baseline ${b.name}: ${b.main} does not exist (build it first)`);
+    variants.push(b.name);
+    relayDefs[b.name] = b.main
+      ? { kind: 'gateway', main: b.main, env: opts.gatewayEnv, baseline: true, resumeOff: b.resumeOff }
+      : { kind: 'gateway', main: GATEWAY_MAIN, env: { ...opts.gatewayEnv, ...b.env }, extraEnv: b.env };
+  }
+  // The classic phases' time budget leaves out the repeated phases (5 and 6), which are never cut short.
+  let repeatedSec = 0;
+  const elapsedSec = () => (performance.now() - t0) / 1000 - repeatedSec;
   const budget = cfg.rerunNoisyUntilSec ? { elapsed: elapsedSec, rerunUntilSec: cfg.rerunNoisyUntilSec } : null;
   let tPhase = performance.now();
   const phases = [];
@@ -526,12 +701,17 @@ async function main() {
   const ctx = { gatewayToken: opts.gatewayToken };
   ctx.upstream = await startServer('upstream', 'upstream.js', {});
   const upstreamUrl = `http://${HOST}:${ctx.upstream.port}/v1`;
-  const startRelay = (t) =>
-    t === 'control'
-      ? startServer('control', 'control-relay.js', { UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_API_KEY: 'bench-not-a-secret' }, RELAY_NODE_ARGS)
-      : startGateway(ctx.upstream.port, opts.gatewayEnv);
-
-  const results = { idle: {}, active: {}, sweep: [], multiplex: {}, burst: [], ttfb: {}, peakRssKiB: {}, warnings: [] };
+  const startRelay = async (t) => {
+    const def = relayDefs[t];
+    const child =
+      def.kind === 'control'
+        ? await startServer('control', 'control-relay.js', { UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_API_KEY: 'bench-not-a-secret' }, RELAY_NODE_ARGS)
+        : await startGateway(ctx.upstream.port, def.env, def.main, t);
+    child.kind = def.kind;
+    child.redis = def.redis || null;
+    return child;
+  };
+  const only = opts.onlyNew ? 'new' : 'all';
   const hwm = (t, child) => {
     try {
       const k = proc.readMem(child.pid).hwmKiB;
@@ -545,41 +725,49 @@ async function main() {
     await sleep(300);
   };
 
+  const classic = only === 'all';
+  const streaming = [...targets, ...variants];
+  const N = (classic ? 6 : 0) + (cfg.resumeCost && opts.gateway && opts.paced !== false ? 1 : 0) + (cfg.moderate && opts.moderate ? 1 : 0);
+  let step = 0;
+  const title = (text) => `[${++step}/${N}] ${text}`;
+
   // 1. Idle connections, on fresh relay processes (heap not yet grown by streaming), which are
   //    then replaced by fresh ones for the streaming phases (smoke: the same processes go on).
   const relays = {};
-  phase(`[1/6] idle connections: ${cfg.idle} sockets held open`);
-  for (const t of targets) {
-    const relay = await startRelay(t);
-    await warmup(t, relay);
-    const run = await runClient(ctx, t, { mode: 'idle', streams: cfg.idle, connectConcurrency: 256 }, { relay, idleSettleMs: cfg.idleSettleMs, gcBaseline: true });
-    const sockets = run.result.sockets - run.result.connectFailed;
-    const per = (a, b) => (sockets > 0 ? round((a - b) / sockets, 2) : null);
-    results.idle[t] = {
-      sockets,
-      connectFailed: run.result.connectFailed,
-      connectMs: run.result.connectMs,
-      // Primary: both samples right after a forced full GC (live memory, GC-timing noise removed).
-      rssBeforeKiB: run.relayRssBeforeConnectAfterGcKiB,
-      rssWithSocketsKiB: run.relayRssIdleAfterGcKiB,
-      kibPerConnection: per(run.relayRssIdleAfterGcKiB, run.relayRssBeforeConnectAfterGcKiB),
-      // The same without forcing GC: includes whatever garbage was pending.
-      rssBeforeNoGcKiB: run.relayRssBeforeConnectKiB,
-      rssWithSocketsNoGcKiB: run.relayRssIdleKiB,
-      kibPerConnectionNoGc: per(run.relayRssIdleKiB, run.relayRssBeforeConnectKiB),
-      errors: run.result.errors,
-    };
-    const r = results.idle[t];
-    log(
-      `  ${t.padEnd(7)} ${sockets} sockets in ${Math.round(run.result.connectMs)} ms, RSS after GC ${r.rssBeforeKiB} → ${r.rssWithSocketsKiB} KiB = ${r.kibPerConnection} KiB/connection (without forced GC: ${r.kibPerConnectionNoGc})${run.result.connectFailed ? `, ${run.result.connectFailed} failed ${JSON.stringify(run.result.errors)}` : ''}`,
-    );
-    hwm(t, relay);
-    if (cfg.freshRelayForIdle) await stopProcess(relay);
-    else relays[t] = relay;
+  if (classic) {
+    phase(title(`idle connections: ${cfg.idle} sockets held open`));
+    for (const t of targets) {
+      const relay = await startRelay(t);
+      await warmup(t, relay);
+      const run = await runClient(ctx, t, { mode: 'idle', streams: cfg.idle, connectConcurrency: 256 }, { relay, idleSettleMs: cfg.idleSettleMs, gcBaseline: true });
+      const sockets = run.result.sockets - run.result.connectFailed;
+      const per = (a, b) => (sockets > 0 ? round((a - b) / sockets, 2) : null);
+      results.idle[t] = {
+        sockets,
+        connectFailed: run.result.connectFailed,
+        connectMs: run.result.connectMs,
+        // Primary: both samples right after a forced full GC (live memory, GC-timing noise removed).
+        rssBeforeKiB: run.relayRssBeforeConnectAfterGcKiB,
+        rssWithSocketsKiB: run.relayRssIdleAfterGcKiB,
+        kibPerConnection: per(run.relayRssIdleAfterGcKiB, run.relayRssBeforeConnectAfterGcKiB),
+        // The same without forcing GC: includes whatever garbage was pending.
+        rssBeforeNoGcKiB: run.relayRssBeforeConnectKiB,
+        rssWithSocketsNoGcKiB: run.relayRssIdleKiB,
+        kibPerConnectionNoGc: per(run.relayRssIdleKiB, run.relayRssBeforeConnectKiB),
+        errors: run.result.errors,
+      };
+      const r = results.idle[t];
+      log(
+        `  ${t.padEnd(7)} ${sockets} sockets in ${Math.round(run.result.connectMs)} ms, RSS after GC ${r.rssBeforeKiB} → ${r.rssWithSocketsKiB} KiB = ${r.kibPerConnection} KiB/connection (without forced GC: ${r.kibPerConnectionNoGc})${run.result.connectFailed ? `, ${run.result.connectFailed} failed ${JSON.stringify(run.result.errors)}` : ''}`,
+      );
+      hwm(t, relay);
+      if (cfg.freshRelayForIdle) await stopProcess(relay);
+      else relays[t] = relay;
+    }
   }
 
-  // 2. Fresh relays for the streaming phases; RSS per active stream first.
-  for (const t of targets) {
+  // 2. Fresh relays for the streaming phases (every gateway variant too); RSS per active stream first.
+  for (const t of streaming) {
     if (!relays[t]) {
       relays[t] = await startRelay(t);
       await warmup(t, relays[t]);
@@ -588,28 +776,30 @@ async function main() {
   await runClient(ctx, 'direct', streamSpec(cfg, cfg.warmup.streams, { chunks: cfg.warmup.chunks, interval: 0, rampMs: 0 }));
 
   const activeChunks = cfg.activeRss.chunks || cfg.chunks;
-  phase(`[2/6] RSS per active stream: ${cfg.activeRss.streams} streams × ${activeChunks} chunks paced ${cfg.interval} ms`);
-  for (const t of targets) {
-    const run = await runClient(ctx, t, streamSpec({ ...cfg, chunks: activeChunks }, cfg.activeRss.streams), { relay: relays[t], gcBaseline: true });
-    const n = run.result.streams;
-    const base = run.relayRssBeforeConnectAfterGcKiB;
-    results.active[t] = {
-      streams: n,
-      // Baseline after a forced full GC; the peak is whatever RSS reached while streaming.
-      rssBeforeKiB: base,
-      rssAtGoKiB: run.relay.rssAtGoKiB,
-      peakRssKiB: run.relay.peakRssKiB,
-      kibPerActiveStream: round((run.relay.peakRssKiB - base) / n, 2),
-      kibPerActiveStreamExclSocket: round((run.relay.peakRssKiB - run.relay.rssAtGoKiB) / n, 2),
-      lost: run.result.chunks.lost,
-      errors: run.result.errors,
-    };
-    log(`  ${t.padEnd(7)} RSS ${base} → peak ${run.relay.peakRssKiB} KiB = ${results.active[t].kibPerActiveStream} KiB/active stream (incl. its socket)`);
+  if (classic) {
+    phase(title(`RSS per active stream: ${cfg.activeRss.streams} streams × ${activeChunks} chunks paced ${cfg.interval} ms`));
+    for (const t of streaming) {
+      const run = await runClient(ctx, t, streamSpec({ ...cfg, chunks: activeChunks }, cfg.activeRss.streams), { relay: relays[t], gcBaseline: true });
+      const n = run.result.streams;
+      const base = run.relayRssBeforeConnectAfterGcKiB;
+      results.active[t] = {
+        streams: n,
+        // Baseline after a forced full GC; the peak is whatever RSS reached while streaming.
+        rssBeforeKiB: base,
+        rssAtGoKiB: run.relay.rssAtGoKiB,
+        peakRssKiB: run.relay.peakRssKiB,
+        kibPerActiveStream: round((run.relay.peakRssKiB - base) / n, 2),
+        kibPerActiveStreamExclSocket: round((run.relay.peakRssKiB - run.relay.rssAtGoKiB) / n, 2),
+        lost: run.result.chunks.lost,
+        errors: run.result.errors,
+      };
+      log(`  ${t.padEnd(7)} RSS ${base} → peak ${run.relay.peakRssKiB} KiB = ${results.active[t].kibPerActiveStream} KiB/active stream (incl. its socket)`);
+    }
   }
 
   // 3. Latency sweep, interleaved per level so drifting machine noise hits all three alike.
-  phase(`[3/6] latency sweep: ${cfg.levels.join(', ')} streams × ${cfg.chunks} chunks paced ${cfg.interval} ms, one socket per stream`);
-  for (const [i, level] of cfg.levels.entries()) {
+  if (classic) phase(title(`latency sweep: ${cfg.levels.join(', ')} streams × ${cfg.chunks} chunks paced ${cfg.interval} ms, one socket per stream`));
+  for (const [i, level] of (classic ? cfg.levels : []).entries()) {
     if (cfg.sweepLevelsUntilSec && elapsedSec() > cfg.sweepLevelsUntilSec) {
       const skipped = cfg.levels.slice(i);
       results.warnings.push(`sweep level(s) ${skipped.join(', ')} skipped: ${Math.round(elapsedSec())} s elapsed, over the ${cfg.sweepLevelsUntilSec} s budget (the machine is slow or busy)`);
@@ -639,14 +829,16 @@ async function main() {
   }
 
   // 4. Many streams per socket (when its level was not part of the sweep).
-  if (results.multiplex.direct) {
-    phase('[4/6] multiplexed: done with the sweep');
+  if (!classic) {
+    /* not in this run */
+  } else if (results.multiplex.direct) {
+    phase(title('multiplexed: done with the sweep'));
   } else if (cfg.multiplex && elapsedSec() > (cfg.skipMultiplexAfterSec || Infinity)) {
     results.warnings.push(`multiplexed run skipped: ${Math.round(elapsedSec())} s elapsed, over the ${cfg.skipMultiplexAfterSec} s budget for it`);
-    phase('[4/6] multiplexed: skipped (time budget)');
+    phase(title('multiplexed: skipped (time budget)'));
   } else if (cfg.multiplex) {
     const { streams, perSocket } = cfg.multiplex;
-    phase(`[4/6] multiplexed: ${streams} streams over ${Math.ceil(streams / perSocket)} sockets`);
+    phase(title(`multiplexed: ${streams} streams over ${Math.ceil(streams / perSocket)} sockets`));
     // The floor does not depend on sockets: reuse the sweep's direct run at the same concurrency.
     const sameLevel = results.sweep.find((row) => row.streams === streams);
     results.multiplex.direct = sameLevel ? sameLevel.direct : await measured(ctx, 'direct', streamSpec(cfg, streams), {}, budget);
@@ -656,18 +848,54 @@ async function main() {
       results.multiplex[t] = await measured(ctx, t, streamSpec(cfg, streams, { perSocket }), { relay: relays[t] }, budget);
       log(`  ${summaryLine(results.multiplex[t])}`);
     }
-  } else phase('[4/6] multiplexed: skipped in this preset');
+  } else phase(title('multiplexed: skipped in this preset'));
 
-  // 5. CPU per 1,000 relayed chunks: burst (no pacing), interleaved repetitions (the direct run,
+  // 5. What the resume log costs at the paced key load (issues 11 and 13), and 6. the tail at
+  //    moderate load (issue 13): every relay and gateway variant, each repetition with its own
+  //    direct run, relays in rotating order (medians reported). The window of each gateway run
+  //    ends a settle after the last chunk, so a Redis log's last batch (and its commands) counts.
+  //    Their time is left out of the classic phases' budget (elapsedSec).
+  const settleAfterMs = Math.max(300, 3 * Number((opts.gatewayEnv && opts.gatewayEnv.STREAM_LOG_BATCH_MS) || 100));
+  const names = ['control', ...streaming.filter((t) => t !== 'control')];
+  const repeated = async (spec, reps, turn, into) => {
+    const startedAt = performance.now();
+    for (let rep = 0; rep < reps; rep++) {
+      for (const t of ['direct', ...names.map((_, i) => names[(i + turn + rep) % names.length])]) {
+        await settle();
+        const run = await runClient(ctx, t, spec, { relay: relays[t] || null, settleAfterMs: relays[t] ? settleAfterMs : 0 });
+        run.rep = rep;
+        into.push(run);
+        log(`  #${rep + 1} ${summaryLine(run)}`);
+      }
+    }
+    repeatedSec += (performance.now() - startedAt) / 1000;
+  };
+  const rc = cfg.resumeCost;
+  if (rc && opts.gateway && opts.paced !== false) {
+    phase(title(`paced key load, every relay: ${rc.streams} streams × ${rc.chunks} chunks paced ${rc.interval} ms, ${rc.reps} repetition(s) of ${names.join(', ')}`));
+    await repeated(streamSpec({ chunks: rc.chunks, interval: rc.interval }, rc.streams), rc.reps, 0, results.resumeCost);
+  }
+  const md = cfg.moderate;
+  if (md && opts.moderate) {
+    phase(title(`moderate load: ${md.levels.join(', ')} streams × ${md.chunks} chunks paced ${md.interval} ms, ${md.reps} repetition(s) of ${names.join(', ')}`));
+    for (const [i, level] of md.levels.entries()) {
+      const row = { streams: level, runs: [] };
+      await repeated(streamSpec({ chunks: md.chunks, interval: md.interval }, level), md.reps, i, row.runs);
+      results.moderate.push(row);
+    }
+  }
+
+  // 7. CPU per 1,000 relayed chunks: burst (no pacing), interleaved repetitions (the direct run,
   //    which has no relay CPU to measure, only once, for the bottleneck table).
   const b = cfg.burst;
-  phase(`[5/6] burst: ${b.streams} streams × ${b.chunks} chunks, no pacing, ${b.reps} repetition(s)`);
-  for (let rep = 0; rep < b.reps; rep++) {
+  if (classic) phase(title(`burst: ${b.streams} streams × ${b.chunks} chunks, no pacing, ${b.reps} repetition(s)`));
+  for (let rep = 0; rep < (classic ? b.reps : 0); rep++) {
     if (rep > 0 && cfg.burstRepsUntilSec && elapsedSec() > cfg.burstRepsUntilSec) {
       results.warnings.push(`burst repetition${rep + 1 === b.reps ? ` ${b.reps}` : `s ${rep + 1}–${b.reps}`} skipped: ${Math.round(elapsedSec())} s elapsed, over the ${cfg.burstRepsUntilSec} s budget`);
       break;
     }
-    for (const t of [...(rep === 0 ? ['direct'] : []), ...(rep % 2 === 0 ? targets : [...targets].reverse())]) {
+    // Every gateway variant too (Redis log, baselines): what each costs per chunk without pacing.
+    for (const t of [...(rep === 0 ? ['direct'] : []), ...(rep % 2 === 0 ? streaming : [...streaming].reverse())]) {
       await settle();
       const run = await measured(ctx, t, { mode: 'stream', streams: b.streams, chunks: b.chunks, interval: 0, rampMs: 0 }, { relay: relays[t] || null }, budget);
       results.burst.push(run);
@@ -675,37 +903,58 @@ async function main() {
     }
   }
 
-  // 6. Time to first chunk at low load: a few sockets, sequential streams (first round excluded).
+  // 8. Time to first chunk at low load: a few sockets, sequential streams (first round excluded).
   const tt = cfg.ttfb;
-  phase(`[6/6] time to first chunk at low load: ${tt.sockets} sockets × ${tt.rounds} sequential streams`);
-  for (const t of ['direct', ...targets]) {
-    await settle();
-    results.ttfb[t] = await measured(
-      ctx,
-      t,
-      { mode: 'stream', streams: tt.sockets, rounds: tt.rounds, chunks: tt.chunks, interval: tt.interval, rampMs: 10, thinkMs: 5 },
-      { relay: relays[t] || null },
-      budget,
-    );
-    const s = results.ttfb[t].result.ttfbAfterFirstRoundMs;
-    log(`  ${t.padEnd(7)} ttfb p50=${s.p50} p99=${s.p99} ms (n=${s.n})`);
+  if (classic) {
+    phase(title(`time to first chunk at low load: ${tt.sockets} sockets × ${tt.rounds} sequential streams`));
+    for (const t of ['direct', ...targets]) {
+      await settle();
+      results.ttfb[t] = await measured(
+        ctx,
+        t,
+        { mode: 'stream', streams: tt.sockets, rounds: tt.rounds, chunks: tt.chunks, interval: tt.interval, rampMs: 10, thinkMs: 5 },
+        { relay: relays[t] || null },
+        budget,
+      );
+      const s = results.ttfb[t].result.ttfbAfterFirstRoundMs;
+      log(`  ${t.padEnd(7)} ttfb p50=${s.p50} p99=${s.p99} ms (n=${s.n})`);
+    }
   }
 
-  for (const t of targets) {
+  for (const t of streaming) {
     hwm(t, relays[t]);
     await stopProcess(relays[t]);
   }
   await stopProcess(ctx.upstream);
+  if (redis && redis.child) await stopProcess(redis.child, 1000);
 
   phase('done');
   phases.pop();
   const wallSec = (performance.now() - t0) / 1000;
   const phaseTimes = phases;
-  const report = buildReport({ preset: opts.preset, cfg, machine, started, wallSec, targets, results, phases: phaseTimes });
+  const relayInfo = {};
+  for (const [name, def] of Object.entries(relayDefs)) {
+    relayInfo[name] = { kind: def.kind, main: def.main ? path.relative(ROOT, def.main) || def.main : null, redis: Boolean(def.redis), baseline: Boolean(def.baseline), resumeOff: Boolean(def.resumeOff), env: def.extraEnv };
+  }
+  const report = buildReport({
+    preset: opts.preset,
+    cfg,
+    machine,
+    started,
+    wallSec,
+    targets,
+    variants,
+    relayInfo,
+    redis: redis ? { private: redis.private, batchMs: Number((opts.gatewayEnv && opts.gatewayEnv.STREAM_LOG_BATCH_MS) || 100) } : null,
+    settleAfterMs,
+    only,
+    results,
+    phases: phaseTimes,
+  });
   fs.mkdirSync(opts.out, { recursive: true });
   fs.writeFileSync(path.join(opts.out, 'latest.json'), `${JSON.stringify(report.json, null, 2)}\n`);
   fs.writeFileSync(path.join(opts.out, 'latest.md'), report.markdown);
-  fs.writeFileSync(path.join(opts.out, 'latest.svg'), report.svg);
+  if (report.svg) fs.writeFileSync(path.join(opts.out, 'latest.svg'), report.svg);
   log(`\n${report.markdown}`);
   log(`bench: done in ${wallSec.toFixed(1)} s; wrote ${path.relative(process.cwd(), opts.out) || '.'}/latest.{json,md,svg}`);
   return report.json;

@@ -106,7 +106,29 @@ function check(json, dir, withGateway) {
     expect(num(s.addedTtfbP50Ms), `${t}: added time to first chunk missing`);
     expect(json.idle[t] && json.idle[t].connectFailed === 0 && json.idle[t].sockets === json.config.idle, `${t}: idle sockets did not all open`);
   }
-  if (withGateway) expect(Array.isArray(json.goals) && json.goals.length === 6, 'target evaluation missing');
+  if (withGateway) {
+    // Six classic targets, one tail target per moderate level and the paced CPU one.
+    const moderate = (json.repeated && json.repeated.moderate) || [];
+    expect(Array.isArray(json.goals) && json.goals.length === 6 + moderate.length + 1, 'target evaluation missing');
+    const rc = json.repeated && json.repeated.resumeCost;
+    const levels = [...moderate.map((level) => [`moderate ${level.streams}`, level]), ['paced key load', rc]];
+    for (const [label, level] of levels) {
+      if (!level) {
+        problems.push(`${label}: missing`);
+        continue;
+      }
+      for (const name of Object.keys(json.relays || {})) {
+        const r = level.relays[name];
+        if (!r) {
+          problems.push(`${label} ${name}: no result`);
+          continue;
+        }
+        expect(r.lost === 0 && r.errors === 0, `${label} ${name}: ${r.lost} lost, ${r.errors} errors`);
+        expect(num(r.addedMs.p99) && num(r.cpuSecPer1000Chunks), `${label} ${name}: added latency or CPU missing`);
+        if (json.relays[name].redis) expect(num(r.redisCommandsPerChunk) && r.redisCommandsPerChunk > 0, `${label} ${name}: Redis commands not counted`);
+      }
+    }
+  }
   return problems;
 }
 

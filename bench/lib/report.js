@@ -6,6 +6,7 @@
  * paired across runs).
  */
 const { round3 } = require('./stats');
+const { repeatedGoals, repeatedMarkdown, summarizeRepeated } = require('./report-repeated');
 
 const TARGET = {
   cpuRatio: 0.8,
@@ -71,7 +72,26 @@ function median(values) {
 
 const healthy = (c) => c && c.chunks.lost === 0 && c.errorCount === 0 && !c.timedOut && c.streamsFailed === 0;
 
-function buildReport({ preset, cfg, machine, started, wallSec, targets, results, phases = [] }) {
+/**
+ * The whole report: the classic phases (unless the run had only the repeated ones, `--only-new`)
+ * and the repeated phases of every relay, gateway variants included.
+ */
+function buildReport(args) {
+  const { preset, cfg, machine, started, wallSec, targets, results, phases = [], variants = [], relayInfo = {} } = args;
+  const repeated = summarizeRepeated(results, ['control', ...targets.filter((t) => t !== 'control'), ...variants]);
+  const classic = Boolean(results.ttfb.direct);
+  const json = classic
+    ? classicJson(args)
+    : { schema: 'holysheep-gateway-bench/1', preset, started: started.toISOString(), wallSec: round3(wallSec), phases, machine, config: cfg, targets, goals: [], notes: [...(results.warnings || [])] };
+  json.classic = classic;
+  json.variants = variants;
+  json.relays = relayInfo;
+  json.repeated = repeated;
+  json.goals.push(...repeatedGoals(repeated));
+  return { json, markdown: markdown(json), svg: classic ? svg(json) : null };
+}
+
+function classicJson({ preset, cfg, machine, started, wallSec, targets, results, phases = [] }) {
   const sweep = results.sweep.map((row) => {
     const out = { streams: row.streams, direct: condense(row.direct) };
     for (const t of targets) out[t] = condense(row[t], row.direct);
@@ -80,7 +100,8 @@ function buildReport({ preset, cfg, machine, started, wallSec, targets, results,
 
   const keyRow = sweep.find((r) => r.streams === cfg.keyLevel) || sweep[sweep.length - 1];
   const burst = {};
-  for (const t of ['direct', ...targets]) {
+  const burstNames = [...new Set(results.burst.map((r) => r.target))];
+  for (const t of ['direct', ...targets, ...burstNames.filter((n) => n !== 'direct' && !targets.includes(n))]) {
     const runs = results.burst.filter((r) => r.target === t);
     burst[t] = {
       runs: runs.map((r) => condense(r)),
@@ -249,7 +270,7 @@ function buildReport({ preset, cfg, machine, started, wallSec, targets, results,
     active: results.active,
     notes,
   };
-  return { json, markdown: markdown(json), svg: svg(json) };
+  return json;
 }
 
 function bottleneckNotes(sweep, multiplex, targets, machine, results, harness) {
@@ -318,7 +339,7 @@ function markdown(j) {
   );
   L.push('');
   L.push(
-    `Added = relay percentile − direct percentile at the same concurrency, same run. Paced runs: ${j.config.chunks} chunks/stream every ${j.config.interval} ms, one socket per stream. This is a shared ${m.cores}-core machine: compare gateway with control within this run, not numbers across runs.`,
+    `Added = relay percentile − direct percentile at the same concurrency, same run.${j.classic !== false ? ` Sweep: ${j.config.chunks} chunks/stream every ${j.config.interval} ms, one socket per stream.` : ' Only the repeated phases ran (`--only-new`).'} This is a shared ${m.cores}-core machine: compare gateway with control within this run, not numbers across runs.`,
   );
   L.push('');
   if (hasGw) {
@@ -336,6 +357,24 @@ function markdown(j) {
     L.push('');
   }
 
+  if (j.classic !== false) classicMarkdown(j, L);
+  if (j.repeated) L.push(repeatedMarkdown(j.repeated, j.relays));
+
+  if (j.notes.length) {
+    L.push('## Measurement caveats found in this run');
+    L.push('');
+    for (const n of j.notes) L.push(`- ${n}`);
+    L.push('');
+  }
+  L.push(`${j.classic !== false ? 'Chart: `latest.svg`. ' : ''}Raw figures: \`latest.json\`. How to read them: \`bench/README.md\`.`);
+  L.push('');
+  return L.join('\n');
+}
+
+/** The sections of the classic phases (sweep, bottlenecks, time to first chunk, memory), into `L`. */
+function classicMarkdown(j, L) {
+  const T = j.targets;
+  const hasGw = T.includes('gateway');
   L.push('## Figures');
   L.push('');
   const cols = T.map((t) => t[0].toUpperCase() + t.slice(1));
@@ -347,6 +386,10 @@ function markdown(j) {
   };
   const key = j.sweep.find((r) => r.streams === j.config.keyLevel) ? j.config.keyLevel : j.sweep[j.sweep.length - 1].streams;
   row(`CPU s per 1,000 relayed chunks, burst (median of ${j.burst[T[0]].runs.length})`, 'cpuSecPer1000ChunksBurst', 4);
+  for (const name of Object.keys(j.burst).filter((n) => n !== 'direct' && !T.includes(n))) {
+    const cpu = j.burst[name].cpuSecPer1000Chunks;
+    L.push(`| CPU s per 1,000 relayed chunks, burst: ${name} | ${T.map((t) => (t === 'gateway' ? fmt(cpu, 4) : '')).join(' | ')}${hasGw ? ` | ${fmt(ratio(cpu, j.burst.control.cpuSecPer1000Chunks))}` : ''} |`);
+  }
   row(`CPU s per 1,000 relayed chunks, paced, ${key} streams`, 'cpuSecPer1000ChunksPaced', 4);
   row(`Added latency p50, ${key} streams (ms)`, 'addedP50Ms');
   row(`Added latency p99, ${key} streams (ms)`, 'addedP99Ms');
@@ -397,7 +440,7 @@ function markdown(j) {
   };
   for (const r of j.sweep) for (const t of ['direct', ...T]) bn(`${r.streams} paced`, t, r[t]);
   if (j.multiplex.direct) for (const t of ['direct', ...T]) bn(`${j.multiplex[t].streams} multiplexed`, t, j.multiplex[t]);
-  for (const t of ['direct', ...T]) j.burst[t].runs.forEach((c, i) => bn(`burst ${c.streams}×${c.chunksPerStream}${j.burst[t].runs.length > 1 ? ` #${i + 1}` : ''}`, t, c));
+  for (const t of Object.keys(j.burst)) j.burst[t].runs.forEach((c, i) => bn(`burst ${c.streams}×${c.chunksPerStream}${j.burst[t].runs.length > 1 ? ` #${i + 1}` : ''}`, t, c));
   L.push('');
 
   L.push('## Time to first chunk at low load, ms');
@@ -422,16 +465,6 @@ function markdown(j) {
     L.push(`| ${t} | ${i.sockets.toLocaleString('en')} | ${fmt(i.rssBeforeKiB / 1024, 1)} → ${fmt(i.rssWithSocketsKiB / 1024, 1)} | ${fmt(i.kibPerConnection)} | ${fmt(i.kibPerConnectionNoGc)} | ${a.streams.toLocaleString('en')} | ${fmt(a.rssBeforeKiB / 1024, 1)} → ${fmt(a.peakRssKiB / 1024, 1)} | ${fmt(a.kibPerActiveStream)} | ${fmt(j.summary[t].peakRssMiB, 1)} |`);
   }
   L.push('');
-
-  if (j.notes.length) {
-    L.push('## Measurement caveats found in this run');
-    L.push('');
-    for (const n of j.notes) L.push(`- ${n}`);
-    L.push('');
-  }
-  L.push('Chart: `latest.svg`. Raw figures: `latest.json`. How to read them: `bench/README.md`.');
-  L.push('');
-  return L.join('\n');
 }
 
 // ---- SVG -------------------------------------------------------------------------------------

@@ -45,74 +45,68 @@ describeStreamLog('RedisStreamLog', async () => {
   };
 });
 
+/**
+ * One replica's Redis log (and the in-memory records it copies) on a private redis-server, for a
+ * test body; `logs` more logs on the same connection stand for other replicas. Skips without Redis.
+ */
+async function withRedisLogs(options: { batchMs: number; logs?: number }, body: (t: { redis: RedisService; logs: RedisStreamLog[]; local: MemoryStreamLog; ownership: StreamOwnership }) => Promise<void>) {
+  const server = await TestRedis.start();
+  if (!server) return;
+  const config = parseConfig({ REDIS_URL: server.url });
+  const redis = new RedisService(config, new MetricsService(new ConnectionRegistryService(), config), quiet);
+  await new Promise<void>((resolve) => redis.onUp(resolve));
+  const ownership = new StreamOwnership(redis, 5_000);
+  await ownership.start(() => undefined);
+  const logOptions = { batchMs: options.batchMs, retentionMs: 60_000, maxStreamBytes: 1 << 20, runningTtlMs: 60_000 };
+  const logs = Array.from({ length: options.logs ?? 1 }, () => new RedisStreamLog(redis, ownership, logOptions, () => undefined));
+  const local = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now });
+  try {
+    await body({ redis, logs, local, ownership });
+  } finally {
+    for (const log of logs) log.close();
+    local.close();
+    await ownership.stop();
+    await redis.onApplicationShutdown();
+    await server.down();
+  }
+}
+
 describe('RedisStreamLog find', () => {
   it('finds a stream started elsewhere less than a batch window ago (its first batch is not written yet)', async () => {
-    const server = await TestRedis.start();
-    if (!server) return;
-    const config = parseConfig({ REDIS_URL: server.url });
-    const redis = new RedisService(config, new MetricsService(new ConnectionRegistryService(), config), quiet);
-    await new Promise<void>((resolve) => redis.onUp(resolve));
-    const ownership = new StreamOwnership(redis, 5_000);
-    await ownership.start(() => undefined);
-    const options = { batchMs: 300, retentionMs: 60_000, maxStreamBytes: 1 << 20, runningTtlMs: 60_000 };
+    const batchMs = 300;
     // Two replicas' logs: A produces, B is asked to resume.
-    const a = new RedisStreamLog(redis, ownership, options, () => undefined);
-    const b = new RedisStreamLog(redis, ownership, options, () => undefined);
-    const local = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now });
-    try {
+    await withRedisLogs({ batchMs, logs: 2 }, async ({ redis, logs: [a, b], local, ownership }) => {
       const record = local.create({ streamId: 'str_young', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
-      a.replicate(record, () => undefined);
+      a!.replicate(record, () => undefined);
       record.append({ seq: 1, type: 'chat.started', rest: '}' });
       expect(await redis.client!.exists('hsg:m:str_young')).toBe(0);
-      expect(await b.find('str_young', 'p')).toMatchObject({ meta: { streamId: 'str_young' }, lastSeq: 1 });
+      expect(await b!.find('str_young', 'p')).toMatchObject({ meta: { streamId: 'str_young' }, lastSeq: 1 });
       // Not its principal's: refused at once, without waiting for a batch.
       const startedAt = Date.now();
-      expect(await b.find('str_young', 'q')).toBeUndefined();
-      expect(Date.now() - startedAt).toBeLessThan(options.batchMs);
+      expect(await b!.find('str_young', 'q')).toBeUndefined();
+      expect(Date.now() - startedAt).toBeLessThan(batchMs);
       // Unknown: refused after the second look.
-      expect(await b.find('str_unknown', 'p')).toBeUndefined();
-    } finally {
-      a.close();
-      b.close();
-      local.close();
-      await ownership.stop();
-      await redis.onApplicationShutdown();
-      await server.down();
-    }
+      expect(await b!.find('str_unknown', 'p')).toBeUndefined();
+    });
   });
 });
 
 describe('RedisStreamLog fencing', () => {
   it('stops a stream whose log another instance ended: its next write is refused by the entry id', async () => {
-    const server = await TestRedis.start();
-    if (!server) return;
-    const config = parseConfig({ REDIS_URL: server.url });
-    const redis = new RedisService(config, new MetricsService(new ConnectionRegistryService(), config), quiet);
-    await new Promise<void>((resolve) => redis.onUp(resolve));
-    const ownership = new StreamOwnership(redis, 5_000);
-    await ownership.start(() => undefined);
-    const log = new RedisStreamLog(redis, ownership, { batchMs: 5, retentionMs: 60_000, maxStreamBytes: 1 << 20, runningTtlMs: 60_000 }, () => undefined);
-    const local = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now });
-    try {
+    await withRedisLogs({ batchMs: 5 }, async ({ redis, logs: [log], local, ownership }) => {
       const record = local.create({ streamId: 'str_fenced', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
       let fenced = 0;
-      log.replicate(record, () => fenced++);
+      log!.replicate(record, () => fenced++);
       record.append({ seq: 1, type: 'chat.started', rest: '}' });
-      await log.flushNow();
+      await log!.flushNow();
       // Another instance found this one's lease gone and ended the log at seq 2.
       await redis.client!.xadd('hsg:s:str_fenced', '2-0', '2', 'chat.error ,"code":"upstream_disconnected"}');
       record.append({ seq: 2, type: 'chat.chunk', rest: '}' });
       record.append({ seq: 3, type: 'chat.chunk', rest: '}' });
-      await log.flushNow();
+      await log!.flushNow();
       expect(fenced).toBe(1);
       const entries = await redis.client!.xrange('hsg:s:str_fenced', '-', '+');
       expect(entries.map(([id]) => id)).toEqual(['1-0', '2-0']);
-    } finally {
-      log.close();
-      local.close();
-      await ownership.stop();
-      await redis.onApplicationShutdown();
-      await server.down();
-    }
+    });
   });
 });

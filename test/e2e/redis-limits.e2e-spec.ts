@@ -8,7 +8,7 @@
 import { FakeUpstream } from '../support/fake-upstream';
 import { TEST_API_KEY } from '../support/gateway-app';
 import { TestRedis } from '../support/redis-server';
-import { listeningPort, runService, type ServiceProcess } from '../support/service-process';
+import { startGatewayProcess, type GatewayProcess } from '../support/service-process';
 import { TestClient } from '../support/ws-client';
 
 const ALICE = 'alice-0123456789abcdef-secret';
@@ -17,7 +17,7 @@ const LEASE_MS = 1_500;
 const hello = [{ role: 'user', content: 'hello' }];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-type Instance = ServiceProcess & { port: number; url: string };
+type Instance = GatewayProcess;
 
 describe('limits across instances on Redis (e2e, real processes)', () => {
   jest.setTimeout(60_000);
@@ -41,21 +41,15 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
   });
 
   async function instance(env: Record<string, string> = {}): Promise<Instance> {
-    const service = runService({
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: '0',
+    const started = await startGatewayProcess({
       HOLYSHEEP_API_KEY: TEST_API_KEY,
       HOLYSHEEP_BASE_URL: upstream.baseUrl,
-      UPSTREAM_MAX_RETRIES: '0',
       AUTH_MODE: 'api_key',
       AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
       REDIS_URL: redis!.url,
       INSTANCE_LEASE_MS: String(LEASE_MS),
       ...env,
     });
-    const port = await listeningPort(service);
-    const started = { ...service, port, url: `ws://127.0.0.1:${port}/v1/ws` };
     instances.push(started);
     return started;
   }

@@ -8,13 +8,13 @@ import { chunk, FakeUpstream, type UpstreamCall } from '../support/fake-upstream
 import { finishStream, framesOf, startStreaming } from '../support/stream-script';
 import { TEST_API_KEY } from '../support/gateway-app';
 import { TestRedis } from '../support/redis-server';
-import { listeningPort, runService, type ServiceProcess } from '../support/service-process';
+import { startGatewayProcess, type GatewayProcess } from '../support/service-process';
 import { assertStreamInvariants, streamText, TestClient } from '../support/ws-client';
 
 const ALICE = 'alice-0123456789abcdef-secret';
 const BOB = 'bob-0123456789abcdef-secret';
 
-type Instance = ServiceProcess & { port: number; url: string };
+type Instance = GatewayProcess;
 
 describe('resume across instances on Redis (e2e, real processes)', () => {
   jest.setTimeout(60_000);
@@ -35,13 +35,9 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
   });
 
   async function instance(env: Record<string, string> = {}): Promise<Instance> {
-    const service = runService({
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: '0',
+    const started = await startGatewayProcess({
       HOLYSHEEP_API_KEY: TEST_API_KEY,
       HOLYSHEEP_BASE_URL: upstream.baseUrl,
-      UPSTREAM_MAX_RETRIES: '0',
       AUTH_MODE: 'api_key',
       AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
       REDIS_URL: redis!.url,
@@ -50,8 +46,6 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
       DRAIN_TIMEOUT_MS: '10000',
       ...env,
     });
-    const port = await listeningPort(service);
-    const started = { ...service, port, url: `ws://127.0.0.1:${port}/v1/ws` };
     instances.push(started);
     return started;
   }

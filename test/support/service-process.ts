@@ -26,6 +26,19 @@ export function runService(env: Record<string, string>): ServiceProcess {
   return { child, output, exit };
 }
 
+/** A built gateway listening on loopback, with its WebSocket URL. */
+export type GatewayProcess = ServiceProcess & { port: number; url: string };
+
+/**
+ * Starts the built service in production mode on 127.0.0.1 (port 0) and waits until it listens;
+ * `env` says the rest (upstream, auth, Redis…), over these defaults.
+ */
+export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
+  const service = runService({ NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', UPSTREAM_MAX_RETRIES: '0', ...env });
+  const port = await listeningPort(service);
+  return { ...service, port, url: `ws://127.0.0.1:${port}/v1/ws` };
+}
+
 /** Resolves with the port from the "listening on" log line; rejects if the process exits first. */
 export function listeningPort(service: ServiceProcess): Promise<number> {
   return new Promise((resolve, reject) => {

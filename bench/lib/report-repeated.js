@@ -1,0 +1,187 @@
+'use strict';
+/**
+ * The repeated phases of bench/run.js: the resume log's cost at the paced key load (issue 11) and
+ * the tail at moderate load (issue 13). Each phase runs every relay several times in rotating
+ * order, each repetition with its own direct run; a relay's "added" figure is taken against the
+ * direct run of its own repetition, then the median over repetitions is reported (every value is
+ * kept in the JSON too). One run's p99.9 is a handful of chunks; the median of three is the least
+ * a comparison of tails needs on a shared machine.
+ */
+const { round3 } = require('./stats');
+
+/** Issue 13's targets, against the naive control in the same run. */
+const REPEATED_TARGET = {
+  /** CPU per chunk on the paced key load (resume log on, the default), gateway ÷ control. */
+  pacedCpuRatio: 0.6,
+};
+
+const sub = (a, b) => (typeof a !== 'number' || typeof b !== 'number' ? null : round3(a - b));
+const ratio = (a, b) => (typeof a !== 'number' || typeof b !== 'number' || !(a > 0) || !(b > 0) ? null : Math.round((a / b) * 100) / 100);
+
+function median(values) {
+  const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : round3((v[mid - 1] + v[mid]) / 2);
+}
+
+const errorCount = (r) => Object.values(r.errors || {}).reduce((a, b) => a + b, 0) + (r.streamsFailed || 0) + (r.timedOut ? 1 : 0);
+
+/**
+ * One level of a repeated phase: per relay, the median over repetitions of the added p50/p99/p99.9
+ * (each against its repetition's direct run), of relay CPU per 1,000 chunks and of Redis commands
+ * per chunk; chunks lost and errors summed over repetitions.
+ */
+function summarizeLevel(runs, names) {
+  const directOf = (rep) => runs.find((r) => r.target === 'direct' && r.rep === rep);
+  const direct = runs.filter((r) => r.target === 'direct');
+  const first = runs[0].result;
+  const level = {
+    streams: first.streams,
+    chunksPerStream: first.chunksPerStream,
+    intervalMs: first.intervalMs,
+    reps: direct.length,
+    direct: {
+      latencyMs: { p50: median(direct.map((r) => r.result.latencyMs.p50)), p99: median(direct.map((r) => r.result.latencyMs.p99)), p999: median(direct.map((r) => r.result.latencyMs.p999)) },
+      clientElu: median(direct.map((r) => r.result.client.elu)),
+    },
+    relays: {},
+  };
+  for (const name of names) {
+    const mine = runs.filter((r) => r.target === name);
+    if (mine.length === 0) continue;
+    const added = mine.map((r) => {
+      const d = directOf(r.rep).result.latencyMs;
+      const l = r.result.latencyMs;
+      return { p50: sub(l.p50, d.p50), p99: sub(l.p99, d.p99), p999: sub(l.p999, d.p999) };
+    });
+    level.relays[name] = {
+      addedMs: { p50: median(added.map((a) => a.p50)), p99: median(added.map((a) => a.p99)), p999: median(added.map((a) => a.p999)) },
+      addedMsPerRep: added,
+      cpuSecPer1000Chunks: median(mine.map((r) => r.relay && r.relay.cpuSecPer1000Chunks)),
+      cpuSecPer1000ChunksPerRep: mine.map((r) => r.relay && r.relay.cpuSecPer1000Chunks),
+      cpuPct: median(mine.map((r) => r.relay && r.relay.cpuPct)),
+      systemShare: median(mine.map((r) => r.relay && r.relay.systemShare)),
+      redisCommandsPerChunk: median(mine.map((r) => r.redis && r.redis.commandsPerChunk)),
+      redisCalls: mine.find((r) => r.redis) ? mine.find((r) => r.redis).redis.calls : undefined,
+      redisServerCpuSecPer1000Chunks: median(mine.map((r) => r.redis && r.redis.serverCpuSecPer1000Chunks)),
+      lost: mine.reduce((n, r) => n + r.result.chunks.lost, 0),
+      errors: mine.reduce((n, r) => n + errorCount(r.result), 0),
+      machineBusyPct: median(mine.map((r) => r.machineBusyPct)),
+      otherCpuPct: median(mine.map((r) => r.otherCpuPct)),
+    };
+  }
+  return level;
+}
+
+/** `results.resumeCost` (runs) and `results.moderate` (rows of runs) → the JSON sections. */
+function summarizeRepeated(results, names) {
+  return {
+    resumeCost: results.resumeCost.length ? summarizeLevel(results.resumeCost, names) : null,
+    moderate: results.moderate.map((row) => summarizeLevel(row.runs, names)),
+  };
+}
+
+/** Issue 13's goals: tail ≤ control at each moderate level, paced CPU ≤ 0.6 × control. */
+function repeatedGoals(repeated) {
+  const goals = [];
+  for (const level of repeated.moderate) {
+    const g = level.relays.gateway;
+    const c = level.relays.control;
+    if (!g || !c) continue;
+    const healthy = g.lost === 0 && g.errors === 0;
+    goals.push({
+      id: `tail-${level.streams}`,
+      name: `Added p99 and p99.9 at ${level.streams.toLocaleString('en')} streams (chunks every ${level.intervalMs} ms, median of ${level.reps}) ≤ control, 0 lost`,
+      gateway: g.addedMs.p99,
+      control: c.addedMs.p99,
+      unit: 'ms',
+      threshold: c.addedMs.p99,
+      note: `p99.9 gateway ${fmt(g.addedMs.p999)} ms vs control ${fmt(c.addedMs.p999)} ms; gateway ${g.lost} lost, ${g.errors} errors`,
+      met: g.addedMs.p99 !== null && c.addedMs.p99 !== null && g.addedMs.p999 !== null && c.addedMs.p999 !== null ? g.addedMs.p99 <= c.addedMs.p99 && g.addedMs.p999 <= c.addedMs.p999 && healthy : null,
+    });
+  }
+  const rc = repeated.resumeCost;
+  if (rc && rc.relays.gateway && rc.relays.control) {
+    const g = rc.relays.gateway;
+    const c = rc.relays.control;
+    goals.push({
+      id: 'cpu-paced',
+      name: `CPU per 1,000 relayed chunks, ${rc.streams.toLocaleString('en')} streams paced ${rc.intervalMs} ms, in-memory resume log (median of ${rc.reps}) ≤ ${REPEATED_TARGET.pacedCpuRatio} × control`,
+      gateway: g.cpuSecPer1000Chunks,
+      control: c.cpuSecPer1000Chunks,
+      unit: 's',
+      digits: 4,
+      threshold: c.cpuSecPer1000Chunks === null ? null : round3(REPEATED_TARGET.pacedCpuRatio * c.cpuSecPer1000Chunks),
+      note: `gateway ${g.lost} lost, ${g.errors} errors`,
+      met: g.cpuSecPer1000Chunks !== null && c.cpuSecPer1000Chunks !== null ? g.cpuSecPer1000Chunks <= REPEATED_TARGET.pacedCpuRatio * c.cpuSecPer1000Chunks && g.lost === 0 : null,
+    });
+  }
+  return goals;
+}
+
+const fmt = (v, d = 2) => {
+  if (v === null || v === undefined || Number.isNaN(v)) return '—';
+  if (typeof v !== 'number') return String(v);
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en');
+  if (Math.abs(v) >= 100) return v.toFixed(0);
+  if (Math.abs(v) >= 10) return v.toFixed(1);
+  return v.toFixed(d);
+};
+const triple = (o) => `${fmt(o.p50)} / ${fmt(o.p99)} / ${fmt(o.p999)}`;
+
+/** Markdown for both repeated phases (empty when neither ran). */
+function repeatedMarkdown(repeated, relayInfo = {}) {
+  const L = [];
+  const describe = (name) => {
+    const info = relayInfo[name];
+    if (!info || info.kind !== 'gateway') return name;
+    const bits = [info.redis ? 'Redis log' : 'in-memory log'];
+    if (info.baseline) bits.push(`build ${info.main}`);
+    if (info.resumeOff) bits.push('resume off');
+    if (info.env) bits.push(Object.entries(info.env).map(([k, v]) => `${k}=${v}`).join(' '));
+    return `${name} (${bits.join(', ')})`;
+  };
+  const table = (level) => {
+    const names = Object.keys(level.relays);
+    const hasRedis = names.some((n) => level.relays[n].redisCommandsPerChunk !== null);
+    L.push(`| Relay | Added p50 / p99 / p99.9 ms | p99 ÷ control | p99.9 ÷ control | Per repetition p99 / p99.9 ms | CPU s / 1k chunks | CPU ÷ control | Kernel share of CPU | Lost | Errors${hasRedis ? ' | Redis cmd / chunk' : ''} |`);
+    L.push(`|---|---:|---:|---:|---|---:|---:|---:|---:|---:|${hasRedis ? '---:|' : ''}`);
+    const c = level.relays.control;
+    for (const name of names) {
+      const r = level.relays[name];
+      const perRep = r.addedMsPerRep.map((a) => `${fmt(a.p99)} / ${fmt(a.p999)}`).join(' · ');
+      L.push(
+        `| ${describe(name)} | ${triple(r.addedMs)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p99, c.addedMs.p99))} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p999, c.addedMs.p999))} | ${perRep} | ${fmt(r.cpuSecPer1000Chunks, 4)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} | ${r.systemShare === null ? '—' : `${Math.round(r.systemShare * 100)} %`} | ${r.lost} | ${r.errors}${hasRedis ? ` | ${r.redisCommandsPerChunk === null ? '—' : fmt(r.redisCommandsPerChunk, 3)}` : ''} |`,
+      );
+    }
+    L.push('');
+  };
+  if (repeated.moderate.length) {
+    L.push('## Tail at moderate load (issue 13)');
+    L.push('');
+    L.push(
+      'Loads the control is not saturated by: every relay, repetitions in rotating order, each against the direct run of its own repetition; medians over repetitions. Per-chunk latency = arrival at the client − upstream send.',
+    );
+    L.push('');
+    for (const level of repeated.moderate) {
+      L.push(`### ${level.streams.toLocaleString('en')} streams × ${level.chunksPerStream} chunks every ${level.intervalMs} ms (direct p50 / p99 / p99.9 ${triple(level.direct.latencyMs)} ms)`);
+      L.push('');
+      table(level);
+    }
+  }
+  const rc = repeated.resumeCost;
+  if (rc) {
+    L.push(`## Paced key load: ${rc.streams.toLocaleString('en')} streams × ${rc.chunksPerStream} chunks every ${rc.intervalMs} ms, ${rc.reps} repetition(s) (issues 11 and 13)`);
+    L.push('');
+    const busy = ['control', 'gateway'].every((n) => rc.relays[n] && rc.relays[n].cpuPct >= 70);
+    L.push(
+      `What the resume log costs (in-memory, the default; Redis), against the control in the same run. Direct p50 / p99 / p99.9 ${triple(rc.direct.latencyMs)} ms.${busy ? ' Both relays use most of a core here: added latency is mostly queueing, CPU per chunk is the figure to compare.' : ''}`,
+    );
+    L.push('');
+    table(rc);
+  }
+  return L.join('\n');
+}
+
+module.exports = { summarizeRepeated, repeatedGoals, repeatedMarkdown, REPEATED_TARGET };
