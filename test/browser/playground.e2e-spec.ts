@@ -202,9 +202,9 @@ describe('playground in Chromium (e2e)', () => {
     await page.waitForSelector('.msg-assistant:last-child[data-status="done"]:has-text("A second take.")');
     expect(await page.locator('.msg-assistant').count()).toBe(2);
 
-    // Clear empties the conversation.
+    // Clear empties the conversation (rendered at the next animation frame).
     await page.click('#clear');
-    expect(await page.locator('.msg').count()).toBe(0);
+    await page.waitForFunction(() => document.querySelectorAll('.msg').length === 0);
     expect(await page.isVisible('#empty')).toBe(true);
   });
 
