@@ -39,7 +39,8 @@ const wallNow = () => performance.timeOrigin + performance.now();
 let stats;
 let eluStart;
 function resetStats() {
-  stats = { requests: 0, active: 0, peakActive: 0, completed: 0, aborted: 0, chunksSent: 0, lateness: new Samples(4096) };
+  // connections: TCP connections opened (a relay that reuses its keep-alive sockets opens none).
+  stats = { requests: 0, connections: 0, active: 0, peakActive: 0, completed: 0, aborted: 0, chunksSent: 0, lateness: new Samples(4096) };
   eluStart = performance.eventLoopUtilization();
 }
 resetStats();
@@ -247,6 +248,7 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 120_000;
 server.headersTimeout = 121_000;
 server.requestTimeout = 0;
+server.on('connection', () => stats.connections++);
 server.listen({ host: HOST, port, backlog: 4096 }, () => {
   process.stdout.write(`${JSON.stringify({ port: server.address().port, pid: process.pid })}\n`);
 });

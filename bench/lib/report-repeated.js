@@ -65,6 +65,8 @@ function summarizeLevel(runs, names) {
       redisCommandsPerChunk: median(mine.map((r) => r.redis && r.redis.commandsPerChunk)),
       redisCalls: mine.find((r) => r.redis) ? mine.find((r) => r.redis).redis.calls : undefined,
       redisServerCpuSecPer1000Chunks: median(mine.map((r) => r.redis && r.redis.serverCpuSecPer1000Chunks)),
+      // TCP connections the relay opened to the upstream for the repetition's streams.
+      upstreamConnections: median(mine.map((r) => r.upstream.stats.connections)),
       lost: mine.reduce((n, r) => n + r.result.chunks.lost, 0),
       errors: mine.reduce((n, r) => n + errorCount(r.result), 0),
       machineBusyPct: median(mine.map((r) => r.machineBusyPct)),
@@ -145,14 +147,14 @@ function repeatedMarkdown(repeated, relayInfo = {}) {
   const table = (level) => {
     const names = Object.keys(level.relays);
     const hasRedis = names.some((n) => level.relays[n].redisCommandsPerChunk !== null);
-    L.push(`| Relay | Added p50 / p99 / p99.9 ms | p99 ÷ control | p99.9 ÷ control | Per repetition p99 / p99.9 ms | CPU s / 1k chunks | CPU ÷ control | Kernel share of CPU | Lost | Errors${hasRedis ? ' | Redis cmd / chunk' : ''} |`);
-    L.push(`|---|---:|---:|---:|---|---:|---:|---:|---:|---:|${hasRedis ? '---:|' : ''}`);
+    L.push(`| Relay | Added p50 / p99 / p99.9 ms | p99 ÷ control | p99.9 ÷ control | Per repetition p99 / p99.9 ms | CPU s / 1k chunks | CPU ÷ control | Kernel share of CPU | Upstream connections opened | Lost | Errors${hasRedis ? ' | Redis cmd / chunk' : ''} |`);
+    L.push(`|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|${hasRedis ? '---:|' : ''}`);
     const c = level.relays.control;
     for (const name of names) {
       const r = level.relays[name];
       const perRep = r.addedMsPerRep.map((a) => `${fmt(a.p99)} / ${fmt(a.p999)}`).join(' · ');
       L.push(
-        `| ${describe(name)} | ${triple(r.addedMs)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p99, c.addedMs.p99))} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p999, c.addedMs.p999))} | ${perRep} | ${fmt(r.cpuSecPer1000Chunks, 4)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} | ${r.systemShare === null ? '—' : `${Math.round(r.systemShare * 100)} %`} | ${r.lost} | ${r.errors}${hasRedis ? ` | ${r.redisCommandsPerChunk === null ? '—' : fmt(r.redisCommandsPerChunk, 3)}` : ''} |`,
+        `| ${describe(name)} | ${triple(r.addedMs)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p99, c.addedMs.p99))} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p999, c.addedMs.p999))} | ${perRep} | ${fmt(r.cpuSecPer1000Chunks, 4)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} | ${r.systemShare === null ? '—' : `${Math.round(r.systemShare * 100)} %`} | ${r.upstreamConnections === null ? '—' : r.upstreamConnections} | ${r.lost} | ${r.errors}${hasRedis ? ` | ${r.redisCommandsPerChunk === null ? '—' : fmt(r.redisCommandsPerChunk, 3)}` : ''} |`,
       );
     }
     L.push('');

@@ -33,6 +33,17 @@ export interface StreamOptions {
  * It completes on `data: [DONE]`, or when the body ends after a `finish_reason`; every other end
  * is an `UpstreamError`.
  */
+/**
+ * Keep-alive agents for the upstream. Node keeps at most 256 idle sockets by default: a pod that
+ * ran 1,000 streams at once then had to open ~750 new connections (TCP, and TLS in production) for
+ * the next 1,000, on the event loop that relays everyone else's chunks — the largest single cause
+ * of the gateway's latency tail while streams start (issue 13). The pool never holds more than the
+ * pod's peak of concurrent streams, whose sockets it already held while they ran; the upstream
+ * closes the ones it does not want. No idle timeout here: a socket timeout would also be re-armed
+ * on every read of the streams in flight.
+ */
+const AGENT_OPTIONS = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4_096, scheduling: 'lifo' } as const;
+
 @Injectable()
 export class HolySheepStreamService implements OnApplicationShutdown {
   private readonly timeouts: GatewayConfig['upstream'];
@@ -40,8 +51,8 @@ export class HolySheepStreamService implements OnApplicationShutdown {
   private readonly fallbackModels: string[];
   // Keep-alive: a TLS handshake per stream would add tens of ms to every time-to-first-chunk.
   private readonly agents = {
-    'http:': new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' }),
-    'https:': new https.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' }),
+    'http:': new http.Agent(AGENT_OPTIONS),
+    'https:': new https.Agent(AGENT_OPTIONS),
   };
   private readonly endpoint: URL;
 
@@ -101,6 +112,13 @@ export class HolySheepStreamService implements OnApplicationShutdown {
         current?.unsubscribe();
       };
     });
+  }
+
+  /** Keep-alive sockets to the upstream waiting for their next request. */
+  get idleUpstreamSockets(): number {
+    let idle = 0;
+    for (const agent of Object.values(this.agents)) for (const sockets of Object.values(agent.freeSockets)) idle += sockets?.length ?? 0;
+    return idle;
   }
 
   onApplicationShutdown(): void {

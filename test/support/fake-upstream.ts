@@ -97,6 +97,8 @@ export class FakeUpstream {
   readonly calls: UpstreamCall[] = [];
   private waiting: Array<(call: UpstreamCall) => void> = [];
   private readonly sockets = new Set<import('node:net').Socket>();
+  /** TCP connections the gateway opened, ever (keep-alive reuse opens none). */
+  connectionsOpened = 0;
 
   private constructor(private readonly server: http.Server) {}
 
@@ -104,6 +106,7 @@ export class FakeUpstream {
     const server = http.createServer();
     const upstream = new FakeUpstream(server);
     server.on('connection', (socket) => {
+      upstream.connectionsOpened++;
       socket.setNoDelay(true);
       upstream.sockets.add(socket);
       socket.on('close', () => upstream.sockets.delete(socket));
