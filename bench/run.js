@@ -31,6 +31,11 @@ const DIE_WITH_PARENT = path.join(BENCH_DIR, 'lib', 'die-with-parent.js');
 /** Relays under test (gateway and control alike) can be told to run a full GC (SIGUSR2). */
 const RELAY_NODE_ARGS = ['--expose-gc', '-r', path.join(BENCH_DIR, 'lib', 'gc-on-signal.js')];
 let GATEWAY_MAIN = path.join(ROOT, 'dist', 'main.js');
+/** The V8 flags the production image starts the gateway with: its Dockerfile's CMD, between `node` and the script. */
+const GATEWAY_NODE_FLAGS = (() => {
+  const cmds = [...fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^CMD\s+(\[.*\])\s*$/gm)];
+  return cmds.length ? JSON.parse(cmds[cmds.length - 1][1]).slice(1, -1) : [];
+})();
 const HOST = '127.0.0.1';
 
 // ---- presets -------------------------------------------------------------------------------
@@ -402,7 +407,7 @@ async function startGateway(upstreamPort, extraEnv, main = GATEWAY_MAIN, name = 
     AUTH_MODE: 'none',
     ...extraEnv,
   };
-  const child = startNode(name, [main], { env, nodeArgs: RELAY_NODE_ARGS });
+  const child = startNode(name, [main], { env, nodeArgs: [...GATEWAY_NODE_FLAGS, ...RELAY_NODE_ARGS] });
   const rl = readline.createInterface({ input: child.stdout });
   rl.on('line', (line) => {
     child.tail.push(line);

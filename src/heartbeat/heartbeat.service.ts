@@ -35,9 +35,9 @@ export function heartbeatSlices(intervalMs: number): { slices: number; sliceMs: 
  * interval (100 ms, 250 of them for the 25 s default; one slice for intervals under 200 ms) pings
  * and judges only the sockets of its slot. Pinging every socket in one tick wrote one frame per
  * socket in a single turn of the loop, and their pongs came back together: with 10,000 sockets the
- * loop stalled ~200–250 ms every 25 s (~20–40 ms with 1 s slices, a few ms with these), and every
- * chunk in flight waited. Each socket is still pinged once per round (the interval, rounded to a
- * whole number of slices).
+ * loop stalled ~200–380 ms every 25 s, and every chunk in flight waited (~20–40 ms with 1 s slices;
+ * with these, nothing above the background lag). Each socket is still pinged once per round (the
+ * interval, rounded to a whole number of slices).
  *
  * The interval comes from config, so it is registered through SchedulerRegistry rather than
  * `@Interval` (which takes a constant); ScheduleModule clears it on shutdown.

@@ -377,7 +377,7 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(users[users.length - 1]);
   });
 
-  it('starts node dist/main.js as PID 1 in exec form (no npm, no shell)', () => {
+  it('starts node dist/main.js as PID 1 in exec form (no npm, no shell), with the V8 flags npm start:prod uses', () => {
     const last = (keyword: string) => dockerfile.final.filter((i) => i.keyword === keyword).pop();
     const entrypoint = last('ENTRYPOINT');
     const cmd = last('CMD');
@@ -387,7 +387,10 @@ describe('Dockerfile', () => {
       return JSON.parse(i.args) as string[];
     };
     const argv = [...execForm(entrypoint), ...execForm(cmd)];
-    expect(argv).toEqual(['node', 'dist/main.js']);
+    expect(argv).toEqual(['node', '--max-semi-space-size=8', 'dist/main.js']);
+    const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    expect(scripts['start:prod']).toBe(argv.join(' '));
+    expect(scripts.start).toBe(`npm run build && ${argv.join(' ')}`);
   });
 });
 
