@@ -952,7 +952,6 @@ async function main() {
     relayInfo,
     redis: redis ? { private: redis.private, batchMs: Number((opts.gatewayEnv && opts.gatewayEnv.STREAM_LOG_BATCH_MS) || 100) } : null,
     settleAfterMs,
-    only,
     results,
     phases: phaseTimes,
   });

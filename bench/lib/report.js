@@ -84,6 +84,9 @@ function buildReport(args) {
     ? classicJson(args)
     : { schema: 'holysheep-gateway-bench/1', preset, started: started.toISOString(), wallSec: round3(wallSec), phases, machine, config: cfg, targets, goals: [], notes: [...(results.warnings || [])] };
   json.classic = classic;
+  // How the repeated phases were run: the window's settle after the last chunk, the Redis used.
+  json.settleAfterMs = args.settleAfterMs;
+  json.redis = args.redis;
   json.variants = variants;
   json.relays = relayInfo;
   json.repeated = repeated;
