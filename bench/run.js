@@ -15,6 +15,7 @@
  * starts them, reads /proc and writes the results; every child is killed when it exits.
  */
 const fs = require('node:fs');
+const Redis = require('ioredis');
 const os = require('node:os');
 const path = require('node:path');
 const http = require('node:http');
@@ -296,45 +297,26 @@ function httpJson(method, url, timeoutMs = 5000) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- Redis (issue 11): a private server, so INFO commandstats counts the gateway's commands only ----
-/** One command over RESP, no client library: returns the reply as a string (bulk/simple) or throws. */
-function redisCommand(port, args, host = HOST, timeoutMs = 3000) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const chunks = [];
-    const timer = setTimeout(() => socket.destroy(new Error('redis: no answer')), timeoutMs);
-    socket.on('connect', () => socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('')}`));
-    socket.on('data', (d) => {
-      chunks.push(d);
-      const text = Buffer.concat(chunks).toString('utf8');
-      const lineEnd = text.indexOf('\r\n');
-      if (lineEnd < 0) return;
-      const kind = text[0];
-      let reply;
-      if (kind === '+' || kind === ':') reply = text.slice(1, lineEnd);
-      else if (kind === '-') reply = new Error(text.slice(1, lineEnd));
-      else if (kind === '$') {
-        const n = Number(text.slice(1, lineEnd));
-        if (n < 0) reply = null;
-        else if (Buffer.byteLength(text) - lineEnd - 2 < n + 2) return;
-        else reply = Buffer.from(text.slice(lineEnd + 2)).subarray(0, n).toString('utf8');
-      } else reply = text;
-      clearTimeout(timer);
-      socket.end();
-      if (reply instanceof Error) reject(reply);
-      else resolve(reply);
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+/** One command on a connection of its own (so it is never queued behind anything), then closed. */
+async function redisCommand(port, args, host = HOST) {
+  const client = new Redis({ host, port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+  client.on('error', () => undefined); // the awaited command rejects with it
+  try {
+    await client.connect();
+    return await client.call(...args);
+  } finally {
+    client.disconnect();
+  }
 }
 
-/** Calls per command since the server started (INFO commandstats), without the INFO calls themselves. */
+/**
+ * Calls per command since the server started (INFO commandstats), without this probe's own: the
+ * INFO calls and the HELLO each of its connections opens with.
+ */
 async function redisCommandCalls(redis) {
   const text = await redisCommand(redis.port, ['INFO', 'commandstats'], redis.host);
   const calls = {};
-  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') calls[m[1]] = Number(m[2]);
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info' && m[1] !== 'hello') calls[m[1]] = Number(m[2]);
   return calls;
 }
 
