@@ -49,7 +49,7 @@ describeStreamLog('RedisStreamLog', async () => {
  * One replica's Redis log (and the in-memory records it copies) on a private redis-server, for a
  * test body; `logs` more logs on the same connection stand for other replicas. Skips without Redis.
  */
-async function withRedisLogs(options: { batchMs: number; logs?: number }, body: (t: { redis: RedisService; logs: RedisStreamLog[]; local: MemoryStreamLog; ownership: StreamOwnership }) => Promise<void>) {
+async function withRedisLogs(options: { batchMs: number; logs?: number; maxStreamBytes?: number }, body: (t: { redis: RedisService; logs: RedisStreamLog[]; local: MemoryStreamLog; ownership: StreamOwnership }) => Promise<void>) {
   const server = await TestRedis.start();
   if (!server) return;
   const config = parseConfig({ REDIS_URL: server.url });
@@ -57,7 +57,7 @@ async function withRedisLogs(options: { batchMs: number; logs?: number }, body: 
   await new Promise<void>((resolve) => redis.onUp(resolve));
   const ownership = new StreamOwnership(redis, 5_000);
   await ownership.start(() => undefined);
-  const logOptions = { batchMs: options.batchMs, retentionMs: 60_000, maxStreamBytes: 1 << 20, runningTtlMs: 60_000 };
+  const logOptions = { batchMs: options.batchMs, retentionMs: 60_000, maxStreamBytes: options.maxStreamBytes ?? 1 << 20, runningTtlMs: 60_000 };
   const logs = Array.from({ length: options.logs ?? 1 }, () => new RedisStreamLog(redis, ownership, logOptions, () => undefined));
   const local = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now });
   try {
@@ -87,6 +87,32 @@ describe('RedisStreamLog find', () => {
       expect(Date.now() - startedAt).toBeLessThan(batchMs);
       // Unknown: refused after the second look.
       expect(await b!.find('str_unknown', 'p')).toBeUndefined();
+    });
+  });
+});
+
+describe('RedisStreamLog readers', () => {
+  it('a reader paused until the per-stream bound trimmed frames it had not read is told they were evicted', async () => {
+    await withRedisLogs({ batchMs: 5, maxStreamBytes: 8_192 }, async ({ logs: [log], local, ownership }) => {
+      const record = local.create({ streamId: 'str_behind', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
+      log!.replicate(record, () => undefined);
+      record.append({ seq: 1, type: 'chat.started', rest: '}' });
+      await log!.flushNow();
+      const frames: number[] = [];
+      let lostWith: string | undefined;
+      const subscription = (await log!.follow('str_behind', 0, { frame: (f) => frames.push(f.seq), lost: (reason) => (lostWith = reason) }))!;
+      subscription.resume();
+      expect(frames).toEqual([1]);
+      subscription.pause();
+      // 40 KiB of frames while it is paused: the 8 KiB bound trims the oldest of them.
+      for (let seq = 2; seq <= 41; seq++) {
+        record.append({ seq, type: 'chat.chunk', rest: `,"text":"${'x'.repeat(1_000)}"}` });
+        await log!.flushNow();
+      }
+      subscription.resume();
+      while (lostWith === undefined) await new Promise((resolve) => setImmediate(resolve));
+      expect(lostWith).toBe('evicted');
+      expect(frames).toEqual([1]);
     });
   });
 });

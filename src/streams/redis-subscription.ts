@@ -32,11 +32,15 @@ export class RedisSubscription implements LogSubscription {
     this.backlogEnd = backlog.at(-1)?.seq ?? 0;
   }
 
-  /** A frame read live: delivered if it is the next one and this reader is not paused. */
+  /**
+   * A frame read live: delivered if it is the next one and this reader is not paused. One past a
+   * gap while reading live (entries the follower never saw) sends it back to Redis for the rest.
+   */
   offer(frame: LoggedFrame): void {
-    if (this.closed) return;
+    if (this.closed || frame.seq <= this.position) return;
     if (this.paused || this.catchingUp || frame.seq > this.position + 1) {
-      if (frame.seq > this.position) this.missed = true;
+      this.missed = true;
+      if (!this.paused && this.live) void this.catchUp();
       return;
     }
     this.deliver(frame);
@@ -78,15 +82,25 @@ export class RedisSubscription implements LogSubscription {
     }
   }
 
-  /** Reads again from Redis what arrived while this reader was paused. */
+  /**
+   * Reads again from Redis what arrived while this reader was paused. Frames after its position
+   * that the per-stream bound already trimmed cannot come back: the reader is told they were
+   * evicted (as the in-memory log does), instead of waiting for them while the stream runs on.
+   */
   private async catchUp(): Promise<void> {
     if (this.catchingUp) return;
     this.catchingUp = true;
     try {
       do {
         this.missed = false;
-        const entries = (await this.redis.client!.xrange(streamKey(this.streamId), '-', '+')) as RawEntry[];
-        for (const frame of parseEntries(entries)) {
+        const frames = parseEntries((await this.redis.client!.xrange(streamKey(this.streamId), '-', '+')) as RawEntry[]);
+        if (this.closed) return;
+        if (frames.length > 0 && frames[0]!.seq > this.position + 1) {
+          this.close();
+          this.reader.lost('evicted');
+          return;
+        }
+        for (const frame of frames) {
           if (this.paused || this.closed) break;
           if (frame.seq === this.position + 1) this.deliver(frame);
         }
