@@ -219,13 +219,20 @@ export class ClientConnection {
     if (!this.flow.isPaused) this.send(frame);
   }
 
-  /** Sends an already-serialised frame (the stream hot path builds chunk frames as text). */
+  /** Sends an already-serialised frame. */
   sendText(text: string): void {
+    if (!this.transport.isOpen) return;
+    // Encoded here once (ws would otherwise measure the string, then encode it while writing).
+    this.sendBytes(Buffer.from(text, 'utf8'));
+  }
+
+  /**
+   * Sends a frame already encoded as UTF-8 JSON (a stream's logged frame, as it is kept). The
+   * buffer is queued as it is, not copied: it must not change afterwards.
+   */
+  sendBytes(payload: Buffer): void {
     const transport = this.transport;
     if (!transport.isOpen) return;
-    // Encoded here once (ws would otherwise measure the string, then encode it while writing),
-    // which also gives the byte count for the metrics for free.
-    const payload = Buffer.from(text, 'utf8');
     const bytes = payload.length;
     const counters = this.counters;
     const totals = this.context.totals;

@@ -3,8 +3,8 @@ import type { LoggedFrame, StreamFrameType } from './logged-frame';
 const TYPES: readonly StreamFrameType[] = ['chat.started', 'chat.chunk', 'chat.done', 'chat.error'];
 const CODES: Readonly<Record<StreamFrameType, number>> = { 'chat.started': 0, 'chat.chunk': 1, 'chat.done': 2, 'chat.error': 3 };
 
-/** Per frame: type code, slab number, byte offset in the slab, byte length, accounted size. */
-const STRIDE = 5;
+/** Per frame: type code, slab number, byte offset in the slab, byte length, accounted size, prefix bytes. */
+const STRIDE = 6;
 /** A stream's first slab holds a short answer; each next one doubles, up to the largest. */
 const FIRST_SLAB_BYTES = 2_048;
 const LARGEST_SLAB_BYTES = 32_768;
@@ -13,7 +13,7 @@ const SHRINK_UNUSED_BYTES = 1_024;
 
 /**
  * The frames of one stream, kept off the V8 heap: their text as UTF-8 in a few large buffers
- * ("slabs", each frame whole in one of them), and five integers per frame in one typed array. The
+ * ("slabs", each frame whole in one of them), and six integers per frame in one typed array. The
  * log keeps no JavaScript object per frame, so the garbage collector neither copies a frame from the
  * young generation to the old one nor marks it there afterwards: a relay that keeps every frame for
  * resume would otherwise promote every chunk it relays, and pay for it in scavenge pauses that land
@@ -39,14 +39,19 @@ export class FrameStore {
     return this.count;
   }
 
-  /** Appends a frame's text; `size` is what it counts for the log's bounds. */
-  push(type: StreamFrameType, rest: string, size: number): void {
+  /**
+   * Appends a frame: its `prefix` (`{"type":…,"id":…`) and `rest`, encoded once. Returns the whole
+   * frame's bytes, a view into the slab (slab bytes are never written twice, so a view stays valid
+   * while a socket still has it queued). `size` is what the frame counts for the log's bounds.
+   */
+  push(type: StreamFrameType, prefix: { text: string; bytes: number }, rest: string, size: number): Buffer {
+    const text = prefix.text + rest;
     // A UTF-8 encoding takes at most 3 bytes per UTF-16 unit: measure exactly only near a slab's end.
     const room = this.slabs.length === 0 ? -1 : this.slabs[this.slabs.length - 1]!.length - this.fill;
-    if (room < rest.length * 3 && (room < 0 || Buffer.byteLength(rest) > room)) this.addSlab(Buffer.byteLength(rest));
+    if (room < text.length * 3 && (room < 0 || Buffer.byteLength(text) > room)) this.addSlab(Buffer.byteLength(text));
     const slab = this.slabs[this.slabs.length - 1]!;
     const offset = this.fill;
-    const length = slab.write(rest, offset);
+    const length = slab.write(text, offset);
     this.fill = offset + length;
     if ((this.head + this.count + 1) * STRIDE > this.index.length) this.makeRoom();
     const p = (this.head + this.count) * STRIDE;
@@ -56,17 +61,20 @@ export class FrameStore {
     index[p + 2] = offset;
     index[p + 3] = length;
     index[p + 4] = size;
+    index[p + 5] = prefix.bytes;
     this.count++;
+    return slab.subarray(offset, offset + length);
   }
 
-  /** The `i`-th kept frame (0 = oldest), decoded, as frame `seq`. */
+  /** The `i`-th kept frame (0 = oldest), as frame `seq`: its `rest` decoded, and its bytes. */
   at(i: number, seq: number): LoggedFrame | undefined {
     if (i < 0 || i >= this.count) return undefined;
     const index = this.index;
     const p = (this.head + i) * STRIDE;
     const offset = index[p + 2]!;
+    const end = offset + index[p + 3]!;
     const slab = this.slabs[index[p + 1]! - this.slabBase]!;
-    return { seq, type: TYPES[index[p]!]!, rest: slab.toString('utf8', offset, offset + index[p + 3]!) };
+    return { seq, type: TYPES[index[p]!]!, rest: slab.toString('utf8', offset + index[p + 5]!, end), bytes: slab.subarray(offset, end) };
   }
 
   /** What the `i`-th kept frame counts for the bounds. */

@@ -15,23 +15,35 @@ export interface LoggedFrame {
   readonly seq: number;
   readonly type: StreamFrameType;
   readonly rest: string;
+  /**
+   * The whole frame as UTF-8, under the `id` the stream was requested with, when the log keeps it
+   * encoded (this instance's own streams): a socket that knows the stream by that id sends these
+   * bytes as they are, so a chunk is encoded once however many sockets read it. Never written to.
+   */
+  readonly bytes?: Buffer;
 }
 
 export const isTerminal = (type: StreamFrameType): boolean => type === 'chat.done' || type === 'chat.error';
 
 /** `{"type":"chat.chunk","id":"…"` for each type: what a socket puts before a frame's `rest`. */
 export class FramePrefixes {
-  private readonly byType = new Map<StreamFrameType, string>();
+  private readonly byType = new Map<StreamFrameType, { text: string; bytes: number }>();
 
   constructor(private readonly id: string) {}
 
   render(frame: LoggedFrame): string {
-    let prefix = this.byType.get(frame.type);
+    return this.prefixOf(frame.type).text + frame.rest;
+  }
+
+  /** The prefix for `type`, and its length in UTF-8 bytes. */
+  prefixOf(type: StreamFrameType): { text: string; bytes: number } {
+    let prefix = this.byType.get(type);
     if (prefix === undefined) {
-      prefix = `{"type":"${frame.type}","id":${JSON.stringify(this.id)}`;
-      this.byType.set(frame.type, prefix);
+      const text = `{"type":"${type}","id":${JSON.stringify(this.id)}`;
+      prefix = { text, bytes: Buffer.byteLength(text) };
+      this.byType.set(type, prefix);
     }
-    return prefix + frame.rest;
+    return prefix;
   }
 }
 

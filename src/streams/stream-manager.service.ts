@@ -151,7 +151,7 @@ export class StreamManagerService implements OnModuleDestroy {
     if (found && connection.hasStream(id)) {
       return connection.reply({ type: 'error', code: 'duplicate_id', message: `A stream with id "${id}" is already active on this socket`, id });
     }
-    const watcher = this.watcher(connection, frame.stream_id, id, frame.after_seq);
+    const watcher = this.watcher(connection, frame.stream_id, id, frame.after_seq, id === found?.meta.requestId);
     const subscription = !found
       ? undefined
       : source === this.log
@@ -236,13 +236,13 @@ export class StreamManagerService implements OnModuleDestroy {
     this.log.close();
   }
 
-  private watcher(connection: ClientConnection, streamId: string, id: string, afterSeq: number): StreamWatcher {
-    return new StreamWatcher(connection, streamId, id, afterSeq, (ended) => this.watchEnded(connection, ended));
+  private watcher(connection: ClientConnection, streamId: string, id: string, afterSeq: number, requestedId: boolean): StreamWatcher {
+    return new StreamWatcher(connection, streamId, id, afterSeq, requestedId, (ended) => this.watchEnded(connection, ended));
   }
 
-  /** Watches `streamId` on `connection` from `afterSeq`, through the subscription `follow` makes for the watcher. */
+  /** The socket that asked for `streamId` watches it from `afterSeq`, through the subscription `follow` makes for the watcher. */
   private watch(connection: ClientConnection, streamId: string, id: string, afterSeq: number, follow: (watcher: StreamWatcher) => LogSubscription): void {
-    const watcher = this.watcher(connection, streamId, id, afterSeq);
+    const watcher = this.watcher(connection, streamId, id, afterSeq, true);
     this.attach(connection, watcher, follow(watcher));
   }
 

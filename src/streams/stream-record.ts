@@ -1,7 +1,7 @@
 import type { Pausable } from '../common/flow-gate';
 import type { StreamState, StreamSummary } from '../protocol';
 import { FrameStore } from './frame-store';
-import { frameBytes, isTerminal, type LoggedFrame } from './logged-frame';
+import { FramePrefixes, frameBytes, isTerminal, type LoggedFrame } from './logged-frame';
 import type { LogReader, LogSubscription, StreamMeta } from './stream-log';
 
 /**
@@ -14,9 +14,9 @@ import type { LogReader, LogSubscription, StreamMeta } from './stream-log';
  * reader catches up or leaves. With no reader attached the oldest frames simply go, and a resume
  * from below them is refused.
  *
- * The frames themselves are kept as bytes off the V8 heap ({@link FrameStore}): readers that keep
- * up are handed the appended frame object itself, and a reader catching up gets frames decoded
- * from the store.
+ * The frames themselves are kept as bytes off the V8 heap ({@link FrameStore}), whole, as the
+ * socket that asked for the stream receives them: readers get each frame with those bytes, which
+ * that socket sends as they are (one UTF-8 encoding per chunk), and its `rest` for anyone else.
  */
 export class StreamRecord {
   readonly meta: StreamMeta;
@@ -24,6 +24,8 @@ export class StreamRecord {
   endedAt: number | undefined;
   /** The frame at store position i has seq `firstSeq + i`. */
   private readonly frames = new FrameStore();
+  /** The frames are kept whole, under the id the stream was requested with. */
+  private readonly prefixes: FramePrefixes;
   private firstSeq = 1;
   private bytes = 0;
   private readonly subscriptions = new Set<RecordSubscription>();
@@ -42,6 +44,7 @@ export class StreamRecord {
     private readonly onEnd?: (record: StreamRecord) => void,
   ) {
     this.meta = meta;
+    this.prefixes = new FramePrefixes(meta.requestId);
   }
 
   get lastSeq(): number {
@@ -61,9 +64,11 @@ export class StreamRecord {
   }
 
   /** Appends the next frame and hands it to every reader that is keeping up; `now` ends the retention clock's wait (terminal frames). */
-  append(frame: LoggedFrame, now = 0): void {
-    const bytes = frameBytes(frame);
-    this.frames.push(frame.type, frame.rest, bytes);
+  append(appended: LoggedFrame, now = 0): void {
+    const bytes = frameBytes(appended);
+    const { seq, type, rest } = appended;
+    // Readers get the frame with its encoded bytes (under the request's id): see LoggedFrame.bytes.
+    const frame: LoggedFrame = { seq, type, rest, bytes: this.frames.push(type, this.prefixes.prefixOf(type), rest, bytes) };
     this.bytes += bytes;
     this.onSize?.(bytes);
     if (frame.type === 'chat.started') this.state = 'streaming';

@@ -1,0 +1,38 @@
+import { FrameStore } from './frame-store';
+import { FramePrefixes, type StreamFrameType } from './logged-frame';
+
+describe('FrameStore', () => {
+  // A non-ASCII id and non-ASCII text: byte offsets and UTF-16 lengths differ.
+  const prefixes = new FramePrefixes('réq "1"');
+  const rest = (seq: number, text: string) => `,"seq":${seq},"chunk":{"text":${JSON.stringify(text)}}}`;
+  const push = (store: FrameStore, type: StreamFrameType, r: string) => store.push(type, prefixes.prefixOf(type), r, r.length + 64);
+  const whole = (type: StreamFrameType, r: string) => prefixes.render({ seq: 0, type, rest: r });
+
+  it('returns each frame encoded once, whole; reads back its rest and the same bytes', () => {
+    const store = new FrameStore();
+    const texts = ['a', 'héllo wörld', '日本語のテキスト', '🙂'.repeat(50), 'x'.repeat(5_000)];
+    const views = texts.map((text, i) => push(store, 'chat.chunk', rest(i + 1, text)));
+    texts.forEach((text, i) => {
+      expect(views[i]!.toString()).toBe(whole('chat.chunk', rest(i + 1, text)));
+      const frame = store.at(i, i + 1)!;
+      expect(frame).toMatchObject({ seq: i + 1, type: 'chat.chunk', rest: rest(i + 1, text) });
+      expect(frame.bytes!.equals(views[i]!)).toBe(true);
+      expect(JSON.parse(frame.bytes!.toString())).toEqual({ type: 'chat.chunk', id: 'réq "1"', seq: i + 1, chunk: { text } });
+    });
+  });
+
+  it('never rewrites bytes it handed out: views stay valid across new slabs, drops, shrink and clear', () => {
+    const store = new FrameStore();
+    const kept: Array<[Buffer, string]> = [];
+    for (let seq = 1; seq <= 400; seq++) {
+      const r = rest(seq, `chunk ${seq} ${'ü'.repeat(seq % 37)}`);
+      kept.push([push(store, 'chat.chunk', r), whole('chat.chunk', r)]);
+      if (seq % 50 === 0) store.dropFirst(30);
+    }
+    store.shrink();
+    push(store, 'chat.done', '}');
+    store.clear();
+    push(store, 'chat.chunk', rest(1, 'z'.repeat(3_000)));
+    for (const [view, text] of kept) expect(view.toString()).toBe(text);
+  });
+});
