@@ -115,6 +115,37 @@ describe('RedisStreamLog readers', () => {
       expect(frames).toEqual([1]);
     });
   });
+
+  it('a reader paused in the middle of an entry reads on from its own frame, each once, when it resumes', async () => {
+    await withRedisLogs({ batchMs: 5 }, async ({ logs: [log], local, ownership }) => {
+      const record = local.create({ streamId: 'str_midway', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
+      log!.replicate(record, () => undefined);
+      record.append({ seq: 1, type: 'chat.started', rest: '}' });
+      await log!.flushNow();
+      const frames: number[] = [];
+      let lostWith: string | undefined;
+      const subscription = (await log!.follow('str_midway', 0, {
+        // Its socket fills up at frame 3, in the middle of the entry holding frames 2–6.
+        frame: (f) => frames.push(f.seq) === 3 && subscription.pause(),
+        lost: (reason) => (lostWith = reason),
+      }))!;
+      subscription.resume();
+      const until = async (done: () => boolean) => {
+        while (!done() && lostWith === undefined) await new Promise((resolve) => setImmediate(resolve));
+      };
+      await until(() => frames.length === 1);
+      for (let seq = 2; seq <= 6; seq++) record.append({ seq, type: 'chat.chunk', rest: `,"n":${seq}}` });
+      await log!.flushNow();
+      await until(() => frames.length === 3);
+      for (let seq = 7; seq <= 8; seq++) record.append({ seq, type: 'chat.chunk', rest: `,"n":${seq}}` });
+      await log!.flushNow();
+      expect(frames).toEqual([1, 2, 3]);
+      subscription.resume();
+      await until(() => frames.length === 8);
+      expect(lostWith).toBeUndefined();
+      expect(frames).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    });
+  });
 });
 
 describe('RedisStreamLog fencing', () => {

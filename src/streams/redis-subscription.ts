@@ -93,7 +93,7 @@ export class RedisSubscription implements LogSubscription {
     try {
       do {
         this.missed = false;
-        const frames = parseEntries((await this.redis.client!.xrange(streamKey(this.streamId), '-', '+')) as RawEntry[]);
+        const frames = await this.readAfter(this.position);
         if (this.closed) return;
         if (frames.length > 0 && frames[0]!.seq > this.position + 1) {
           this.close();
@@ -112,6 +112,22 @@ export class RedisSubscription implements LogSubscription {
     } finally {
       this.catchingUp = false;
     }
+  }
+
+  /**
+   * The frames from the entry holding seq `after + 1` on (entry ids are `<first seq>-0`): that
+   * entry, found by reading back from it, and every later one; one round trip, and never the part
+   * of the stream this reader already has.
+   */
+  private async readAfter(after: number): Promise<LoggedFrame[]> {
+    const key = streamKey(this.streamId);
+    const results = (await this.redis.client!.pipeline().xrevrange(key, String(after + 1), '-', 'COUNT', 1).xrange(key, String(after + 2), '+').exec()) ?? [];
+    const entries: RawEntry[] = [];
+    for (const [error, result] of results) {
+      if (error) throw error;
+      entries.push(...(result as RawEntry[]));
+    }
+    return parseEntries(entries);
   }
 
   private deliver(frame: LoggedFrame): void {
