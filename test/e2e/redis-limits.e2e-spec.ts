@@ -5,14 +5,10 @@
  * limits on its own, and once Redis is back they are shared again from the counts each replica
  * writes anew. Skips visibly without redis-server, fails instead under REQUIRE_REDIS=1.
  */
-import { FakeUpstream } from '../support/fake-upstream';
-import { TEST_API_KEY } from '../support/gateway-app';
-import { TestRedis } from '../support/redis-server';
-import { startGatewayProcess, type GatewayProcess } from '../support/service-process';
+import { ALICE, BOB, useRedisCluster } from '../support/redis-cluster';
+import type { GatewayProcess } from '../support/service-process';
 import { TestClient } from '../support/ws-client';
 
-const ALICE = 'alice-0123456789abcdef-secret';
-const BOB = 'bob-0123456789abcdef-secret';
 const LEASE_MS = 1_500;
 const hello = [{ role: 'user', content: 'hello' }];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -21,42 +17,10 @@ type Instance = GatewayProcess;
 
 describe('limits across instances on Redis (e2e, real processes)', () => {
   jest.setTimeout(60_000);
-  let redis: TestRedis | undefined;
-  /** TestRedis.down() must not be called on a server already down. */
-  let redisDown = false;
-  let upstream: FakeUpstream;
-  const instances: Instance[] = [];
-  const clients: TestClient[] = [];
-
-  beforeEach(async () => {
-    upstream = await FakeUpstream.start();
-    redis = await TestRedis.start();
-    redisDown = false;
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.ws.terminate();
-    for (const instance of instances.splice(0)) if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
-    if (!redisDown) await redis?.down();
-    await upstream.close();
-  });
-
-  async function instance(env: Record<string, string> = {}): Promise<Instance> {
-    const started = await startGatewayProcess({
-      HOLYSHEEP_API_KEY: TEST_API_KEY,
-      HOLYSHEEP_BASE_URL: upstream.baseUrl,
-      AUTH_MODE: 'api_key',
-      AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
-      REDIS_URL: redis!.url,
-      INSTANCE_LEASE_MS: String(LEASE_MS),
-      ...env,
-    });
-    instances.push(started);
-    return started;
-  }
+  const cluster = useRedisCluster({ INSTANCE_LEASE_MS: String(LEASE_MS) });
+  const instance = (env?: Record<string, string>): Promise<Instance> => cluster.instance(env);
   async function connect(on: Instance, key: string) {
-    const client = await TestClient.connect(on.url, { headers: { authorization: `Bearer ${key}` } });
-    clients.push(client);
-    return client;
+    return cluster.track(await TestClient.connect(on.url, { headers: { authorization: `Bearer ${key}` } }));
   }
   /** A socket that gets `session.ready`. */
   async function open(on: Instance, key = ALICE) {
@@ -92,7 +56,7 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
   /** Sends a request and waits until it reached the upstream (it passed every limit). */
   async function started(client: TestClient, id: string) {
     client.send({ type: 'chat.request', id, messages: hello });
-    await upstream.nextCall();
+    await cluster.upstream.nextCall();
   }
   async function rateLimited(client: TestClient, id: string) {
     client.send({ type: 'chat.request', id, messages: hello });
@@ -103,7 +67,7 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
   }
 
   it('RATE_LIMIT_REQUESTS_PER_MINUTE=3 holds across A and B: requests split over both, the 4th is rate_limited with retry_after_ms', async () => {
-    if (!redis) return;
+    if (!cluster.redis) return;
     const a = await instance({ RATE_LIMIT_REQUESTS_PER_MINUTE: '3' });
     const b = await instance({ RATE_LIMIT_REQUESTS_PER_MINUTE: '3' });
     const onA = await open(a);
@@ -118,14 +82,14 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     await onA.nextOfType('pong');
     expect(onA.frames.filter((f) => f.type !== 'session.ready').map((f) => f.type)).toEqual(['chat.error', 'pong']);
     expect(onA.frames.find((f) => f.type === 'chat.error')).toMatchObject({ id: 'r5', code: 'rate_limited' });
-    expect(upstream.calls).toHaveLength(3);
+    expect(cluster.upstream.calls).toHaveLength(3);
     // Another principal has a budget of its own.
     await started(await open(b, BOB), 'b1');
     expect(await metrics(b)).toMatch(/holysheep_gateway_rate_limited_total\{scope="request"\} 1/);
   });
 
   it('MAX_CONNECTIONS_PER_PRINCIPAL=2 holds across A and B (4429 on either); a closed socket frees its place; a SIGKILLed A frees its share within its lease', async () => {
-    if (!redis) return;
+    if (!cluster.redis) return;
     const a = await instance({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
     const b = await instance({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
     await open(a);
@@ -150,7 +114,7 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
   });
 
   it('with Redis down each instance enforces its own limits (and says so); once Redis is back, the counts are written again and shared', async () => {
-    if (!redis) return;
+    if (!cluster.redis) return;
     const env = { MAX_CONNECTIONS_PER_PRINCIPAL: '2', RATE_LIMIT_REQUESTS_PER_MINUTE: '2' };
     const a = await instance(env);
     const b = await instance(env);
@@ -158,8 +122,7 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     const b1 = await open(b);
     await refused(b);
 
-    await redis.down();
-    redisDown = true;
+    await cluster.redis.down();
     await redisUpOn(a, false);
     await redisUpOn(b, false);
     // Per instance: each admits up to 2 of alice's sockets, and no more.
@@ -176,7 +139,7 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
       await started(client, `${on}-2`);
       await rateLimited(client, `${on}-3`);
     }
-    expect(upstream.calls).toHaveLength(4);
+    expect(cluster.upstream.calls).toHaveLength(4);
     for (const on of [a, b]) {
       const text = await metrics(on);
       expect(text).toMatch(/holysheep_gateway_redis_errors_total\{operation="connection_limit"\} [1-9]/);
@@ -185,8 +148,7 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     expect([...a.output, ...b.output].join('')).toMatch(/MAX_CONNECTIONS_PER_PRINCIPAL counts this instance alone/);
 
     // Redis returns empty: A and B write their counts again (2 + 2 of alice's sockets).
-    await redis.up();
-    redisDown = false;
+    await cluster.redis.up();
     await redisUpOn(a, true);
     await redisUpOn(b, true);
     await a2.close();

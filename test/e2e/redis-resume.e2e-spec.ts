@@ -4,63 +4,29 @@
  * no stream hanging; a Redis outage costs only what needs Redis. Skips visibly without
  * redis-server, fails instead under REQUIRE_REDIS=1 (which .ci/run sets).
  */
-import { chunk, FakeUpstream, type UpstreamCall } from '../support/fake-upstream';
+import { chunk, type UpstreamCall } from '../support/fake-upstream';
 import { finishStream, framesOf, startStreaming } from '../support/stream-script';
-import { TEST_API_KEY } from '../support/gateway-app';
-import { TestRedis } from '../support/redis-server';
-import { startGatewayProcess, type GatewayProcess } from '../support/service-process';
+import { ALICE, BOB, useRedisCluster } from '../support/redis-cluster';
+import type { GatewayProcess } from '../support/service-process';
 import { assertStreamInvariants, streamText, TestClient } from '../support/ws-client';
-
-const ALICE = 'alice-0123456789abcdef-secret';
-const BOB = 'bob-0123456789abcdef-secret';
 
 type Instance = GatewayProcess;
 
 describe('resume across instances on Redis (e2e, real processes)', () => {
   jest.setTimeout(60_000);
-  let redis: TestRedis | undefined;
-  let upstream: FakeUpstream;
-  const instances: Instance[] = [];
-  const clients: TestClient[] = [];
-
-  beforeEach(async () => {
-    upstream = await FakeUpstream.start();
-    redis = await TestRedis.start();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.ws.terminate();
-    for (const instance of instances.splice(0)) if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGKILL');
-    await redis?.down();
-    await upstream.close();
-  });
-
-  async function instance(env: Record<string, string> = {}): Promise<Instance> {
-    const started = await startGatewayProcess({
-      HOLYSHEEP_API_KEY: TEST_API_KEY,
-      HOLYSHEEP_BASE_URL: upstream.baseUrl,
-      AUTH_MODE: 'api_key',
-      AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
-      REDIS_URL: redis!.url,
-      STREAM_LOG_BATCH_MS: '20',
-      INSTANCE_LEASE_MS: '1500',
-      DRAIN_TIMEOUT_MS: '10000',
-      ...env,
-    });
-    instances.push(started);
-    return started;
-  }
+  const cluster = useRedisCluster({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500', DRAIN_TIMEOUT_MS: '10000' });
+  const instance = (env?: Record<string, string>): Promise<Instance> => cluster.instance(env);
   async function open(on: Instance, key = ALICE) {
     const { client } = await TestClient.ready(on.url, { headers: { authorization: `Bearer ${key}` } });
-    clients.push(client);
-    return client;
+    return cluster.track(client);
   }
 
   it('a stream started on A, its socket dropped, is resumed on B byte for byte; later on B after it ended; by a second device from 0', async () => {
-    if (!redis) return;
+    if (!cluster.redis) return;
     const a = await instance();
     const b = await instance();
     const onA = await open(a);
-    const { call, streamId, lastSeq } = await startStreaming(onA, upstream, 'q1', ['Hel', 'lo ']);
+    const { call, streamId, lastSeq } = await startStreaming(onA, cluster.upstream, 'q1', ['Hel', 'lo ']);
     onA.ws.terminate();
     await call.event(chunk({ content: 'wor' }));
     const onB = await open(b);
@@ -87,15 +53,15 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     const bob = await open(b, BOB);
     bob.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     expect(await bob.nextOfType('chat.error')).toMatchObject({ code: 'stream_not_found', stream_id: streamId });
-    expect(upstream.calls).toHaveLength(1);
+    expect(cluster.upstream.calls).toHaveLength(1);
   });
 
   it('chat.cancel on B stops the upstream request running on A within a second', async () => {
-    if (!redis) return;
+    if (!cluster.redis) return;
     const a = await instance();
     const b = await instance();
     const onA = await open(a);
-    const { call, streamId, lastSeq } = await startStreaming(onA, upstream, 'q2', ['partial']);
+    const { call, streamId, lastSeq } = await startStreaming(onA, cluster.upstream, 'q2', ['partial']);
     onA.ws.terminate();
     const onB = await open(b);
     onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: lastSeq, id: 'mine' });
@@ -109,12 +75,12 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
   });
 
   it('SIGTERM on A with 30 streams: 1012 within seconds, every answer completes whole on B, A exits 0', async () => {
-    if (!redis) return;
+    if (!cluster.redis) return;
     const a = await instance({ MAX_STREAMS_PER_CONNECTION: '64', RATE_LIMIT_REQUESTS_PER_MINUTE: '1000' });
     const b = await instance();
     const onA = await open(a);
     const streams: Array<{ id: string; call: UpstreamCall; streamId: string }> = [];
-    for (let i = 0; i < 30; i++) streams.push({ id: `s${i}`, ...(await startStreaming(onA, upstream, `s${i}`, [`${i}:a `])) });
+    for (let i = 0; i < 30; i++) streams.push({ id: `s${i}`, ...(await startStreaming(onA, cluster.upstream, `s${i}`, [`${i}:a `])) });
     const signalledAt = Date.now();
     a.child.kill('SIGTERM');
     await onA.nextOfType('session.draining');
@@ -137,11 +103,11 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
   });
 
   it('SIGKILL on A: a client resuming on B gets what was logged, then one terminal frame, within seconds', async () => {
-    if (!redis) return;
+    if (!cluster.redis) return;
     const a = await instance();
     const b = await instance();
     const onA = await open(a);
-    const { streamId, lastSeq } = await startStreaming(onA, upstream, 'q3', ['before the crash']);
+    const { streamId, lastSeq } = await startStreaming(onA, cluster.upstream, 'q3', ['before the crash']);
     // Give the batch window time to log what A sent (a crash may lose at most one window).
     await new Promise((resolve) => setTimeout(resolve, 200));
     a.child.kill('SIGKILL');
@@ -159,12 +125,12 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
   });
 
   it('a Redis outage: the stream on its own socket goes on, resume elsewhere is stream_not_found, readiness stays up; all heals', async () => {
-    if (!redis) return;
+    if (!cluster.redis) return;
     const a = await instance();
     const b = await instance();
     const onA = await open(a);
-    const { call, streamId } = await startStreaming(onA, upstream, 'q4', ['one ']);
-    await redis.down();
+    const { call, streamId } = await startStreaming(onA, cluster.upstream, 'q4', ['one ']);
+    await cluster.redis.down();
     await call.event(chunk({ content: 'two ' }));
     await onA.next((f) => f.id === 'q4' && f.type === 'chat.chunk' && f.chunk.choices[0].delta.content === 'two ');
     expect((await fetch(`http://127.0.0.1:${a.port}/health/ready`)).status).toBe(200);
@@ -172,7 +138,7 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
     onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     expect(await onB.nextOfType('chat.error')).toMatchObject({ code: 'stream_not_found' });
     // Redis returns, empty (as after a failover that lost it): A writes what B needs again.
-    await redis.up();
+    await cluster.redis.up();
     await finishStream(call, ['three']);
     expect(streamText(await onA.collectStream('q4'))).toBe('one two three');
     // A wrote its stream again from memory once Redis was back: B can resume it whole.

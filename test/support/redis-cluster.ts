@@ -1,0 +1,68 @@
+import { FakeUpstream } from './fake-upstream';
+import { TEST_API_KEY } from './gateway-app';
+import { TestRedis } from './redis-server';
+import { startGatewayProcess, type GatewayProcess } from './service-process';
+import type { TestClient } from './ws-client';
+
+/** The principals a cluster's gateways know (AUTH_MODE api_key). */
+export const ALICE = 'alice-0123456789abcdef-secret';
+export const BOB = 'bob-0123456789abcdef-secret';
+
+export interface RedisCluster {
+  /** The suite's private redis-server; undefined when there is none (SKIPPED was printed; REQUIRE_REDIS=1 fails instead). */
+  readonly redis: TestRedis | undefined;
+  readonly upstream: FakeUpstream;
+  /** Starts one more gateway process (the built service) on the shared Redis, `env` over the suite's defaults. */
+  instance(env?: Record<string, string>): Promise<GatewayProcess>;
+  /** A client socket to terminate after the test. */
+  track<T extends TestClient>(client: T): T;
+}
+
+/**
+ * Several gateway replicas sharing one private Redis, for a `describe` block: each test gets a
+ * fresh fake upstream and redis-server; after it, its sockets are terminated, its gateway
+ * processes killed, Redis and the upstream stopped.
+ */
+export function useRedisCluster(defaults: Record<string, string> = {}): RedisCluster {
+  let redis: TestRedis | undefined;
+  let upstream: FakeUpstream | undefined;
+  const instances: GatewayProcess[] = [];
+  const clients: TestClient[] = [];
+
+  beforeEach(async () => {
+    upstream = await FakeUpstream.start();
+    redis = await TestRedis.start();
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.ws.terminate();
+    for (const { child } of instances.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await redis?.down();
+    await upstream?.close();
+  });
+
+  return {
+    get redis() {
+      return redis;
+    },
+    get upstream() {
+      return upstream!;
+    },
+    async instance(env = {}) {
+      const started = await startGatewayProcess({
+        HOLYSHEEP_API_KEY: TEST_API_KEY,
+        HOLYSHEEP_BASE_URL: upstream!.baseUrl,
+        AUTH_MODE: 'api_key',
+        AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
+        REDIS_URL: redis!.url,
+        ...defaults,
+        ...env,
+      });
+      instances.push(started);
+      return started;
+    },
+    track(client) {
+      clients.push(client);
+      return client;
+    },
+  };
+}
