@@ -13,6 +13,12 @@ const { round3 } = require('./stats');
 const REPEATED_TARGET = {
   /** CPU per chunk on the paced key load (resume log on, the default), gateway ÷ control. */
   pacedCpuRatio: 0.6,
+  /**
+   * A moderate level is judged only where the control is not overloaded (issue 13: its added p99
+   * "well under 100 ms"). Above this, the level is not a moderate load on this machine in this run:
+   * reported, not judged either way.
+   */
+  moderateControlP99MaxMs: 50,
 };
 
 const sub = (a, b) => (typeof a !== 'number' || typeof b !== 'number' ? null : round3(a - b));
@@ -92,6 +98,8 @@ function repeatedGoals(repeated) {
     const c = level.relays.control;
     if (!g || !c) continue;
     const healthy = g.lost === 0 && g.errors === 0;
+    const overloaded = c.addedMs.p99 !== null && c.addedMs.p99 >= REPEATED_TARGET.moderateControlP99MaxMs;
+    const measured = g.addedMs.p99 !== null && c.addedMs.p99 !== null && g.addedMs.p999 !== null && c.addedMs.p999 !== null;
     goals.push({
       id: `tail-${level.streams}`,
       name: `Added p99 and p99.9 at ${level.streams.toLocaleString('en')} streams (chunks every ${level.intervalMs} ms, median of ${level.reps}) ≤ control, 0 lost`,
@@ -99,8 +107,11 @@ function repeatedGoals(repeated) {
       control: c.addedMs.p99,
       unit: 'ms',
       threshold: c.addedMs.p99,
-      note: `p99.9 gateway ${fmt(g.addedMs.p999)} ms vs control ${fmt(c.addedMs.p999)} ms; gateway ${g.lost} lost, ${g.errors} errors`,
-      met: g.addedMs.p99 !== null && c.addedMs.p99 !== null && g.addedMs.p999 !== null && c.addedMs.p999 !== null ? g.addedMs.p99 <= c.addedMs.p99 && g.addedMs.p999 <= c.addedMs.p999 && healthy : null,
+      note:
+        (overloaded ? `not judged: the control is overloaded here (added p99 ≥ ${REPEATED_TARGET.moderateControlP99MaxMs} ms), so this is not a moderate load on this machine in this run; ` : '') +
+        `p99.9 gateway ${fmt(g.addedMs.p999)} ms vs control ${fmt(c.addedMs.p999)} ms; gateway ${g.lost} lost, ${g.errors} errors`,
+      notJudged: overloaded,
+      met: measured && !overloaded ? g.addedMs.p99 <= c.addedMs.p99 && g.addedMs.p999 <= c.addedMs.p999 && healthy : null,
     });
   }
   const rc = repeated.resumeCost;
@@ -154,7 +165,7 @@ function repeatedMarkdown(repeated, relayInfo = {}) {
       const r = level.relays[name];
       const perRep = r.addedMsPerRep.map((a) => `${fmt(a.p99)} / ${fmt(a.p999)}`).join(' · ');
       L.push(
-        `| ${describe(name)} | ${triple(r.addedMs)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p99, c.addedMs.p99))} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p999, c.addedMs.p999))} | ${perRep} | ${fmt(r.cpuSecPer1000Chunks, 4)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} | ${r.systemShare === null ? '—' : `${Math.round(r.systemShare * 100)} %`} | ${r.upstreamConnections === null ? '—' : r.upstreamConnections} | ${r.lost} | ${r.errors}${hasRedis ? ` | ${r.redisCommandsPerChunk === null ? '—' : fmt(r.redisCommandsPerChunk, 3)}` : ''} |`,
+        `| ${describe(name)} | ${triple(r.addedMs)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p99, c.addedMs.p99))} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p999, c.addedMs.p999))} | ${perRep} | ${fmt(r.cpuSecPer1000Chunks, 4)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} | ${r.systemShare === null ? '—' : `${Math.round(r.systemShare * 100)} %`} | ${r.upstreamConnections == null ? '—' : r.upstreamConnections} | ${r.lost} | ${r.errors}${hasRedis ? ` | ${r.redisCommandsPerChunk === null ? '—' : fmt(r.redisCommandsPerChunk, 3)}` : ''} |`,
       );
     }
     L.push('');
@@ -163,7 +174,7 @@ function repeatedMarkdown(repeated, relayInfo = {}) {
     L.push('## Tail at moderate load (issue 13)');
     L.push('');
     L.push(
-      'Loads the control is not saturated by: every relay, repetitions in rotating order, each against the direct run of its own repetition; medians over repetitions. Per-chunk latency = arrival at the client − upstream send.',
+      `Loads meant not to saturate the control: every relay, repetitions in rotating order, each against the direct run of its own repetition; medians over repetitions. Per-chunk latency = arrival at the client − upstream send. A level where the control's added p99 reaches ${REPEATED_TARGET.moderateControlP99MaxMs} ms is reported but not judged: on that machine, in that run, it is not a moderate load.`,
     );
     L.push('');
     for (const level of repeated.moderate) {

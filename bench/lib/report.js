@@ -327,7 +327,7 @@ const fmt = (v, d = 2) => {
   return v.toFixed(d);
 };
 const triple = (o) => (o ? `${fmt(o.p50)} / ${fmt(o.p99)} / ${fmt(o.p999)}` : '—');
-const metMark = (m) => (m === true ? '✅ met' : m === false ? '❌ not met' : '➖ not measured');
+const metMark = (m, notJudged) => (m === true ? '✅ met' : m === false ? '❌ not met' : notJudged ? '➖ not judged' : '➖ not measured');
 const errs = (c) => (c ? String(c.errorCount + c.streamsFailed + (c.timedOut ? 1 : 0)) : '—');
 
 function markdown(j) {
@@ -352,7 +352,7 @@ function markdown(j) {
     L.push('|---|---:|---:|---:|---:|---|');
     for (const g of j.goals) {
       const d = g.digits === undefined ? 3 : g.digits;
-      L.push(`| ${g.name} | ${fmt(g.gateway, d)} ${g.unit} | ${fmt(g.control, d)} ${g.unit} | ${fmt(ratio(g.gateway, g.control))} | ${fmt(g.threshold, d)} ${g.unit} | ${metMark(g.met)}${g.note ? ` — ${g.note}` : ''} |`);
+      L.push(`| ${g.name} | ${fmt(g.gateway, d)} ${g.unit} | ${fmt(g.control, d)} ${g.unit} | ${fmt(ratio(g.gateway, g.control))} | ${fmt(g.threshold, d)} ${g.unit} | ${metMark(g.met, g.notJudged)}${g.note ? ` — ${g.note}` : ''} |`);
     }
     L.push('');
   } else {
