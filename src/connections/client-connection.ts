@@ -1,4 +1,5 @@
 import { FlowGate } from '../common/flow-gate';
+import { textFramePayloadBytes } from '../common/ws-text-frame';
 import { FrameFloodGuard, type FloodVerdict } from '../limits/frame-flood-guard';
 import { CLOSE_CODES, type ServerFrame } from '../protocol';
 import type { ClientTransport } from './client-transport';
@@ -223,31 +224,39 @@ export class ClientConnection {
   sendText(text: string): void {
     if (!this.transport.isOpen) return;
     // Encoded here once (ws would otherwise measure the string, then encode it while writing).
-    this.sendBytes(Buffer.from(text, 'utf8'));
+    const payload = Buffer.from(text, 'utf8');
+    if (this.count(payload.length)) this.transport.send(payload);
+    else this.sendNearMark(() => this.transport.send(payload, this.onWritten));
   }
 
   /**
-   * Sends a frame already encoded as UTF-8 JSON (a stream's logged frame, as it is kept). The
-   * buffer is queued as it is, not copied: it must not change afterwards.
+   * Sends a frame kept ready as a WebSocket text frame (a stream's logged frame under the id this
+   * socket knows it by): written as it is, not copied, so it must not change afterwards.
    */
-  sendBytes(payload: Buffer): void {
-    const transport = this.transport;
-    if (!transport.isOpen) return;
-    const bytes = payload.length;
+  sendWire(frame: Buffer): void {
+    if (!this.transport.isOpen) return;
+    if (this.count(textFramePayloadBytes(frame))) this.transport.sendWire(frame);
+    else this.sendNearMark(() => this.transport.sendWire(frame, this.onWritten));
+  }
+
+  /** Counts a frame of `bytes` going out; true when it cannot take the socket near its mark. */
+  private count(bytes: number): boolean {
     const counters = this.counters;
     const totals = this.context.totals;
     counters.framesOut++;
     counters.bytesOut += bytes;
     totals.framesOut++;
     totals.bytesOut += bytes;
-    // Only frames that may cross the mark carry a write callback: the common case stays cheap,
-    // and the frame that crosses it always tells us when the buffer has drained again.
-    if (transport.bufferedAmount + bytes <= this.lowWaterBytes) {
-      transport.send(payload);
-      return;
-    }
-    transport.send(payload, this.onWritten);
-    if (!this.flow.isPaused && transport.bufferedAmount > this.settings.backpressure.highWaterBytes) this.congested();
+    return this.transport.bufferedAmount + bytes <= this.lowWaterBytes;
+  }
+
+  /**
+   * Only frames that may cross the mark carry a write callback: the common case stays cheap, and
+   * the frame that crosses it always tells us when the buffer has drained again.
+   */
+  private sendNearMark(send: () => void): void {
+    send();
+    if (!this.flow.isPaused && this.transport.bufferedAmount > this.settings.backpressure.highWaterBytes) this.congested();
   }
 
   // ---------------------------------------------------------------------------------- ending it

@@ -21,6 +21,11 @@ export interface ClientTransport {
    * `onWritten`, when given, runs once the frame has been handed to the OS (or the socket failed).
    */
   send(payload: Buffer, onWritten?: () => void): void;
+  /**
+   * Write one complete WebSocket text frame, header included (unmasked, FIN set: see
+   * `common/ws-text-frame.ts`), in order with everything sent before. Same terms as {@link send}.
+   */
+  sendWire(frame: Buffer, onWritten?: () => void): void;
   /** Send a WebSocket ping control frame. */
   ping(): void;
   /**

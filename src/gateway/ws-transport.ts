@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
+import { textFramePayloadBytes } from '../common/ws-text-frame';
 import type { ClientTransport, TransportEvents } from '../connections/client-transport';
 
 /** Buffers sent as text frames: the payload is already UTF-8, so ws neither scans nor encodes it. */
@@ -51,12 +52,28 @@ export class WsTransport implements ClientTransport {
 
   send(payload: Buffer, onWritten?: () => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
+    this.corkForTick();
     this.ws.send(payload, TEXT_FRAME, onWritten);
+  }
+
+  /**
+   * A frame already framed goes to the socket ws writes to, behind whatever ws has written. ws's
+   * sender writes at once unless it compresses (it sends no Blob here), so without an extension the
+   * order on the wire is the order of the calls; `bufferedAmount` counts these bytes too. With
+   * permessage-deflate negotiated (the adapter turns it off) the payload goes through ws instead.
+   */
+  sendWire(frame: Buffer, onWritten?: () => void): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.extensions !== '') return this.send(frame.subarray(frame.length - textFramePayloadBytes(frame)), onWritten);
+    this.corkForTick();
+    this.socket.write(frame, onWritten);
+  }
+
+  private corkForTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(this.uncork);
   }
 
   ping(): void {

@@ -1,3 +1,4 @@
+import { textFramePayloadBytes } from '../common/ws-text-frame';
 import { FrameStore } from './frame-store';
 import { FramePrefixes, type StreamFrameType } from './logged-frame';
 
@@ -7,17 +8,19 @@ describe('FrameStore', () => {
   const rest = (seq: number, text: string) => `,"seq":${seq},"chunk":{"text":${JSON.stringify(text)}}}`;
   const push = (store: FrameStore, type: StreamFrameType, r: string) => store.push(type, prefixes.prefixOf(type), r, r.length + 64);
   const whole = (type: StreamFrameType, r: string) => prefixes.render({ seq: 0, type, rest: r });
+  /** The JSON a WebSocket text frame carries. */
+  const payload = (wire: Buffer) => wire.subarray(wire.length - textFramePayloadBytes(wire)).toString();
 
-  it('returns each frame encoded once, whole; reads back its rest and the same bytes', () => {
+  it('returns each frame encoded once, whole, as a WebSocket text frame; reads back its rest and the same frame', () => {
     const store = new FrameStore();
     const texts = ['a', 'héllo wörld', '日本語のテキスト', '🙂'.repeat(50), 'x'.repeat(5_000)];
     const views = texts.map((text, i) => push(store, 'chat.chunk', rest(i + 1, text)));
     texts.forEach((text, i) => {
-      expect(views[i]!.toString()).toBe(whole('chat.chunk', rest(i + 1, text)));
+      expect(payload(views[i]!)).toBe(whole('chat.chunk', rest(i + 1, text)));
       const frame = store.at(i, i + 1)!;
       expect(frame).toMatchObject({ seq: i + 1, type: 'chat.chunk', rest: rest(i + 1, text) });
-      expect(frame.bytes!.equals(views[i]!)).toBe(true);
-      expect(JSON.parse(frame.bytes!.toString())).toEqual({ type: 'chat.chunk', id: 'réq "1"', seq: i + 1, chunk: { text } });
+      expect(frame.wire!.equals(views[i]!)).toBe(true);
+      expect(JSON.parse(payload(frame.wire!))).toEqual({ type: 'chat.chunk', id: 'réq "1"', seq: i + 1, chunk: { text } });
     });
   });
 
@@ -33,6 +36,6 @@ describe('FrameStore', () => {
     push(store, 'chat.done', '}');
     store.clear();
     push(store, 'chat.chunk', rest(1, 'z'.repeat(3_000)));
-    for (const [view, text] of kept) expect(view.toString()).toBe(text);
+    for (const [view, text] of kept) expect(payload(view)).toBe(text);
   });
 });

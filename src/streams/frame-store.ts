@@ -1,9 +1,10 @@
+import { textFrameHeaderBytes, writeTextFrameHeader } from '../common/ws-text-frame';
 import type { LoggedFrame, StreamFrameType } from './logged-frame';
 
 const TYPES: readonly StreamFrameType[] = ['chat.started', 'chat.chunk', 'chat.done', 'chat.error'];
 const CODES: Readonly<Record<StreamFrameType, number>> = { 'chat.started': 0, 'chat.chunk': 1, 'chat.done': 2, 'chat.error': 3 };
 
-/** Per frame: type code, slab number, byte offset in the slab, byte length, accounted size, prefix bytes. */
+/** Per frame: type code, slab number, byte offset of its JSON in the slab, its byte length, accounted size, prefix bytes. */
 const STRIDE = 6;
 /** A stream's first slab holds a short answer; each next one doubles, up to the largest. */
 const FIRST_SLAB_BYTES = 2_048;
@@ -40,17 +41,19 @@ export class FrameStore {
   }
 
   /**
-   * Appends a frame: its `prefix` (`{"type":…,"id":…`) and `rest`, encoded once. Returns the whole
-   * frame's bytes, a view into the slab (slab bytes are never written twice, so a view stays valid
-   * while a socket still has it queued). `size` is what the frame counts for the log's bounds.
+   * Appends a frame: its `prefix` (`{"type":…,"id":…`) and `rest`, encoded once, with room in front
+   * for a WebSocket header. Returns the frame as a WebSocket text frame (header and JSON), a view
+   * into the slab: slab bytes are never written twice, so a view stays valid while a socket still
+   * has it queued. `size` is what the frame counts for the log's bounds.
    */
   push(type: StreamFrameType, prefix: { text: string; bytes: number }, rest: string, size: number): Buffer {
     const text = prefix.text + rest;
     // A UTF-8 encoding takes at most 3 bytes per UTF-16 unit: measure exactly only near a slab's end.
+    const reserve = textFrameHeaderBytes(text.length * 3);
     const room = this.slabs.length === 0 ? -1 : this.slabs[this.slabs.length - 1]!.length - this.fill;
-    if (room < text.length * 3 && (room < 0 || Buffer.byteLength(text) > room)) this.addSlab(Buffer.byteLength(text));
+    if (room < text.length * 3 + reserve && (room < 0 || Buffer.byteLength(text) + reserve > room)) this.addSlab(Buffer.byteLength(text) + reserve);
     const slab = this.slabs[this.slabs.length - 1]!;
-    const offset = this.fill;
+    const offset = this.fill + reserve;
     const length = slab.write(text, offset);
     this.fill = offset + length;
     if ((this.head + this.count + 1) * STRIDE > this.index.length) this.makeRoom();
@@ -63,18 +66,20 @@ export class FrameStore {
     index[p + 4] = size;
     index[p + 5] = prefix.bytes;
     this.count++;
-    return slab.subarray(offset, offset + length);
+    return slab.subarray(writeTextFrameHeader(slab, offset, length), offset + length);
   }
 
-  /** The `i`-th kept frame (0 = oldest), as frame `seq`: its `rest` decoded, and its bytes. */
+  /** The `i`-th kept frame (0 = oldest), as frame `seq`: its `rest` decoded, and its WebSocket frame. */
   at(i: number, seq: number): LoggedFrame | undefined {
     if (i < 0 || i >= this.count) return undefined;
     const index = this.index;
     const p = (this.head + i) * STRIDE;
     const offset = index[p + 2]!;
-    const end = offset + index[p + 3]!;
+    const length = index[p + 3]!;
     const slab = this.slabs[index[p + 1]! - this.slabBase]!;
-    return { seq, type: TYPES[index[p]!]!, rest: slab.toString('utf8', offset + index[p + 5]!, end), bytes: slab.subarray(offset, end) };
+    const rest = slab.toString('utf8', offset + index[p + 5]!, offset + length);
+    // The header in front of it was written with the frame.
+    return { seq, type: TYPES[index[p]!]!, rest, wire: slab.subarray(offset - textFrameHeaderBytes(length), offset + length) };
   }
 
   /** What the `i`-th kept frame counts for the bounds. */

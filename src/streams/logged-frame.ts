@@ -16,11 +16,12 @@ export interface LoggedFrame {
   readonly type: StreamFrameType;
   readonly rest: string;
   /**
-   * The whole frame as UTF-8, under the `id` the stream was requested with, when the log keeps it
-   * encoded (this instance's own streams): a socket that knows the stream by that id sends these
-   * bytes as they are, so a chunk is encoded once however many sockets read it. Never written to.
+   * The whole frame under the `id` the stream was requested with, as a WebSocket text frame (header
+   * and UTF-8 JSON), when the log keeps it encoded (this instance's own streams): a socket that
+   * knows the stream by that id writes these bytes as they are, so a chunk is encoded and framed
+   * once. Never written to.
    */
-  readonly bytes?: Buffer;
+  readonly wire?: Buffer;
 }
 
 export const isTerminal = (type: StreamFrameType): boolean => type === 'chat.done' || type === 'chat.error';

@@ -1,3 +1,4 @@
+import { textFramePayloadBytes } from '../common/ws-text-frame';
 import { FramePrefixes, restOf, type LoggedFrame } from './logged-frame';
 import type { LogReader, LogSubscription, StreamLog, StreamMeta } from './stream-log';
 import { StreamRecord } from './stream-record';
@@ -107,11 +108,12 @@ export function describeStreamLog(name: string, makeHarness: () => Promise<Strea
       await fromThree.until(6);
       expect(fromStart.seqs).toEqual([1, 2, 3, 4, 5, 6]);
       expect(fromThree.seqs).toEqual([4, 5, 6]);
-      const { seq, type, rest, bytes } = fromStart.frames[4]!;
+      const { seq, type, rest, wire } = fromStart.frames[4]!;
       expect({ seq, type, rest }).toEqual(chunk(m.streamId, 5, 't5'));
       // A log may hand out the frames encoded, as the socket that requested the stream gets them.
-      for (const frame of fromStart.frames) if (frame.bytes) expect(frame.bytes.toString()).toBe(new FramePrefixes(m.requestId).render(frame));
-      if (bytes) expect(JSON.parse(bytes.toString())).toMatchObject({ type: 'chat.chunk', id: m.requestId, seq: 5, chunk: { text: 't5' } });
+      const payload = (frame: Buffer) => frame.subarray(frame.length - textFramePayloadBytes(frame)).toString();
+      for (const frame of fromStart.frames) if (frame.wire) expect(payload(frame.wire)).toBe(new FramePrefixes(m.requestId).render(frame));
+      if (wire) expect(JSON.parse(payload(wire))).toMatchObject({ type: 'chat.chunk', id: m.requestId, seq: 5, chunk: { text: 't5' } });
       expect(await harness.log.find(m.streamId, 'alice')).toMatchObject({ state: 'done', lastSeq: 6 });
     });
 

@@ -67,8 +67,8 @@ export class StreamRecord {
   append(appended: LoggedFrame, now = 0): void {
     const bytes = frameBytes(appended);
     const { seq, type, rest } = appended;
-    // Readers get the frame with its encoded bytes (under the request's id): see LoggedFrame.bytes.
-    const frame: LoggedFrame = { seq, type, rest, bytes: this.frames.push(type, this.prefixes.prefixOf(type), rest, bytes) };
+    // Readers get the frame with its encoded bytes (under the request's id): see LoggedFrame.wire.
+    const frame: LoggedFrame = { seq, type, rest, wire: this.frames.push(type, this.prefixes.prefixOf(type), rest, bytes) };
     this.bytes += bytes;
     this.onSize?.(bytes);
     if (frame.type === 'chat.started') this.state = 'streaming';

@@ -31,7 +31,7 @@ export class StreamWatcher implements LogReader, Pausable {
     /** The `id` this socket knows the stream by. */
     readonly id: string,
     afterSeq: number,
-    /** Whether `id` is the one the stream was requested with: then a frame's logged bytes are this socket's frame. */
+    /** Whether `id` is the one the stream was requested with: then a frame's logged `wire` is this socket's frame. */
     private readonly requestedId: boolean,
     /** The watcher is done: its terminal frame went out, or it was detached. Once. */
     private readonly onEnded: (watcher: StreamWatcher) => void,
@@ -51,7 +51,7 @@ export class StreamWatcher implements LogReader, Pausable {
   frame(frame: LoggedFrame): void {
     if (this.ended || frame.seq <= this.lastSeq) return;
     this.lastSeq = frame.seq;
-    if (this.requestedId && frame.bytes !== undefined) this.connection.sendBytes(frame.bytes);
+    if (this.requestedId && frame.wire !== undefined) this.connection.sendWire(frame.wire);
     else this.connection.sendText(this.prefixes.render(frame));
     if (isTerminal(frame.type)) this.finish();
   }

@@ -1,3 +1,4 @@
+import { textFramePayloadBytes } from '../../src/common/ws-text-frame';
 import type { ClientTransport, TransportEvents } from '../../src/connections/client-transport';
 
 /**
@@ -18,6 +19,9 @@ export class FakeTransport implements ClientTransport {
   }
   send(payload: Buffer): void {
     this.sent.push(payload.toString('utf8'));
+  }
+  sendWire(frame: Buffer): void {
+    this.sent.push(frame.subarray(frame.length - textFramePayloadBytes(frame)).toString('utf8'));
   }
   ping(): void {
     this.pings++;
