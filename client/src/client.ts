@@ -21,17 +21,7 @@ import { messageText, OPEN, socketTarget, type WebSocketConstructor, type WebSoc
 
 import type { ChatOptions, ChatRequest, ClientEvents, ClientOptions, ConnectionState, WatchOptions } from './client-types';
 
-export type {
-  ChatOptions,
-  ChatRequest,
-  ClientEvents,
-  ClientOptions,
-  ConnectionState,
-  ConnectionStatus,
-  FrameRecord,
-  TokenRequest,
-  WatchOptions,
-} from './client-types';
+export type * from './client-types';
 
 type Phase =
   /** Not sent on any socket yet. */

@@ -17,7 +17,7 @@ export type {
   FrameRecord,
   TokenRequest,
   WatchOptions,
-} from './client';
+} from './client-types';
 export type { ChatEvent, ChatHandle, ChatResult, ChatStatus } from './chat-handle';
 export { ChatError, type ClientErrorCode } from './errors';
 export { backoffDelay, BROWSER_CLOSE_CODES, closeAction, DEFAULT_BACKOFF, type BackoffOptions, type CloseAction } from './reconnect-policy';

@@ -92,58 +92,63 @@ describe('RedisStreamLog find', () => {
 });
 
 describe('RedisStreamLog readers', () => {
+  type Logs = Parameters<Parameters<typeof withRedisLogs>[1]>[0];
+  /**
+   * A stream produced here and copied to Redis, its `chat.started` written, and a reader of it
+   * from seq 0 (resumed) that collects seqs; `pauseAt`: its socket fills up once it has that many.
+   */
+  async function followNew({ logs: [log], local, ownership }: Logs, streamId: string, pauseAt?: number) {
+    const record = local.create({ streamId, principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
+    log!.replicate(record, () => undefined);
+    record.append({ seq: 1, type: 'chat.started', rest: '}' });
+    await log!.flushNow();
+    const reader = { frames: [] as number[], lostWith: undefined as string | undefined };
+    const subscription = (await log!.follow(streamId, 0, {
+      frame: (f) => reader.frames.push(f.seq) === pauseAt && subscription.pause(),
+      lost: (reason) => (reader.lostWith = reason),
+    }))!;
+    subscription.resume();
+    /** Until `done`, or the reader is told it lost the stream. */
+    const until = async (done: () => boolean) => {
+      while (!done() && reader.lostWith === undefined) await new Promise((resolve) => setImmediate(resolve));
+    };
+    return { record, reader, subscription, until };
+  }
+
   it('a reader paused until the per-stream bound trimmed frames it had not read is told they were evicted', async () => {
-    await withRedisLogs({ batchMs: 5, maxStreamBytes: 8_192 }, async ({ logs: [log], local, ownership }) => {
-      const record = local.create({ streamId: 'str_behind', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
-      log!.replicate(record, () => undefined);
-      record.append({ seq: 1, type: 'chat.started', rest: '}' });
-      await log!.flushNow();
-      const frames: number[] = [];
-      let lostWith: string | undefined;
-      const subscription = (await log!.follow('str_behind', 0, { frame: (f) => frames.push(f.seq), lost: (reason) => (lostWith = reason) }))!;
-      subscription.resume();
-      expect(frames).toEqual([1]);
+    await withRedisLogs({ batchMs: 5, maxStreamBytes: 8_192 }, async (t) => {
+      const log = t.logs[0]!;
+      const { record, reader, subscription, until } = await followNew(t, 'str_behind');
+      expect(reader.frames).toEqual([1]);
       subscription.pause();
       // 40 KiB of frames while it is paused: the 8 KiB bound trims the oldest of them.
       for (let seq = 2; seq <= 41; seq++) {
         record.append({ seq, type: 'chat.chunk', rest: `,"text":"${'x'.repeat(1_000)}"}` });
-        await log!.flushNow();
+        await log.flushNow();
       }
       subscription.resume();
-      while (lostWith === undefined) await new Promise((resolve) => setImmediate(resolve));
-      expect(lostWith).toBe('evicted');
-      expect(frames).toEqual([1]);
+      await until(() => false);
+      expect(reader.lostWith).toBe('evicted');
+      expect(reader.frames).toEqual([1]);
     });
   });
 
   it('a reader paused in the middle of an entry reads on from its own frame, each once, when it resumes', async () => {
-    await withRedisLogs({ batchMs: 5 }, async ({ logs: [log], local, ownership }) => {
-      const record = local.create({ streamId: 'str_midway', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
-      log!.replicate(record, () => undefined);
-      record.append({ seq: 1, type: 'chat.started', rest: '}' });
-      await log!.flushNow();
-      const frames: number[] = [];
-      let lostWith: string | undefined;
-      const subscription = (await log!.follow('str_midway', 0, {
-        // Its socket fills up at frame 3, in the middle of the entry holding frames 2–6.
-        frame: (f) => frames.push(f.seq) === 3 && subscription.pause(),
-        lost: (reason) => (lostWith = reason),
-      }))!;
-      subscription.resume();
-      const until = async (done: () => boolean) => {
-        while (!done() && lostWith === undefined) await new Promise((resolve) => setImmediate(resolve));
-      };
-      await until(() => frames.length === 1);
+    await withRedisLogs({ batchMs: 5 }, async (t) => {
+      const log = t.logs[0]!;
+      // Its socket fills up at frame 3, in the middle of the entry holding frames 2–6.
+      const { record, reader, subscription, until } = await followNew(t, 'str_midway', 3);
+      await until(() => reader.frames.length === 1);
       for (let seq = 2; seq <= 6; seq++) record.append({ seq, type: 'chat.chunk', rest: `,"n":${seq}}` });
-      await log!.flushNow();
-      await until(() => frames.length === 3);
+      await log.flushNow();
+      await until(() => reader.frames.length === 3);
       for (let seq = 7; seq <= 8; seq++) record.append({ seq, type: 'chat.chunk', rest: `,"n":${seq}}` });
-      await log!.flushNow();
-      expect(frames).toEqual([1, 2, 3]);
+      await log.flushNow();
+      expect(reader.frames).toEqual([1, 2, 3]);
       subscription.resume();
-      await until(() => frames.length === 8);
-      expect(lostWith).toBeUndefined();
-      expect(frames).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      await until(() => reader.frames.length === 8);
+      expect(reader.lostWith).toBeUndefined();
+      expect(reader.frames).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     });
   });
 });
