@@ -239,7 +239,7 @@ export class ClientConnection {
     else this.sendNearMark(() => this.transport.sendWire(frame, this.onWritten));
   }
 
-  /** Counts a frame of `bytes` going out; true when it cannot take the socket near its mark. */
+  /** Counts a frame of `bytes` going out; true when, with it, the socket stays below half its mark (no write callback needed). */
   private count(bytes: number): boolean {
     const counters = this.counters;
     const totals = this.context.totals;

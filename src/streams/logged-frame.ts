@@ -54,5 +54,5 @@ export function restOf(fields: Record<string, unknown>): string {
   return json === '{}' ? '}' : `,${json.slice(1)}`;
 }
 
-/** Approximate bytes a frame holds in memory (its text, mostly one byte per character, plus the object), for the log's bounds. */
+/** Approximate bytes a frame holds in memory (its text, mostly one byte per character, plus the prefix and header kept with it), for the log's bounds. */
 export const frameBytes = (frame: LoggedFrame): number => frame.rest.length + 64;

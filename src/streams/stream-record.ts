@@ -15,8 +15,9 @@ import type { LogReader, LogSubscription, StreamMeta } from './stream-log';
  * from below them is refused.
  *
  * The frames themselves are kept as bytes off the V8 heap ({@link FrameStore}), whole, as the
- * socket that asked for the stream receives them: readers get each frame with those bytes, which
- * that socket sends as they are (one UTF-8 encoding per chunk), and its `rest` for anyone else.
+ * WebSocket frames the socket that asked for the stream receives: readers get each frame with
+ * them (`wire`), which that socket writes as they are (each chunk encoded and framed once), and its
+ * `rest` for anyone else.
  */
 export class StreamRecord {
   readonly meta: StreamMeta;
