@@ -1,4 +1,4 @@
-import { KEY_PREFIX } from '../redis/redis.service';
+import { KEY_PREFIX, type RedisService } from '../redis/redis.service';
 import type { LoggedFrame, StreamFrameType } from './logged-frame';
 
 /** The Redis Stream holding a stream's frames: one entry per batch, id `<first seq>-0`, one field per frame (`<seq>` → `<type> <rest>`). */
@@ -10,6 +10,19 @@ export const principalKey = (principal: string) => `${KEY_PREFIX}p:${principal}`
 
 /** An XRANGE / XREAD entry as ioredis returns it: `[id, [field, value, …]]`. */
 export type RawEntry = [string, string[]];
+
+type Pipeline = ReturnType<NonNullable<RedisService['client']>['pipeline']>;
+
+/**
+ * Queues on `pipeline` the two reads that give a stream's entries from the one holding seq
+ * `after + 1` on (entry ids are `<first seq>-0`): that entry, found by reading back from it, then
+ * every later one. Their two results, concatenated, are those entries in order: never the part of
+ * the stream a reader at `after` already has.
+ */
+export function readEntriesAfter(pipeline: Pipeline, streamId: string, after: number): Pipeline {
+  const key = streamKey(streamId);
+  return pipeline.xrevrange(key, String(after + 1), '-', 'COUNT', 1).xrange(key, String(after + 2), '+');
+}
 
 /** A frame as an entry's field and value. */
 export const encodeFrame = (frame: LoggedFrame): [string, string] => [String(frame.seq), `${frame.type} ${frame.rest}`];

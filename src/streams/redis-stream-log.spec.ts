@@ -153,6 +153,41 @@ describe('RedisStreamLog readers', () => {
   });
 });
 
+describe('RedisStreamLog resume reads', () => {
+  it('reads from the entry holding the next frame: a hole before it does not matter, one after it refuses the resume', async () => {
+    await withRedisLogs({ batchMs: 5 }, async ({ redis, logs: [log], local, ownership }) => {
+      const record = local.create({ streamId: 'str_from', principal: 'p', requestId: 'r', model: 'm', startedAt: Date.now(), owner: ownership.instance });
+      log!.replicate(record, () => undefined);
+      // Entries 1-0 (frame 1), 2-0 (frames 2–4), 5-0 (frames 5–7), 8-0 (frame 8).
+      const batches = [[1], [2, 3, 4], [5, 6, 7], [8]];
+      for (const batch of batches) {
+        for (const seq of batch) record.append(seq === 1 ? { seq, type: 'chat.started', rest: '}' } : { seq, type: 'chat.chunk', rest: `,"n":${seq}}` });
+        await log!.flushNow();
+      }
+      const key = 'hsg:s:str_from';
+      expect((await redis.client!.xrange(key, '-', '+')).map(([id]) => id)).toEqual(['1-0', '2-0', '5-0', '8-0']);
+      const read = async (afterSeq: number) => {
+        const seqs: number[] = [];
+        const subscription = await log!.follow('str_from', afterSeq, { frame: (f) => seqs.push(f.seq), lost: () => undefined });
+        subscription?.resume();
+        subscription?.close();
+        return subscription ? seqs : 'not found';
+      };
+      expect(await read(5)).toEqual([6, 7, 8]);
+      // Frames 2–4 lost (a failover): a reader past them is served, one that needs them is not.
+      await redis.client!.xdel(key, '2-0');
+      expect(await read(5)).toEqual([6, 7, 8]);
+      expect(await read(4)).toEqual([5, 6, 7, 8]);
+      expect(await read(2)).toBe('not found');
+      expect(await read(0)).toBe('not found');
+      // Frames 5–7 lost too: a reader at 4 would get a stream with a hole.
+      await redis.client!.xdel(key, '5-0');
+      expect(await read(4)).toBe('not found');
+      expect(await read(7)).toEqual([8]);
+    });
+  });
+});
+
 describe('RedisStreamLog fencing', () => {
   it('stops a stream whose log another instance ended: its next write is refused by the entry id', async () => {
     await withRedisLogs({ batchMs: 5 }, async ({ redis, logs: [log], local, ownership }) => {

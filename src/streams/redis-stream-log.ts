@@ -3,7 +3,7 @@ import type { RedisService } from '../redis/redis.service';
 import { frameBytes, isTerminal, restOf, type LoggedFrame } from './logged-frame';
 import { RedisFollower } from './redis-follower';
 import { RedisSubscription } from './redis-subscription';
-import { encodeFrame, isIdConflict, metaKey, parseEntries, principalKey, streamKey, unbroken, type RawEntry } from './redis-log-format';
+import { encodeFrame, isIdConflict, metaKey, parseEntries, principalKey, readEntriesAfter, streamKey, unbroken, type RawEntry } from './redis-log-format';
 import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';
 import type { StreamOwnership } from './stream-ownership';
 import type { StreamRecord } from './stream-record';
@@ -338,13 +338,16 @@ export class RedisStreamLog implements StreamLog {
 
   async follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
     const client = this.redis.client!;
-    const [[metaError, raw], [rangeError, range]] = (await client.pipeline().hgetall(metaKey(streamId)).xrange(streamKey(streamId), '-', '+').exec()) as Array<[Error | null, unknown]>;
-    if (metaError || rangeError) throw metaError ?? rangeError;
+    // The meta, and the entries from the one holding the reader's next frame on (not the part it has).
+    const [[metaError, raw], [backError, back], [rangeError, range]] = (await readEntriesAfter(client.pipeline().hgetall(metaKey(streamId)), streamId, afterSeq).exec()) as Array<
+      [Error | null, unknown]
+    >;
+    if (metaError || backError || rangeError) throw metaError ?? backError ?? rangeError;
     const meta = toMeta(streamId, raw as Record<string, string>);
     if (!meta) return undefined;
-    const entries = range as RawEntry[];
+    const entries = [...(back as RawEntry[]), ...(range as RawEntry[])];
     const frames = parseEntries(entries);
-    // Unbroken from the first kept frame, and that one no later than what the reader needs: a
+    // Unbroken from the first frame read, and that one no later than what the reader needs: a
     // flushed or failed-over Redis loses entries, and a replay with a hole would be presented whole.
     if (!unbroken(frames) || (frames.length > 0 && frames[0]!.seq > afterSeq + 1)) return undefined;
     if (frames.length === 0 && (raw as Record<string, string>).state !== undefined && (raw as Record<string, string>).state !== 'pending') return undefined;

@@ -1,7 +1,7 @@
 import type { RedisService } from '../redis/redis.service';
 import type { LoggedFrame } from './logged-frame';
 import type { RedisFollower } from './redis-follower';
-import { parseEntries, streamKey, type RawEntry } from './redis-log-format';
+import { parseEntries, readEntriesAfter, type RawEntry } from './redis-log-format';
 import type { LogReader, LogSubscription } from './stream-log';
 
 /**
@@ -114,14 +114,9 @@ export class RedisSubscription implements LogSubscription {
     }
   }
 
-  /**
-   * The frames from the entry holding seq `after + 1` on (entry ids are `<first seq>-0`): that
-   * entry, found by reading back from it, and every later one; one round trip, and never the part
-   * of the stream this reader already has.
-   */
+  /** The frames from the entry holding seq `after + 1` on, in one round trip. */
   private async readAfter(after: number): Promise<LoggedFrame[]> {
-    const key = streamKey(this.streamId);
-    const results = (await this.redis.client!.pipeline().xrevrange(key, String(after + 1), '-', 'COUNT', 1).xrange(key, String(after + 2), '+').exec()) ?? [];
+    const results = (await readEntriesAfter(this.redis.client!.pipeline(), this.streamId, after).exec()) ?? [];
     const entries: RawEntry[] = [];
     for (const [error, result] of results) {
       if (error) throw error;
