@@ -112,6 +112,11 @@ function pace(call: UpstreamCall): { stop(): void } {
 describe('hostile clients against the built service (e2e, real processes)', () => {
   // Each attack runs for seconds of real time, after a quiet phase of its own.
   jest.setTimeout(60_000);
+  // The bounds compare worst cases timed on a shared 2-core machine: one stall of the host alone
+  // (another tenant taking the cores for tens of ms) in the attack phase fails a run (seen about
+  // once in 20 full-suite runs). Such a run is measured once more; a gateway that really holds up a
+  // bystander or the liveness probe fails both.
+  jest.retryTimes(1, { logErrorsBeforeRetry: true });
   let upstream: FakeUpstream;
   let service: (ServiceProcess & { port: number }) | undefined;
 
