@@ -112,6 +112,9 @@ const PRESETS = {
   },
 };
 
+/** A name a baseline or variant can take: a word, and not one the run already uses. */
+const isVariantName = (name) => /^[\w.-]+$/.test(name) && !['direct', 'control', 'gateway', 'gateway+redis'].includes(name);
+
 function parseArgs(argv) {
   const o = { preset: 'full', gateway: true, out: path.join(BENCH_DIR, 'results'), gatewayEnv: {}, quiet: false, baselines: [], redis: undefined, moderate: true };
   const over = {};
@@ -141,7 +144,7 @@ function parseArgs(argv) {
       const eq = kv.indexOf('=');
       if (eq < 1) throw new Error(`${a} wants NAME=PATH (a built main.js), got ${kv}`);
       const name = kv.slice(0, eq);
-      if (!/^[\w.-]+$/.test(name) || ['direct', 'control', 'gateway', 'gateway+redis'].includes(name)) throw new Error(`${a}: ${name} cannot name a baseline`);
+      if (!isVariantName(name)) throw new Error(`${a}: ${name} cannot name a baseline`);
       o.baselines.push({ name, main: path.resolve(kv.slice(eq + 1)), resumeOff: a === '--baseline-resume-off' });
     }
     else if (a === '--variant') {
@@ -149,7 +152,7 @@ function parseArgs(argv) {
       const spec = val();
       const colon = spec.indexOf(':');
       const name = spec.slice(0, colon);
-      if (colon < 1 || !/^[\w.-]+$/.test(name) || ['direct', 'control', 'gateway', 'gateway+redis'].includes(name)) throw new Error(`--variant wants NAME:KEY=VALUE[,KEY=VALUE], got ${spec}`);
+      if (colon < 1 || !isVariantName(name)) throw new Error(`--variant wants NAME:KEY=VALUE[,KEY=VALUE], got ${spec}`);
       const env = Object.fromEntries(spec.slice(colon + 1).split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
       o.baselines.push({ name, main: null, env });
     } else if (a === '--levels') over.levels = val().split(',').map(Number);
@@ -657,6 +660,8 @@ async function main() {
     gateway: { kind: 'gateway', main: GATEWAY_MAIN, env: opts.gatewayEnv },
   };
   let redis = null;
+  /** The Redis log's batch window (the gateway's default unless the run sets it). */
+  const redisBatchMs = Number(opts.gatewayEnv.STREAM_LOG_BATCH_MS || 100);
   const redisOption = opts.redis === undefined ? cfg.redis : opts.redis;
   if (opts.gateway && redisOption) {
     redis = await startRedis(redisOption);
@@ -842,7 +847,7 @@ async function main() {
   //    direct run, relays in rotating order (medians reported). The window of each gateway run
   //    ends a settle after the last chunk, so a Redis log's last batch (and its commands) counts.
   //    Their time is left out of the classic phases' budget (elapsedSec).
-  const settleAfterMs = Math.max(300, 3 * Number((opts.gatewayEnv && opts.gatewayEnv.STREAM_LOG_BATCH_MS) || 100));
+  const settleAfterMs = Math.max(300, 3 * redisBatchMs);
   const names = ['control', ...streaming.filter((t) => t !== 'control')];
   const repeated = async (spec, reps, turn, into) => {
     const startedAt = performance.now();
@@ -932,7 +937,7 @@ async function main() {
     targets,
     variants,
     relayInfo,
-    redis: redis ? { private: redis.private, batchMs: Number((opts.gatewayEnv && opts.gatewayEnv.STREAM_LOG_BATCH_MS) || 100) } : null,
+    redis: redis ? { private: redis.private, batchMs: redisBatchMs } : null,
     settleAfterMs,
     results,
     phases: phaseTimes,

@@ -8,6 +8,7 @@
  * a comparison of tails needs on a shared machine.
  */
 const { round3 } = require('./stats');
+const { fmt, median, ratio, sub, triple } = require('./figures');
 
 /** Issue 13's targets, against the naive control in the same run. */
 const REPEATED_TARGET = {
@@ -20,16 +21,6 @@ const REPEATED_TARGET = {
    */
   moderateControlP99MaxMs: 50,
 };
-
-const sub = (a, b) => (typeof a !== 'number' || typeof b !== 'number' ? null : round3(a - b));
-const ratio = (a, b) => (typeof a !== 'number' || typeof b !== 'number' || !(a > 0) || !(b > 0) ? null : Math.round((a / b) * 100) / 100);
-
-function median(values) {
-  const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : round3((v[mid - 1] + v[mid]) / 2);
-}
 
 const errorCount = (r) => Object.values(r.errors || {}).reduce((a, b) => a + b, 0) + (r.streamsFailed || 0) + (r.timedOut ? 1 : 0);
 
@@ -133,15 +124,6 @@ function repeatedGoals(repeated) {
   return goals;
 }
 
-const fmt = (v, d = 2) => {
-  if (v === null || v === undefined || Number.isNaN(v)) return '—';
-  if (typeof v !== 'number') return String(v);
-  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en');
-  if (Math.abs(v) >= 100) return v.toFixed(0);
-  if (Math.abs(v) >= 10) return v.toFixed(1);
-  return v.toFixed(d);
-};
-const triple = (o) => `${fmt(o.p50)} / ${fmt(o.p99)} / ${fmt(o.p999)}`;
 
 /** Markdown for both repeated phases (empty when neither ran). */
 function repeatedMarkdown(repeated, relayInfo = {}) {

@@ -6,6 +6,7 @@
  * paired across runs).
  */
 const { round3 } = require('./stats');
+const { fmt, median, ratio, sub, triple } = require('./figures');
 const { repeatedGoals, repeatedMarkdown, summarizeRepeated } = require('./report-repeated');
 
 const TARGET = {
@@ -18,9 +19,6 @@ const TARGET = {
   keyLevel: 1000,
 };
 
-const sub = (a, b) => (a === null || a === undefined || b === null || b === undefined ? null : round3(a - b));
-/** a ÷ b, only when both are positive (a ratio of noise around zero means nothing). */
-const ratio = (a, b) => (typeof a !== 'number' || typeof b !== 'number' || !(a > 0) || !(b > 0) ? null : Math.round((a / b) * 100) / 100);
 const errCount = (r) => Object.values(r.errors || {}).reduce((a, b) => a + b, 0);
 
 /** The part of one run worth keeping in the JSON. */
@@ -61,13 +59,6 @@ function condense(run, direct) {
     out.addedTtfbMs = { p50: sub(r.ttfbMs.p50, direct.result.ttfbMs.p50), p99: sub(r.ttfbMs.p99, direct.result.ttfbMs.p99) };
   }
   return out;
-}
-
-function median(values) {
-  const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 const healthy = (c) => c && c.chunks.lost === 0 && c.errorCount === 0 && !c.timedOut && c.streamsFailed === 0;
@@ -317,16 +308,6 @@ function bottleneckNotes(sweep, multiplex, targets, machine, results, harness) {
 const fmtPlain = (v) => (v === null || v === undefined ? '—' : Math.abs(v) >= 100 ? String(Math.round(v)) : String(Math.round(v * 100) / 100));
 
 // ---- Markdown --------------------------------------------------------------------------------
-const fmt = (v, d = 2) => {
-  if (v === null || v === undefined || Number.isNaN(v)) return '—';
-  if (typeof v !== 'number') return String(v);
-  if (d === 0) return Math.round(v).toLocaleString('en');
-  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en');
-  if (Math.abs(v) >= 100) return v.toFixed(0);
-  if (Math.abs(v) >= 10) return v.toFixed(1);
-  return v.toFixed(d);
-};
-const triple = (o) => (o ? `${fmt(o.p50)} / ${fmt(o.p99)} / ${fmt(o.p999)}` : '—');
 const metMark = (m, notJudged) => (m === true ? '✅ met' : m === false ? '❌ not met' : notJudged ? '➖ not judged' : '➖ not measured');
 const errs = (c) => (c ? String(c.errorCount + c.streamsFailed + (c.timedOut ? 1 : 0)) : '—');
 
