@@ -23,17 +23,6 @@ export interface StreamOptions {
 }
 
 /**
- * Streams one chat completion from HolySheep (OpenAI-compatible `POST /chat/completions`,
- * answered as Server-Sent Events) as an Observable of chunks.
- *
- * The Observable is cold: each subscription is one logical completion, and unsubscribing destroys
- * the HTTP request in flight at once, which is how cancel and client disconnect stop generation
- * (and billing). Before the first chunk, transient failures are retried and unavailable models
- * fall back to `FALLBACK_MODELS`; after it, nothing is retried (that would duplicate text).
- * It completes on `data: [DONE]`, or when the body ends after a `finish_reason`; every other end
- * is an `UpstreamError`.
- */
-/**
  * Keep-alive agents for the upstream. Node keeps at most 256 idle sockets by default: a pod that
  * ran 1,000 streams at once then had to open ~750 new connections (TCP, and TLS in production) for
  * the next 1,000, on the event loop that relays everyone else's chunks — the largest single cause
@@ -44,6 +33,17 @@ export interface StreamOptions {
  */
 const AGENT_OPTIONS = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4_096, scheduling: 'lifo' } as const;
 
+/**
+ * Streams one chat completion from HolySheep (OpenAI-compatible `POST /chat/completions`,
+ * answered as Server-Sent Events) as an Observable of chunks.
+ *
+ * The Observable is cold: each subscription is one logical completion, and unsubscribing destroys
+ * the HTTP request in flight at once, which is how cancel and client disconnect stop generation
+ * (and billing). Before the first chunk, transient failures are retried and unavailable models
+ * fall back to `FALLBACK_MODELS`; after it, nothing is retried (that would duplicate text).
+ * It completes on `data: [DONE]`, or when the body ends after a `finish_reason`; every other end
+ * is an `UpstreamError`.
+ */
 @Injectable()
 export class HolySheepStreamService implements OnApplicationShutdown {
   private readonly timeouts: GatewayConfig['upstream'];
