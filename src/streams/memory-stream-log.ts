@@ -115,9 +115,8 @@ export class MemoryStreamLog implements StreamLog {
     this.sweepQueued = false;
     const now = this.options.now();
     const { retentionMs, maxTotalBytes: max } = this.options;
-    for (let record = this.oldestEnded(); record && now - record.endedAt! >= retentionMs; record = this.oldestEnded()) this.dropOldestEnded();
-    if (this.total <= max) return;
-    for (let record = this.oldestEnded(); record && this.total > max; record = this.oldestEnded()) this.dropOldestEnded();
+    // Oldest end first: those past their retention, then more while the log is over its total.
+    for (let record = this.oldestEnded(); record && (now - record.endedAt! >= retentionMs || this.total > max); record = this.oldestEnded()) this.dropOldestEnded();
     if (this.total <= max) return;
     const share = Math.floor(max / Math.max(1, this.records.size));
     for (const record of this.records.values()) if (record.size > share) record.trim(share);
