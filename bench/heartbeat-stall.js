@@ -8,12 +8,13 @@
  *
  *   node bench/heartbeat-stall.js [--main dist/main.js] [--sockets 10000] [--rounds 2] [--interval-ms 25000]
  *
- * Loopback only; the gateway runs with AUTH_MODE=none and an upstream nobody calls. Prints JSON.
+ * Loopback only; the gateway runs with the image's V8 flags, AUTH_MODE=none and an upstream nobody
+ * calls. Prints JSON.
  */
 const { spawn } = require('node:child_process');
-const net = require('node:net');
 const path = require('node:path');
 const WebSocket = require('ws');
+const { GATEWAY_NODE_FLAGS, freePort } = require('./lib/gateway-launch');
 
 const HOST = '127.0.0.1';
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -31,16 +32,6 @@ function parseArgs(argv) {
   return o;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, HOST, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 async function metric(port, name) {
   const text = await (await fetch(`http://${HOST}:${port}/metrics`)).text();
   const match = text.match(new RegExp(`^${name} ([0-9.e+-]+)`, 'm'));
@@ -49,7 +40,7 @@ async function metric(port, name) {
 
 /** One gateway with `sockets` idle sockets; the loop's worst lag over each of `rounds` windows. */
 async function measure({ main, sockets, rounds, heartbeatMs, windowMs }) {
-  const port = await freePort();
+  const port = await freePort(HOST);
   const env = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -64,7 +55,7 @@ async function measure({ main, sockets, rounds, heartbeatMs, windowMs }) {
     MAX_CONNECTIONS_PER_PRINCIPAL: '20000',
     HEARTBEAT_INTERVAL_MS: String(heartbeatMs),
   };
-  const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'ignore', 'inherit'], cwd: path.join(__dirname, '..') });
+  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, main], { env, stdio: ['ignore', 'ignore', 'inherit'], cwd: path.join(__dirname, '..') });
   const clients = [];
   try {
     for (let ready = false; !ready; ) {

@@ -19,12 +19,12 @@ const Redis = require('ioredis');
 const os = require('node:os');
 const path = require('node:path');
 const http = require('node:http');
-const net = require('node:net');
 const readline = require('node:readline');
 const { spawn } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const proc = require('./proc-stats');
 const { buildReport } = require('./lib/report');
+const { GATEWAY_NODE_FLAGS, freePort } = require('./lib/gateway-launch');
 
 const BENCH_DIR = __dirname;
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -32,11 +32,6 @@ const DIE_WITH_PARENT = path.join(BENCH_DIR, 'lib', 'die-with-parent.js');
 /** Relays under test (gateway and control alike) can be told to run a full GC (SIGUSR2). */
 const RELAY_NODE_ARGS = ['--expose-gc', '-r', path.join(BENCH_DIR, 'lib', 'gc-on-signal.js')];
 let GATEWAY_MAIN = path.join(ROOT, 'dist', 'main.js');
-/** The V8 flags the production image starts the gateway with: its Dockerfile's CMD, between `node` and the script. */
-const GATEWAY_NODE_FLAGS = (() => {
-  const cmds = [...fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^CMD\s+(\[.*\])\s*$/gm)];
-  return cmds.length ? JSON.parse(cmds[cmds.length - 1][1]).slice(1, -1) : [];
-})();
 const HOST = '127.0.0.1';
 
 // ---- presets -------------------------------------------------------------------------------
@@ -264,16 +259,6 @@ async function stopProcess(child, graceMs = 3000) {
   debug(`${child.name} stopped in ${Math.round(performance.now() - t)} ms (${JSON.stringify(child.exitInfo)})`);
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function httpJson(method, url, timeoutMs = 5000) {
   return new Promise((resolve, reject) => {
@@ -340,7 +325,7 @@ async function startRedis(option) {
     if (option === 'auto') return null;
     throw new Error('redis-server is not installed: pass --no-redis, or --redis-url URL (a server of its own: INFO commandstats counts every client)');
   }
-  const port = await freePort();
+  const port = await freePort(HOST);
   const child = track('redis', spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] }));
   child.stdout.resume();
   const deadline = Date.now() + 10_000;
@@ -368,7 +353,7 @@ const settle = () => sleep(SETTLE_MS);
 let SETTLE_MS = 200;
 
 async function startGateway(upstreamPort, extraEnv, main = GATEWAY_MAIN, name = 'gateway') {
-  const port = await freePort();
+  const port = await freePort(HOST);
   const env = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
