@@ -6,7 +6,7 @@
  *   node bench/run.js [--quick | --smoke] [--no-gateway] [--out DIR] [--levels 1,100,1000]
  *                     [--chunks N] [--interval MS] [--idle N] [--gateway-env KEY=VALUE ...]
  *                     [--gateway-main PATH] [--gateway-token TOKEN] [--gateway-if-built] [--quiet]
- *                     [--wait-quiet SECONDS] [--no-redis | --redis-url URL] [--no-moderate] [--no-paced]
+ *                     [--wait-quiet SECONDS] [--no-redis | --redis-url URL] [--no-moderate] [--no-paced] [--no-bare]
  *                     [--baseline NAME=PATH ...] [--baseline-resume-off NAME=PATH] [--only-new]
  *                     [--variant NAME:KEY=VALUE[,KEY=VALUE]] [--moderate-levels 250,500,1000] [--reps N]
  *
@@ -108,10 +108,10 @@ const PRESETS = {
 };
 
 /** A name a baseline or variant can take: a word, and not one the run already uses. */
-const isVariantName = (name) => /^[\w.-]+$/.test(name) && !['direct', 'control', 'gateway', 'gateway+redis'].includes(name);
+const isVariantName = (name) => /^[\w.-]+$/.test(name) && !['direct', 'control', 'bare', 'gateway', 'gateway+redis'].includes(name);
 
 function parseArgs(argv) {
-  const o = { preset: 'full', gateway: true, out: path.join(BENCH_DIR, 'results'), gatewayEnv: {}, quiet: false, baselines: [], redis: undefined, moderate: true };
+  const o = { preset: 'full', gateway: true, out: path.join(BENCH_DIR, 'results'), gatewayEnv: {}, quiet: false, baselines: [], redis: undefined, moderate: true, bare: true };
   const over = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -132,6 +132,7 @@ function parseArgs(argv) {
     else if (a === '--no-redis') o.redis = false;
     else if (a === '--redis-url') o.redis = val();
     else if (a === '--no-moderate') o.moderate = false;
+    else if (a === '--no-bare') o.bare = false;
     else if (a === '--no-paced') o.paced = false;
     else if (a === '--only-new') o.onlyNew = true;
     else if (a === '--baseline' || a === '--baseline-resume-off') {
@@ -414,7 +415,7 @@ const CLIENT = path.join(BENCH_DIR, 'load-client.js');
 async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gcBaseline = false, settleAfterMs = 0 } = {}) {
   // What the load client speaks: a relay's kind (the gateway variants all speak the gateway protocol).
   const kind = target === 'direct' ? 'direct' : relay.kind;
-  const url = kind === 'direct' ? `http://${HOST}:${ctx.upstream.port}/v1` : kind === 'control' ? `ws://${HOST}:${relay.port}` : `ws://${HOST}:${relay.port}/v1/ws`;
+  const url = kind === 'direct' ? `http://${HOST}:${ctx.upstream.port}/v1` : kind === 'gateway' ? `ws://${HOST}:${relay.port}/v1/ws` : `ws://${HOST}:${relay.port}`;
   const cfg = {
     target: kind,
     url,
@@ -644,6 +645,10 @@ async function main() {
     control: { kind: 'control' },
     gateway: { kind: 'gateway', main: GATEWAY_MAIN, env: opts.gatewayEnv },
   };
+  // The bare relay (bench/bare-relay.js), in the repeated phases: what Node's own I/O costs per
+  // chunk, so what a relay adds on top of it shows.
+  const repeatedPhases = (cfg.resumeCost && opts.gateway && opts.paced !== false) || (cfg.moderate && opts.moderate);
+  if (opts.bare && repeatedPhases) relayDefs.bare = { kind: 'bare' };
   let redis = null;
   /** The Redis log's batch window (the gateway's default unless the run sets it). */
   const redisBatchMs = Number(opts.gatewayEnv.STREAM_LOG_BATCH_MS || 100);
@@ -681,9 +686,9 @@ async function main() {
   const startRelay = async (t) => {
     const def = relayDefs[t];
     const child =
-      def.kind === 'control'
-        ? await startServer('control', 'control-relay.js', { UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_API_KEY: 'bench-not-a-secret' }, RELAY_NODE_ARGS)
-        : await startGateway(ctx.upstream.port, def.env, def.main, t);
+      def.kind === 'gateway'
+        ? await startGateway(ctx.upstream.port, def.env, def.main, t)
+        : await startServer(t, `${def.kind}-relay.js`, { UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_API_KEY: 'bench-not-a-secret' }, RELAY_NODE_ARGS);
     child.kind = def.kind;
     child.redis = def.redis || null;
     return child;
@@ -744,7 +749,7 @@ async function main() {
   }
 
   // 2. Fresh relays for the streaming phases (every gateway variant too); RSS per active stream first.
-  for (const t of streaming) {
+  for (const t of [...streaming, ...(relayDefs.bare ? ['bare'] : [])]) {
     if (!relays[t]) {
       relays[t] = await startRelay(t);
       await warmup(t, relays[t]);
@@ -833,7 +838,7 @@ async function main() {
   //    ends a settle after the last chunk, so a Redis log's last batch (and its commands) counts.
   //    Their time is left out of the classic phases' budget (elapsedSec).
   const settleAfterMs = Math.max(300, 3 * redisBatchMs);
-  const names = ['control', ...streaming.filter((t) => t !== 'control')];
+  const names = ['control', ...(relayDefs.bare ? ['bare'] : []), ...streaming.filter((t) => t !== 'control')];
   const repeated = async (spec, reps, turn, into) => {
     const startedAt = performance.now();
     for (let rep = 0; rep < reps; rep++) {
@@ -898,7 +903,7 @@ async function main() {
     }
   }
 
-  for (const t of streaming) {
+  for (const t of Object.keys(relays)) {
     hwm(t, relays[t]);
     await stopProcess(relays[t]);
   }

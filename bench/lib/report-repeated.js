@@ -81,6 +81,9 @@ function summarizeRepeated(results, names) {
   };
 }
 
+/** `; bare relay …` with the bare relay's figure at this level, when it ran. */
+const bareNote = (level, figure) => (level.relays.bare ? `; bare relay (Node's I/O alone, nothing validated) ${figure(level.relays.bare)}` : '');
+
 /** Issue 13's goals: tail ≤ control at each moderate level, paced CPU ≤ 0.6 × control. */
 function repeatedGoals(repeated) {
   const goals = [];
@@ -100,7 +103,8 @@ function repeatedGoals(repeated) {
       threshold: c.addedMs.p99,
       note:
         (overloaded ? `not judged: the control is overloaded here (added p99 ≥ ${REPEATED_TARGET.moderateControlP99MaxMs} ms), so this is not a moderate load on this machine in this run; ` : '') +
-        `p99.9 gateway ${fmt(g.addedMs.p999)} ms vs control ${fmt(c.addedMs.p999)} ms; gateway ${g.lost} lost, ${g.errors} errors`,
+        `p99.9 gateway ${fmt(g.addedMs.p999)} ms vs control ${fmt(c.addedMs.p999)} ms; gateway ${g.lost} lost, ${g.errors} errors` +
+        bareNote(level, (r) => `${fmt(r.addedMs.p99)} / ${fmt(r.addedMs.p999)} ms`),
       notJudged: overloaded,
       met: measured && !overloaded ? g.addedMs.p99 <= c.addedMs.p99 && g.addedMs.p999 <= c.addedMs.p999 && healthy : null,
     });
@@ -117,7 +121,7 @@ function repeatedGoals(repeated) {
       unit: 's',
       digits: 4,
       threshold: c.cpuSecPer1000Chunks === null ? null : round3(REPEATED_TARGET.pacedCpuRatio * c.cpuSecPer1000Chunks),
-      note: `gateway ${g.lost} lost, ${g.errors} errors`,
+      note: `gateway ${g.lost} lost, ${g.errors} errors` + bareNote(rc, (r) => `${fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} × control`),
       met: g.cpuSecPer1000Chunks !== null && c.cpuSecPer1000Chunks !== null ? g.cpuSecPer1000Chunks <= REPEATED_TARGET.pacedCpuRatio * c.cpuSecPer1000Chunks && g.lost === 0 : null,
     });
   }
@@ -130,6 +134,7 @@ function repeatedMarkdown(repeated, relayInfo = {}) {
   const L = [];
   const describe = (name) => {
     const info = relayInfo[name];
+    if (info && info.kind === 'bare') return `${name} (bytes only, nothing validated: bench/bare-relay.js)`;
     if (!info || info.kind !== 'gateway') return name;
     const bits = [info.redis ? 'Redis log' : 'in-memory log'];
     if (info.baseline) bits.push(`build ${info.main}`);
@@ -156,7 +161,7 @@ function repeatedMarkdown(repeated, relayInfo = {}) {
     L.push('## Tail at moderate load (issue 13)');
     L.push('');
     L.push(
-      `Loads meant not to saturate the control: every relay, repetitions in rotating order, each against the direct run of its own repetition; medians over repetitions. Per-chunk latency = arrival at the client − upstream send. A level where the control's added p99 reaches ${REPEATED_TARGET.moderateControlP99MaxMs} ms is reported but not judged: on that machine, in that run, it is not a moderate load.`,
+      `Loads meant not to saturate the control: every relay, repetitions in rotating order, each against the direct run of its own repetition; medians over repetitions. Per-chunk latency = arrival at the client − upstream send. A level where the control's added p99 reaches ${REPEATED_TARGET.moderateControlP99MaxMs} ms is reported but not judged: on that machine, in that run, it is not a moderate load.${repeated.moderate.some((l) => l.relays.bare) ? " The bare relay moves the upstream's bytes into frames and nothing else: what Node itself costs, with no relay logic." : ''}`,
     );
     L.push('');
     for (const level of repeated.moderate) {

@@ -69,7 +69,7 @@ const healthy = (c) => c && c.chunks.lost === 0 && c.errorCount === 0 && !c.time
  */
 function buildReport(args) {
   const { preset, cfg, machine, started, wallSec, targets, results, phases = [], variants = [], relayInfo = {} } = args;
-  const repeated = summarizeRepeated(results, ['control', ...targets.filter((t) => t !== 'control'), ...variants]);
+  const repeated = summarizeRepeated(results, ['control', ...(relayInfo.bare ? ['bare'] : []), ...targets.filter((t) => t !== 'control'), ...variants]);
   const classic = Boolean(results.ttfb.direct);
   const json = classic
     ? classicJson(args)
