@@ -26,6 +26,16 @@ describe('ConnectionRegistryService', () => {
     expect([...registry.all()].map((c) => c.id)).toEqual(['b', 'c']);
   });
 
+  it('tells a listener of the connections already there, then of each that joins or leaves', () => {
+    registry.register(fakeTransport(), { id: 'before', principal: 'p', remoteAddress: 'x' });
+    const seen: string[] = [];
+    registry.listen({ registered: (c) => seen.push(`+${c.id}`), unregistered: (c) => seen.push(`-${c.id}`) });
+    registry.register(fakeTransport(), { id: 'after', principal: 'p', remoteAddress: 'x' });
+    registry.unregister('before');
+    registry.unregister('before');
+    expect(seen).toEqual(['+before', '+after', '-before']);
+  });
+
   it('refuses a duplicate connection id', () => {
     registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' });
     expect(() => registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' })).toThrow(/already registered/);

@@ -12,6 +12,12 @@ export const SYSTEM_CLOCK: Clock = () => Date.now();
 /** Handler for connections registered without one (unit tests of the registry and heartbeat). */
 const IGNORE: ConnectionHandler = { frame() {}, flooded() {}, closed() {} };
 
+/** Told of every connection as it joins and leaves the registry. */
+export interface RegistryListener {
+  registered(connection: ClientConnection): void;
+  unregistered(connection: ClientConnection): void;
+}
+
 /**
  * Every open client socket, by connection id, and the per-principal counts the connection limits
  * need. Pure bookkeeping: the connections own their state and timers, the heartbeat job and the
@@ -26,6 +32,7 @@ export class ConnectionRegistryService {
   /** Frames, bytes and chunks sent by every connection of this instance. */
   readonly totals = new RelayTotals();
   private readonly context: ConnectionContext;
+  private readonly listeners: RegistryListener[] = [];
 
   constructor(@Optional() scheduler?: FrameScheduler, @Optional() budget?: InboundByteBudgetService) {
     this.context = {
@@ -45,6 +52,16 @@ export class ConnectionRegistryService {
     return this.clock();
   }
 
+  /**
+   * Keeps `listener` told of every connection from now on, starting with those already here: so a
+   * job that serves a share of the sockets at a time (the heartbeat's slices) keeps its own sets
+   * instead of scanning them all.
+   */
+  listen(listener: RegistryListener): void {
+    this.listeners.push(listener);
+    for (const connection of this.connections.values()) listener.registered(connection);
+  }
+
   register(
     transport: ClientTransport,
     info: Omit<ConnectionInfo, 'connectedAt'>,
@@ -54,6 +71,7 @@ export class ConnectionRegistryService {
     const connection = new ClientConnection({ ...info, connectedAt: this.clock() }, transport, options.handler ?? IGNORE, this.context, options.settings);
     this.connections.set(connection.id, connection);
     this.perPrincipal.set(connection.principal, (this.perPrincipal.get(connection.principal) ?? 0) + 1);
+    for (const listener of this.listeners) listener.registered(connection);
     return connection;
   }
 
@@ -61,6 +79,7 @@ export class ConnectionRegistryService {
     const connection = this.connections.get(id);
     if (!connection) return undefined;
     this.connections.delete(id);
+    for (const listener of this.listeners) listener.unregistered(connection);
     connection.dispose();
     const remaining = (this.perPrincipal.get(connection.principal) ?? 1) - 1;
     if (remaining > 0) this.perPrincipal.set(connection.principal, remaining);

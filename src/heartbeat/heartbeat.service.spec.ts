@@ -101,6 +101,21 @@ describe('HeartbeatService (fake timers)', () => {
     expect(transports.every((t) => t.pings === 1)).toBe(true);
   });
 
+  it('a slice serves its own slot without scanning the registry; sockets that leave leave their slot, new ones join one', () => {
+    const { slices } = heartbeatSlices(INTERVAL);
+    const all = jest.spyOn(registry, 'all');
+    const transports = Array.from({ length: 2 * slices }, () => new FakeTransport());
+    transports.forEach((t, i) => registry.register(t, { id: `c${i}`, principal: 'p', remoteAddress: 'x' }));
+    // Every other socket leaves before its first ping; a late one joins.
+    transports.forEach((_, i) => i % 2 === 1 && registry.unregister(`c${i}`));
+    const late = new FakeTransport();
+    registry.register(late, { id: 'late', principal: 'p', remoteAddress: 'x' });
+    jest.advanceTimersByTime(INTERVAL);
+    expect(all).not.toHaveBeenCalled();
+    expect(transports.map((t) => t.pings)).toEqual(transports.map((_, i) => (i % 2 === 0 ? 1 : 0)));
+    expect(late.pings).toBe(1);
+  });
+
   it('judges silence only after the turn that runs a late tick has read its sockets', () => {
     const transport = new FakeTransport();
     const c = registry.register(transport, { id: 'stalled', principal: 'p', remoteAddress: 'x' });
