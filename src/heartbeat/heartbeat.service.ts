@@ -34,11 +34,12 @@ export function heartbeatSlices(intervalMs: number): { slices: number; sliceMs: 
  * A round is spread over the interval (issue 13): each socket gets a slot, and every slice of the
  * interval (100 ms, 250 of them for the 25 s default; one slice for intervals under 200 ms) pings
  * and judges only the sockets of its slot, which it keeps as a set (the registry tells it of each
- * socket that comes and goes): a slice costs its share of the sockets, not a scan of them all. Pinging every socket in one tick wrote one frame per
- * socket in a single turn of the loop, and their pongs came back together: with 10,000 sockets the
- * loop stalled ~200–380 ms every 25 s, and every chunk in flight waited (~20–40 ms with 1 s slices;
- * with these, nothing above the background lag). Each socket is still pinged once per round (the
- * interval, rounded to a whole number of slices).
+ * socket that comes and goes): a slice costs its share of the sockets, not a scan of them all.
+ * Pinging every socket in one tick wrote one frame per socket in a single turn of the loop, and
+ * their pongs came back together: with 10,000 sockets the loop stalled ~200–380 ms every 25 s, and
+ * every chunk in flight waited (~20–40 ms with 1 s slices; with these, nothing above the background
+ * lag). Each socket is still pinged once per round (the interval, rounded to a whole number of
+ * slices).
  *
  * The interval comes from config, so it is registered through SchedulerRegistry rather than
  * `@Interval` (which takes a constant); ScheduleModule clears it on shutdown.
