@@ -21,6 +21,7 @@
 require('./lib/die-with-parent');
 const http = require('node:http');
 const { WebSocketServer } = require('ws');
+const { upstreamBody } = require('./lib/upstream-body');
 
 const UPSTREAM = new URL(`${(process.env.UPSTREAM_BASE_URL || 'http://127.0.0.1:8000/v1').replace(/\/+$/, '')}/chat/completions`);
 const AUTHORIZATION = `Bearer ${process.env.UPSTREAM_API_KEY || 'bench-not-a-secret'}`;
@@ -49,14 +50,7 @@ wss.on('connection', (ws) => {
 function relay(ws, msg) {
   const id = JSON.stringify(msg.id);
   const head = `{"type":"chat.chunk","id":${id},"chunk":`;
-  const body = JSON.stringify({
-    model: msg.model || 'gpt-4.1',
-    messages: msg.messages,
-    max_tokens: msg.max_tokens,
-    user: msg.user,
-    stream: true,
-    stream_options: { include_usage: true },
-  });
+  const body = upstreamBody(msg);
   const fail = (message) => ws.send(JSON.stringify({ type: 'chat.error', id: msg.id, code: 'upstream_error', message }));
   const req = http.request(
     UPSTREAM,

@@ -14,6 +14,7 @@
  */
 require('./lib/die-with-parent');
 const { WebSocketServer } = require('ws');
+const { upstreamBody } = require('./lib/upstream-body');
 
 const UPSTREAM = (process.env.UPSTREAM_BASE_URL || 'http://127.0.0.1:8000/v1').replace(/\/+$/, '');
 const API_KEY = process.env.UPSTREAM_API_KEY || 'bench-not-a-secret';
@@ -40,14 +41,7 @@ wss.on('connection', (ws) => {
       const res = await fetch(`${UPSTREAM}/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
-        body: JSON.stringify({
-          model: msg.model || 'gpt-4.1',
-          messages: msg.messages,
-          max_tokens: msg.max_tokens,
-          user: msg.user,
-          stream: true,
-          stream_options: { include_usage: true },
-        }),
+        body: upstreamBody(msg),
       });
       if (!res.ok) throw new Error(`upstream answered ${res.status}`);
       const decoder = new TextDecoder();
