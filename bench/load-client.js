@@ -74,6 +74,9 @@ const waitFor = (cmd) => (cfg.waitGo ? new Promise((resolve) => waiters[cmd].pus
 const latency = new Samples(1 << 16);
 const ttfb = new Samples(1024);
 const ttfbAfterFirstRound = new Samples(1024);
+/** BENCH_TRACE_DIR: every chunk's arrival (wall ms) and latency, to see when a run's tail happened. */
+const traceDir = process.env.BENCH_TRACE_DIR;
+const trace = traceDir ? [] : null;
 let chunksReceived = 0;
 let duplicates = 0;
 let unexpectedFrames = 0;
@@ -101,6 +104,7 @@ class Stream {
       if (this.round > 0) ttfbAfterFirstRound.push(v);
     }
     latency.push(t - chunk.bench_ts);
+    if (trace) trace.push(t, t - chunk.bench_ts);
     if (seq < 1 || seq > cfg.chunks || this.seen[seq]) {
       duplicates++;
       return;
@@ -465,6 +469,7 @@ async function main() {
     },
     clock,
   });
+  if (trace) require('node:fs').writeFileSync(require('node:path').join(traceDir, `${cfg.name || cfg.target}-${cfg.streams}-${process.pid}.json`), JSON.stringify(trace));
 
   await waitFor('close');
   if (cfg.mode === 'idle') {

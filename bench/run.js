@@ -378,7 +378,10 @@ async function startGateway(upstreamPort, extraEnv, main = GATEWAY_MAIN, name = 
     AUTH_MODE: 'none',
     ...extraEnv,
   };
-  const child = startNode(name, [main], { env, nodeArgs: [...GATEWAY_NODE_FLAGS, ...RELAY_NODE_ARGS] });
+  // NODE_FLAGS (a variant's): extra node flags, for the V8 ones NODE_OPTIONS refuses (--initial-old-space-size, …).
+  const flags = env.NODE_FLAGS ? env.NODE_FLAGS.split(/\s+/).filter(Boolean) : [];
+  delete env.NODE_FLAGS;
+  const child = startNode(name, [main], { env, nodeArgs: [...GATEWAY_NODE_FLAGS, ...flags, ...RELAY_NODE_ARGS] });
   const rl = readline.createInterface({ input: child.stdout });
   rl.on('line', (line) => {
     child.tail.push(line);
@@ -418,6 +421,7 @@ async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gc
   const url = kind === 'direct' ? `http://${HOST}:${ctx.upstream.port}/v1` : kind === 'gateway' ? `ws://${HOST}:${relay.port}/v1/ws` : `ws://${HOST}:${relay.port}`;
   const cfg = {
     target: kind,
+    name: target,
     url,
     upstreamUrl: `http://${HOST}:${ctx.upstream.port}/v1`,
     waitGo: true,
