@@ -24,10 +24,12 @@
  *                            "close\n" before closing sockets and exiting.
  */
 require('./lib/die-with-parent');
+const fs = require('node:fs');
 const http = require('node:http');
+const path = require('node:path');
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
 const WebSocket = require('ws');
-const { Samples, summarize, round3 } = require('./lib/stats');
+const { Samples, summarize, round3, worstWindow } = require('./lib/stats');
 
 const cfg = {
   mode: 'stream',
@@ -74,9 +76,8 @@ const waitFor = (cmd) => (cfg.waitGo ? new Promise((resolve) => waiters[cmd].pus
 const latency = new Samples(1 << 16);
 const ttfb = new Samples(1024);
 const ttfbAfterFirstRound = new Samples(1024);
-/** BENCH_TRACE_DIR: every chunk's arrival (wall ms) and latency, to see when a run's tail happened. */
-const traceDir = process.env.BENCH_TRACE_DIR;
-const trace = traceDir ? [] : null;
+/** Each chunk's arrival (wall ms), beside its latency: when a run's tail happened. */
+const arrivals = new Samples(1 << 16);
 let chunksReceived = 0;
 let duplicates = 0;
 let unexpectedFrames = 0;
@@ -104,7 +105,7 @@ class Stream {
       if (this.round > 0) ttfbAfterFirstRound.push(v);
     }
     latency.push(t - chunk.bench_ts);
-    if (trace) trace.push(t, t - chunk.bench_ts);
+    arrivals.push(t);
     if (seq < 1 || seq > cfg.chunks || this.seen[seq]) {
       duplicates++;
       return;
@@ -436,6 +437,7 @@ async function main() {
 
   const stillOpen = totalStreams - streamsEnded;
   const expected = cfg.mode === 'stream' ? totalStreams * cfg.chunks : 0;
+  const latencyMs = summarize(latency.values());
   out({
     event: 'result',
     target: cfg.target,
@@ -457,7 +459,8 @@ async function main() {
     streamsStillOpen: stillOpen,
     chunks: { expected, received: chunksReceived, lost: expected - chunksReceived, duplicates, unexpectedFrames },
     errors,
-    latencyMs: summarize(latency.values()),
+    latencyMs,
+    latencyTail: worstWindow(arrivals.values(), latency.values(), latencyMs.p99),
     ttfbMs: summarize(ttfb.values()),
     ttfbAfterFirstRoundMs: summarize(ttfbAfterFirstRound.values()),
     client: {
@@ -469,7 +472,14 @@ async function main() {
     },
     clock,
   });
-  if (trace) require('node:fs').writeFileSync(require('node:path').join(traceDir, `${cfg.name || cfg.target}-${cfg.streams}-${process.pid}.json`), JSON.stringify(trace));
+  // BENCH_TRACE_DIR: every chunk's arrival and latency, for a closer look at when the tail happened.
+  const traceDir = process.env.BENCH_TRACE_DIR;
+  if (traceDir) {
+    const [at, lat] = [arrivals.values(), latency.values()];
+    const pairs = new Array(2 * lat.length);
+    for (let i = 0; i < lat.length; i++) [pairs[2 * i], pairs[2 * i + 1]] = [round3(at[i]), round3(lat[i])];
+    fs.writeFileSync(path.join(traceDir, `${cfg.name || cfg.target}-${cfg.streams}-${process.pid}.json`), JSON.stringify(pairs));
+  }
 
   await waitFor('close');
   if (cfg.mode === 'idle') {

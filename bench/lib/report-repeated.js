@@ -55,6 +55,8 @@ function summarizeLevel(runs, names) {
     level.relays[name] = {
       addedMs: { p50: median(added.map((a) => a.p50)), p99: median(added.map((a) => a.p99)), p999: median(added.map((a) => a.p999)) },
       addedMsPerRep: added,
+      // Of each repetition's chunks at or above its p99, the share in its worst 0.5 s: near 1, one stall set that p99.
+      tailInWorstWindowPerRep: mine.map((r) => (r.result.latencyTail ? r.result.latencyTail.share : null)),
       cpuSecPer1000Chunks: median(mine.map((r) => r.relay && r.relay.cpuSecPer1000Chunks)),
       cpuSecPer1000ChunksPerRep: mine.map((r) => r.relay && r.relay.cpuSecPer1000Chunks),
       cpuPct: median(mine.map((r) => r.relay && r.relay.cpuPct)),
@@ -145,14 +147,15 @@ function repeatedMarkdown(repeated, relayInfo = {}) {
   const table = (level) => {
     const names = Object.keys(level.relays);
     const hasRedis = names.some((n) => level.relays[n].redisCommandsPerChunk !== null);
-    L.push(`| Relay | Added p50 / p99 / p99.9 ms | p99 ÷ control | p99.9 ÷ control | Per repetition p99 / p99.9 ms | CPU s / 1k chunks | CPU ÷ control | Kernel share of CPU | Upstream connections opened | Lost | Errors${hasRedis ? ' | Redis cmd / chunk' : ''} |`);
-    L.push(`|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|${hasRedis ? '---:|' : ''}`);
+    L.push(`| Relay | Added p50 / p99 / p99.9 ms | p99 ÷ control | p99.9 ÷ control | Per repetition p99 / p99.9 ms | Per repetition, its ≥ p99 chunks in its worst 0.5 s | CPU s / 1k chunks | CPU ÷ control | Kernel share of CPU | Upstream connections opened | Lost | Errors${hasRedis ? ' | Redis cmd / chunk' : ''} |`);
+    L.push(`|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|${hasRedis ? '---:|' : ''}`);
     const c = level.relays.control;
     for (const name of names) {
       const r = level.relays[name];
       const perRep = r.addedMsPerRep.map((a) => `${fmt(a.p99)} / ${fmt(a.p999)}`).join(' · ');
+      const stalls = (r.tailInWorstWindowPerRep || []).map((share) => (share === null ? '—' : `${Math.round(share * 100)} %`)).join(' · ');
       L.push(
-        `| ${describe(name)} | ${triple(r.addedMs)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p99, c.addedMs.p99))} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p999, c.addedMs.p999))} | ${perRep} | ${fmt(r.cpuSecPer1000Chunks, 4)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} | ${r.systemShare === null ? '—' : `${Math.round(r.systemShare * 100)} %`} | ${r.upstreamConnections == null ? '—' : r.upstreamConnections} | ${r.lost} | ${r.errors}${hasRedis ? ` | ${r.redisCommandsPerChunk === null ? '—' : fmt(r.redisCommandsPerChunk, 3)}` : ''} |`,
+        `| ${describe(name)} | ${triple(r.addedMs)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p99, c.addedMs.p99))} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p999, c.addedMs.p999))} | ${perRep} | ${stalls || '—'} | ${fmt(r.cpuSecPer1000Chunks, 4)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} | ${r.systemShare === null ? '—' : `${Math.round(r.systemShare * 100)} %`} | ${r.upstreamConnections == null ? '—' : r.upstreamConnections} | ${r.lost} | ${r.errors}${hasRedis ? ` | ${r.redisCommandsPerChunk === null ? '—' : fmt(r.redisCommandsPerChunk, 3)}` : ''} |`,
       );
     }
     L.push('');

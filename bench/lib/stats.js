@@ -51,4 +51,27 @@ function summarize(values) {
   };
 }
 
-module.exports = { Samples, pct, summarize, round3 };
+/**
+ * How much of a run's tail one stall made: of the samples at or above `threshold` (the run's p99),
+ * the share that arrived within the worst `windowMs` window, and when (ms after the first arrival).
+ * A share near 1 means one stall set that run's p99, whatever the relay's behaviour the rest of it.
+ */
+function worstWindow(arrivals, values, threshold, windowMs = 500) {
+  if (threshold === null || values.length === 0) return { windowMs, tail: 0, share: null, atMs: null };
+  let first = Infinity;
+  for (let i = 0; i < arrivals.length; i++) if (arrivals[i] < first) first = arrivals[i];
+  const counts = new Map();
+  let tail = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] < threshold) continue;
+    tail++;
+    const w = Math.floor((arrivals[i] - first) / windowMs);
+    counts.set(w, (counts.get(w) || 0) + 1);
+  }
+  let worst = 0;
+  let at = null;
+  for (const [w, n] of counts) if (n > worst) [worst, at] = [n, w];
+  return { windowMs, tail, share: tail ? round3(worst / tail) : null, atMs: at === null ? null : at * windowMs };
+}
+
+module.exports = { Samples, pct, summarize, round3, worstWindow };
