@@ -10,11 +10,15 @@
  *   gateway  ws://…/v1/ws speaking docs/protocol.md (session.ready → chat.request → chat.started /
  *            chat.chunk / chat.done | chat.error)
  *   control  the control relay (same frames, minus seq/stream_id)
+ *   bare     the bare relay (bench/bare-relay.js): the control's frames
  *   direct   HTTP SSE straight from the fake upstream, parsed the way a relay has to (split on
  *            "\n", JSON-parse each `data:` line): the floor every relay figure is compared with.
  *
- * config (JSON): { target, url, upstreamUrl, mode: 'stream'|'idle', streams, perSocket, rounds,
- *   chunks, interval, rampMs, connectConcurrency, waitGo, timeoutMs, thinkMs }
+ * config (JSON): { target, name, url, upstreamUrl, mode: 'stream'|'idle', streams, perSocket, rounds,
+ *   chunks, interval, rampMs, connectConcurrency, waitGo, timeoutMs, thinkMs }  (name: the relay's
+ *   name in the run, e.g. gateway+redis; target is what it speaks)
+ *
+ * env BENCH_TRACE_DIR: also write every chunk's [arrival ms, latency ms, …] to DIR/<name>-<streams>-<pid>.json.
  *
  * stdout, one JSON object per line:
  *   {"event":"ready", ...}   every socket open (WS: session.ready received); with waitGo the
