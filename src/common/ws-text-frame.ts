@@ -34,3 +34,8 @@ export function textFramePayloadBytes(frame: Buffer): number {
   const length = frame[1]! & 0x7f;
   return frame.length - (length <= 125 ? 2 : length === 126 ? 4 : 10);
 }
+
+/** The payload (the UTF-8 JSON) of such a frame: a view, not a copy. */
+export function textFramePayload(frame: Buffer): Buffer {
+  return frame.subarray(frame.length - textFramePayloadBytes(frame));
+}

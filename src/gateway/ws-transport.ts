@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
-import { textFramePayloadBytes } from '../common/ws-text-frame';
+import { textFramePayload } from '../common/ws-text-frame';
 import type { ClientTransport, TransportEvents } from '../connections/client-transport';
 
 /** Buffers sent as text frames: the payload is already UTF-8, so ws neither scans nor encodes it. */
@@ -64,7 +64,7 @@ export class WsTransport implements ClientTransport {
    */
   sendWire(frame: Buffer, onWritten?: () => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (this.ws.extensions !== '') return this.send(frame.subarray(frame.length - textFramePayloadBytes(frame)), onWritten);
+    if (this.ws.extensions !== '') return this.send(textFramePayload(frame), onWritten);
     this.corkForTick();
     this.socket.write(frame, onWritten);
   }

@@ -1,4 +1,4 @@
-import { textFramePayloadBytes } from '../common/ws-text-frame';
+import { textFramePayload } from '../common/ws-text-frame';
 import { FrameStore } from './frame-store';
 import { FramePrefixes, type StreamFrameType } from './logged-frame';
 
@@ -9,7 +9,7 @@ describe('FrameStore', () => {
   const push = (store: FrameStore, type: StreamFrameType, r: string) => store.push(type, prefixes.prefixOf(type), r, r.length + 64);
   const whole = (type: StreamFrameType, r: string) => prefixes.render({ seq: 0, type, rest: r });
   /** The JSON a WebSocket text frame carries. */
-  const payload = (wire: Buffer) => wire.subarray(wire.length - textFramePayloadBytes(wire)).toString();
+  const payload = (wire: Buffer) => textFramePayload(wire).toString();
 
   it('returns each frame encoded once, whole, as a WebSocket text frame; reads back its rest and the same frame', () => {
     const store = new FrameStore();

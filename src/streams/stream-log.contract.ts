@@ -1,4 +1,4 @@
-import { textFramePayloadBytes } from '../common/ws-text-frame';
+import { textFramePayload } from '../common/ws-text-frame';
 import { FramePrefixes, restOf, type LoggedFrame } from './logged-frame';
 import type { LogReader, LogSubscription, StreamLog, StreamMeta } from './stream-log';
 import { StreamRecord } from './stream-record';
@@ -111,7 +111,7 @@ export function describeStreamLog(name: string, makeHarness: () => Promise<Strea
       const { seq, type, rest, wire } = fromStart.frames[4]!;
       expect({ seq, type, rest }).toEqual(chunk(m.streamId, 5, 't5'));
       // A log may hand out the frames encoded, as the socket that requested the stream gets them.
-      const payload = (frame: Buffer) => frame.subarray(frame.length - textFramePayloadBytes(frame)).toString();
+      const payload = (frame: Buffer) => textFramePayload(frame).toString();
       for (const frame of fromStart.frames) if (frame.wire) expect(payload(frame.wire)).toBe(new FramePrefixes(m.requestId).render(frame));
       if (wire) expect(JSON.parse(payload(wire))).toMatchObject({ type: 'chat.chunk', id: m.requestId, seq: 5, chunk: { text: 't5' } });
       expect(await harness.log.find(m.streamId, 'alice')).toMatchObject({ state: 'done', lastSeq: 6 });

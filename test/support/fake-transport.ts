@@ -1,4 +1,4 @@
-import { textFramePayloadBytes } from '../../src/common/ws-text-frame';
+import { textFramePayload } from '../../src/common/ws-text-frame';
 import type { ClientTransport, TransportEvents } from '../../src/connections/client-transport';
 
 /**
@@ -21,7 +21,7 @@ export class FakeTransport implements ClientTransport {
     this.sent.push(payload.toString('utf8'));
   }
   sendWire(frame: Buffer): void {
-    this.sent.push(frame.subarray(frame.length - textFramePayloadBytes(frame)).toString('utf8'));
+    this.sent.push(textFramePayload(frame).toString('utf8'));
   }
   ping(): void {
     this.pings++;
