@@ -24,6 +24,16 @@ export function readEntriesAfter(pipeline: Pipeline, streamId: string, after: nu
   return pipeline.xrevrange(key, String(after + 1), '-', 'COUNT', 1).xrange(key, String(after + 2), '+');
 }
 
+/** The entries {@link readEntriesAfter}'s two reads gave (their pipeline results), in order; throws the first error. */
+export function entriesReadAfter(results: Array<[Error | null, unknown]>): RawEntry[] {
+  const entries: RawEntry[] = [];
+  for (const [error, result] of results) {
+    if (error) throw error;
+    entries.push(...(result as RawEntry[]));
+  }
+  return entries;
+}
+
 /** A frame as an entry's field and value. */
 export const encodeFrame = (frame: LoggedFrame): [string, string] => [String(frame.seq), `${frame.type} ${frame.rest}`];
 

@@ -3,7 +3,7 @@ import type { RedisService } from '../redis/redis.service';
 import { frameBytes, isTerminal, restOf, type LoggedFrame } from './logged-frame';
 import { RedisFollower } from './redis-follower';
 import { RedisSubscription } from './redis-subscription';
-import { encodeFrame, isIdConflict, metaKey, parseEntries, principalKey, readEntriesAfter, streamKey, unbroken, type RawEntry } from './redis-log-format';
+import { encodeFrame, entriesReadAfter, isIdConflict, metaKey, parseEntries, principalKey, readEntriesAfter, streamKey, unbroken, type RawEntry } from './redis-log-format';
 import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';
 import type { StreamOwnership } from './stream-ownership';
 import type { StreamRecord } from './stream-record';
@@ -339,13 +339,12 @@ export class RedisStreamLog implements StreamLog {
   async follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
     const client = this.redis.client!;
     // The meta, and the entries from the one holding the reader's next frame on (not the part it has).
-    const [[metaError, raw], [backError, back], [rangeError, range]] = (await readEntriesAfter(client.pipeline().hgetall(metaKey(streamId)), streamId, afterSeq).exec()) as Array<
-      [Error | null, unknown]
-    >;
-    if (metaError || backError || rangeError) throw metaError ?? backError ?? rangeError;
+    const pipeline = readEntriesAfter(client.pipeline().hgetall(metaKey(streamId)), streamId, afterSeq);
+    const [[metaError, raw], ...reads] = (await pipeline.exec()) as Array<[Error | null, unknown]>;
+    if (metaError) throw metaError;
+    const entries = entriesReadAfter(reads);
     const meta = toMeta(streamId, raw as Record<string, string>);
     if (!meta) return undefined;
-    const entries = [...(back as RawEntry[]), ...(range as RawEntry[])];
     const frames = parseEntries(entries);
     // Unbroken from the first frame read, and that one no later than what the reader needs: a
     // flushed or failed-over Redis loses entries, and a replay with a hole would be presented whole.

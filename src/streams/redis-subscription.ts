@@ -1,7 +1,7 @@
 import type { RedisService } from '../redis/redis.service';
 import type { LoggedFrame } from './logged-frame';
 import type { RedisFollower } from './redis-follower';
-import { parseEntries, readEntriesAfter, type RawEntry } from './redis-log-format';
+import { entriesReadAfter, parseEntries, readEntriesAfter } from './redis-log-format';
 import type { LogReader, LogSubscription } from './stream-log';
 
 /**
@@ -117,12 +117,7 @@ export class RedisSubscription implements LogSubscription {
   /** The frames from the entry holding seq `after + 1` on, in one round trip. */
   private async readAfter(after: number): Promise<LoggedFrame[]> {
     const results = (await readEntriesAfter(this.redis.client!.pipeline(), this.streamId, after).exec()) ?? [];
-    const entries: RawEntry[] = [];
-    for (const [error, result] of results) {
-      if (error) throw error;
-      entries.push(...(result as RawEntry[]));
-    }
-    return parseEntries(entries);
+    return parseEntries(entriesReadAfter(results));
   }
 
   private deliver(frame: LoggedFrame): void {
