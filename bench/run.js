@@ -260,7 +260,6 @@ async function stopProcess(child, graceMs = 3000) {
   debug(`${child.name} stopped in ${Math.round(performance.now() - t)} ms (${JSON.stringify(child.exitInfo)})`);
 }
 
-
 function httpJson(method, url, timeoutMs = 5000) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, timeout: timeoutMs }, (res) => {
@@ -649,10 +648,13 @@ async function main() {
     control: { kind: 'control' },
     gateway: { kind: 'gateway', main: GATEWAY_MAIN, env: opts.gatewayEnv },
   };
-  // The bare relay (bench/bare-relay.js), in the repeated phases: what Node's own I/O costs per
-  // chunk, so what a relay adds on top of it shows.
-  const repeatedPhases = (cfg.resumeCost && opts.gateway && opts.paced !== false) || (cfg.moderate && opts.moderate);
-  if (opts.bare && repeatedPhases) relayDefs.bare = { kind: 'bare' };
+  // Whether the repeated phases run: 5, the paced key load (a gateway's figure), and 6, moderate loads.
+  const pacedPhase = Boolean(cfg.resumeCost && opts.gateway && opts.paced !== false);
+  const moderatePhase = Boolean(cfg.moderate && opts.moderate);
+  // The bare relay (bench/bare-relay.js), only in those: what Node's own I/O costs per chunk, so
+  // what a relay adds on top of it shows.
+  const repeatedOnly = opts.bare && (pacedPhase || moderatePhase) ? ['bare'] : [];
+  for (const t of repeatedOnly) relayDefs[t] = { kind: t };
   let redis = null;
   /** The Redis log's batch window (the gateway's default unless the run sets it). */
   const redisBatchMs = Number(opts.gatewayEnv.STREAM_LOG_BATCH_MS || 100);
@@ -713,7 +715,7 @@ async function main() {
 
   const classic = only === 'all';
   const streaming = [...targets, ...variants];
-  const N = (classic ? 6 : 0) + (cfg.resumeCost && opts.gateway && opts.paced !== false ? 1 : 0) + (cfg.moderate && opts.moderate ? 1 : 0);
+  const N = (classic ? 6 : 0) + (pacedPhase ? 1 : 0) + (moderatePhase ? 1 : 0);
   let step = 0;
   const title = (text) => `[${++step}/${N}] ${text}`;
 
@@ -753,7 +755,7 @@ async function main() {
   }
 
   // 2. Fresh relays for the streaming phases (every gateway variant too); RSS per active stream first.
-  for (const t of [...streaming, ...(relayDefs.bare ? ['bare'] : [])]) {
+  for (const t of [...streaming, ...repeatedOnly]) {
     if (!relays[t]) {
       relays[t] = await startRelay(t);
       await warmup(t, relays[t]);
@@ -842,7 +844,7 @@ async function main() {
   //    ends a settle after the last chunk, so a Redis log's last batch (and its commands) counts.
   //    Their time is left out of the classic phases' budget (elapsedSec).
   const settleAfterMs = Math.max(300, 3 * redisBatchMs);
-  const names = ['control', ...(relayDefs.bare ? ['bare'] : []), ...streaming.filter((t) => t !== 'control')];
+  const names = ['control', ...repeatedOnly, ...streaming.filter((t) => t !== 'control')];
   const repeated = async (spec, reps, turn, into) => {
     const startedAt = performance.now();
     for (let rep = 0; rep < reps; rep++) {
@@ -857,12 +859,12 @@ async function main() {
     repeatedSec += (performance.now() - startedAt) / 1000;
   };
   const rc = cfg.resumeCost;
-  if (rc && opts.gateway && opts.paced !== false) {
+  if (pacedPhase) {
     phase(title(`paced key load, every relay: ${rc.streams} streams × ${rc.chunks} chunks paced ${rc.interval} ms, ${rc.reps} repetition(s) of ${names.join(', ')}`));
     await repeated(streamSpec({ chunks: rc.chunks, interval: rc.interval }, rc.streams), rc.reps, 0, results.resumeCost);
   }
   const md = cfg.moderate;
-  if (md && opts.moderate) {
+  if (moderatePhase) {
     phase(title(`moderate load: ${md.levels.join(', ')} streams × ${md.chunks} chunks paced ${md.interval} ms, ${md.reps} repetition(s) of ${names.join(', ')}`));
     for (const [i, level] of md.levels.entries()) {
       const row = { streams: level, runs: [] };
