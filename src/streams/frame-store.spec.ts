@@ -1,5 +1,5 @@
 import { textFramePayload } from '../common/ws-text-frame';
-import { FrameStore } from './frame-store';
+import { FrameStore, slabSizeAfter } from './frame-store';
 import { FramePrefixes, type StreamFrameType } from './logged-frame';
 
 describe('FrameStore', () => {
@@ -37,5 +37,27 @@ describe('FrameStore', () => {
     store.clear();
     push(store, 'chat.chunk', rest(1, 'z'.repeat(3_000)));
     for (const [view, text] of kept) expect(payload(view)).toBe(text);
+  });
+
+  it('keeps the unused end of its slabs under a third of what it holds, through drops and a shrink', () => {
+    const store = new FrameStore();
+    let used = 0;
+    for (let seq = 1; seq <= 600; seq++) {
+      // About the size of an OpenAI chunk frame; now and then one larger than a first slab.
+      const r = rest(seq, seq % 97 === 0 ? 'y'.repeat(3_000) : `tok ${'w'.repeat(seq % 300)}`);
+      used += push(store, 'chat.chunk', r).length;
+      // Doubling slabs (what this replaced) held up to twice what they were used for.
+      if (used >= 4_096) expect(store.slabSize).toBeLessThanOrEqual(1.5 * used + 2 * 2_048);
+    }
+    store.dropFirst(590);
+    expect(store.length).toBe(10);
+    store.shrink();
+    const pushedAfter = push(store, 'chat.done', '}');
+    expect(payload(pushedAfter)).toBe(whole('chat.done', '}'));
+    expect(store.slabSize).toBeLessThan(40 * 1024);
+  });
+
+  it('sizes each next slab at half of what the stream holds, between 2 KiB and 32 KiB', () => {
+    expect([0, 2_048, 4_096, 6_144, 9_216, 100_000, 1_000_000].map(slabSizeAfter)).toEqual([2_048, 2_048, 2_048, 3_072, 4_608, 32_768, 32_768]);
   });
 });

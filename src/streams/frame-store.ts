@@ -6,9 +6,16 @@ const CODES: Readonly<Record<StreamFrameType, number>> = { 'chat.started': 0, 'c
 
 /** Per frame: type code, slab number, byte offset of its JSON in the slab, its byte length, accounted size, prefix bytes. */
 const STRIDE = 6;
-/** A stream's first slab holds a short answer; each next one doubles, up to the largest. */
+/**
+ * A stream's first slab holds a short answer. Each next one is half the size of the slabs it holds
+ * already (at least the first size, at most the largest): the unused end of the newest slab stays
+ * under a third of what the stream holds (doubling left up to half of it unused: ~10 KiB of a
+ * 20 KiB answer, on every stream in flight), for a few more slabs per stream.
+ */
 const FIRST_SLAB_BYTES = 2_048;
 const LARGEST_SLAB_BYTES = 32_768;
+/** Frames the index has room for at first (it doubles when full): most answers fit. */
+const FIRST_INDEX_FRAMES = 32;
 /** At its end a stream's last slab is cut to what it holds when at least this much of it is unused. */
 const SHRINK_UNUSED_BYTES = 1_024;
 
@@ -31,13 +38,20 @@ export class FrameStore {
   private slabBase = 0;
   /** Bytes used in the last slab. */
   private fill = 0;
-  private index = new Int32Array(64 * STRIDE);
+  /** The sizes of the slabs kept, together. */
+  private slabBytes = 0;
+  private index = new Int32Array(FIRST_INDEX_FRAMES * STRIDE);
   /** Position (in frames) of the first kept frame in `index`. */
   private head = 0;
   private count = 0;
 
   get length(): number {
     return this.count;
+  }
+
+  /** Bytes of the slabs kept, used or not (off the V8 heap). */
+  get slabSize(): number {
+    return this.slabBytes;
   }
 
   /**
@@ -95,7 +109,7 @@ export class FrameStore {
     // Keep the slab being filled, even when every frame is gone: the next one goes there.
     const keepFrom = this.count > 0 ? this.index[this.head * STRIDE + 1]! : this.slabBase + this.slabs.length - 1;
     if (keepFrom > this.slabBase) {
-      this.slabs.splice(0, keepFrom - this.slabBase);
+      for (const slab of this.slabs.splice(0, keepFrom - this.slabBase)) this.slabBytes -= slab.length;
       this.slabBase = keepFrom;
     }
   }
@@ -104,6 +118,7 @@ export class FrameStore {
     this.slabs = [];
     this.slabBase = 0;
     this.fill = 0;
+    this.slabBytes = 0;
     this.index = new Int32Array(8 * STRIDE);
     this.head = 0;
     this.count = 0;
@@ -115,14 +130,15 @@ export class FrameStore {
     if (last < 0 || this.slabs[last]!.length - this.fill < SHRINK_UNUSED_BYTES) return;
     const slab = Buffer.allocUnsafeSlow(this.fill);
     this.slabs[last]!.copy(slab, 0, 0, this.fill);
+    this.slabBytes -= this.slabs[last]!.length - slab.length;
     this.slabs[last] = slab;
   }
 
   private addSlab(needed: number): void {
-    const previous = this.slabs.length === 0 ? 0 : this.slabs[this.slabs.length - 1]!.length;
-    const size = Math.max(needed, previous === 0 ? FIRST_SLAB_BYTES : Math.min(LARGEST_SLAB_BYTES, previous * 2));
+    const size = Math.max(needed, slabSizeAfter(this.slabBytes));
     // Unpooled: a slab is this stream's alone, released with it.
     this.slabs.push(Buffer.allocUnsafeSlow(size));
+    this.slabBytes += size;
     this.fill = 0;
   }
 
@@ -138,4 +154,9 @@ export class FrameStore {
     }
     this.head = 0;
   }
+}
+
+/** The size of the next slab of a stream whose slabs hold `heldBytes` together (see FIRST_SLAB_BYTES). */
+export function slabSizeAfter(heldBytes: number): number {
+  return Math.min(LARGEST_SLAB_BYTES, Math.max(FIRST_SLAB_BYTES, Math.floor(heldBytes / 2)));
 }
