@@ -18,7 +18,8 @@ export const PRODUCER_DIED = {
  * never holds up the stream or its other watchers.
  */
 export class StreamWatcher implements LogReader, Pausable {
-  private readonly prefixes: FramePrefixes;
+  /** Built on first use: the socket that requested the stream writes the logged `wire` bytes and needs none. */
+  private prefixes: FramePrefixes | undefined;
   private subscription: LogSubscription | undefined;
   private detachFlow: (() => void) | undefined;
   private ended = false;
@@ -36,7 +37,6 @@ export class StreamWatcher implements LogReader, Pausable {
     /** The watcher is done: its terminal frame went out, or it was detached. Once. */
     private readonly onEnded: (watcher: StreamWatcher) => void,
   ) {
-    this.prefixes = new FramePrefixes(id);
     this.lastSeq = afterSeq;
   }
 
@@ -52,7 +52,7 @@ export class StreamWatcher implements LogReader, Pausable {
     if (this.ended || frame.seq <= this.lastSeq) return;
     this.lastSeq = frame.seq;
     if (this.requestedId && frame.wire !== undefined) this.connection.sendWire(frame.wire);
-    else this.connection.sendText(this.prefixes.render(frame));
+    else this.connection.sendText((this.prefixes ??= new FramePrefixes(this.id)).render(frame));
     if (isTerminal(frame.type)) this.finish();
   }
 
