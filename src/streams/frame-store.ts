@@ -8,9 +8,9 @@ const CODES: Readonly<Record<StreamFrameType, number>> = { 'chat.started': 0, 'c
 const STRIDE = 6;
 /**
  * A stream's first slab holds a short answer. Each next one is half the size of the slabs it holds
- * already (at least the first size, at most the largest): the unused end of the newest slab stays
- * under a third of what the stream holds (doubling left up to half of it unused: ~10 KiB of a
- * 20 KiB answer, on every stream in flight), for a few more slabs per stream.
+ * already (at least the first size, at most the largest), so the unused end of its newest slab is
+ * at most a third of its slabs' bytes. Doubling left up to half of them unused (~10 KiB of a
+ * 20 KiB answer, on every stream in flight), for a few fewer slabs per stream.
  */
 const FIRST_SLAB_BYTES = 2_048;
 const LARGEST_SLAB_BYTES = 32_768;
