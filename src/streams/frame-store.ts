@@ -38,8 +38,6 @@ export class FrameStore {
   private slabBase = 0;
   /** Bytes used in the last slab. */
   private fill = 0;
-  /** The sizes of the slabs kept, together. */
-  private slabBytes = 0;
   private index = new Int32Array(FIRST_INDEX_FRAMES * STRIDE);
   /** Position (in frames) of the first kept frame in `index`. */
   private head = 0;
@@ -51,7 +49,9 @@ export class FrameStore {
 
   /** Bytes of the slabs kept, used or not (off the V8 heap). */
   get slabSize(): number {
-    return this.slabBytes;
+    let bytes = 0;
+    for (const slab of this.slabs) bytes += slab.length;
+    return bytes;
   }
 
   /**
@@ -109,7 +109,7 @@ export class FrameStore {
     // Keep the slab being filled, even when every frame is gone: the next one goes there.
     const keepFrom = this.count > 0 ? this.index[this.head * STRIDE + 1]! : this.slabBase + this.slabs.length - 1;
     if (keepFrom > this.slabBase) {
-      for (const slab of this.slabs.splice(0, keepFrom - this.slabBase)) this.slabBytes -= slab.length;
+      this.slabs.splice(0, keepFrom - this.slabBase);
       this.slabBase = keepFrom;
     }
   }
@@ -118,7 +118,6 @@ export class FrameStore {
     this.slabs = [];
     this.slabBase = 0;
     this.fill = 0;
-    this.slabBytes = 0;
     this.index = new Int32Array(8 * STRIDE);
     this.head = 0;
     this.count = 0;
@@ -130,15 +129,14 @@ export class FrameStore {
     if (last < 0 || this.slabs[last]!.length - this.fill < SHRINK_UNUSED_BYTES) return;
     const slab = Buffer.allocUnsafeSlow(this.fill);
     this.slabs[last]!.copy(slab, 0, 0, this.fill);
-    this.slabBytes -= this.slabs[last]!.length - slab.length;
     this.slabs[last] = slab;
   }
 
   private addSlab(needed: number): void {
-    const size = Math.max(needed, slabSizeAfter(this.slabBytes));
+    // Summed here, once per slab (a stream at its bound keeps a few dozen), rather than kept in step.
+    const size = Math.max(needed, slabSizeAfter(this.slabSize));
     // Unpooled: a slab is this stream's alone, released with it.
     this.slabs.push(Buffer.allocUnsafeSlow(size));
-    this.slabBytes += size;
     this.fill = 0;
   }
 
