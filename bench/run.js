@@ -29,8 +29,11 @@ const { GATEWAY_NODE_FLAGS, freePort } = require('./lib/gateway-launch');
 const BENCH_DIR = __dirname;
 const ROOT = path.resolve(BENCH_DIR, '..');
 const DIE_WITH_PARENT = path.join(BENCH_DIR, 'lib', 'die-with-parent.js');
-/** Relays under test (gateway and control alike) can be told to run a full GC (SIGUSR2). */
-const RELAY_NODE_ARGS = ['--expose-gc', '-r', path.join(BENCH_DIR, 'lib', 'gc-on-signal.js')];
+/** Relays under test (gateway, control, bare) run a full GC on SIGUSR2 and report their pauses on SIGWINCH (lib/relay-probe.js). */
+const RELAY_NODE_ARGS = ['--expose-gc', '-r', path.join(BENCH_DIR, 'lib', 'relay-probe.js')];
+/** Where the relays' probes write their reports: one directory per run, removed when it exits. */
+const PROBE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-probe-'));
+process.on('exit', () => fs.rmSync(PROBE_DIR, { recursive: true, force: true }));
 let GATEWAY_MAIN = path.join(ROOT, 'dist', 'main.js');
 const HOST = '127.0.0.1';
 
@@ -342,12 +345,40 @@ async function startRedis(option) {
   return { url: `redis://${HOST}:${port}`, host: HOST, port, pid: child.pid, private: true, child };
 }
 
-/** Full GC in a relay (see lib/gc-on-signal.js), then its RSS. */
+/** Full GC in a relay (see lib/relay-probe.js), then its RSS. */
 async function rssAfterGc(pid) {
   process.kill(pid, 'SIGUSR2');
   await sleep(400);
   return proc.readMem(pid).rssKiB;
 }
+/**
+ * A relay's GC pauses and event-loop delay since the previous call (see lib/relay-probe.js), or
+ * null when it is gone or its probe did not answer within 5 s (a relay stuck that long shows in
+ * the run's own figures).
+ */
+async function relayPauses(pid) {
+  const file = path.join(PROBE_DIR, `${pid}.json`);
+  const read = () => {
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      return null;
+    }
+  };
+  const before = read();
+  try {
+    process.kill(pid, 'SIGWINCH');
+  } catch {
+    return null; // the relay is gone: its exit is reported with the run
+  }
+  for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
+    await sleep(10);
+    const report = read();
+    if (report && (!before || report.seq > before.seq)) return report;
+  }
+  return null;
+}
+
 /** Between runs: let the previous run's socket teardown finish before the next one starts. */
 const settle = () => sleep(SETTLE_MS);
 let SETTLE_MS = 200;
@@ -375,6 +406,7 @@ async function startGateway(upstreamPort, extraEnv, main = GATEWAY_MAIN, name = 
     // Production requires an explicit choice; the control relay has no auth either. To measure
     // with auth: --gateway-env AUTH_MODE=api_key --gateway-env AUTH_API_KEYS=… --gateway-token ….
     AUTH_MODE: 'none',
+    BENCH_PROBE_DIR: PROBE_DIR,
     ...extraEnv,
   };
   // NODE_FLAGS (a variant's): extra node flags, for the V8 ones NODE_OPTIONS refuses (--initial-old-space-size, …).
@@ -454,6 +486,8 @@ async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gc
             if (gcBaseline) run.relayRssIdleAfterGcKiB = await rssAfterGc(relay.pid);
           }
         }
+        // Opens the relay's pause window (what its probe reports now is discarded).
+        if (relay) await relayPauses(relay.pid);
         await httpJson('POST', `http://${HOST}:${ctx.upstream.port}/stats/reset`);
         const redis = relay && relay.redis;
         window = {
@@ -476,6 +510,7 @@ async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gc
         const machine = proc.readMachineCpu();
         const upstreamCpu = proc.readCpu(ctx.upstream.pid);
         const relayCpu = relay ? proc.readCpu(relay.pid) : null;
+        const pauses = relay ? await relayPauses(relay.pid) : null;
         const peak = window.sampler ? window.sampler.stop() : null;
         const seconds = (t - window.t) / 1000;
         const chunks = msg.chunks.received;
@@ -499,6 +534,8 @@ async function runClient(ctx, target, spec, { relay = null, idleSettleMs = 0, gc
             rssAtGoKiB: window.relayMem.rssKiB,
             peakRssKiB: peak.maxRssKiB,
             hwmKiB: proc.readMem(relay.pid).hwmKiB,
+            // GC pauses and event-loop delay inside the relay during the window.
+            pauses: pauses && { ...pauses, gcMsPer1000Chunks: chunks > 0 ? round((pauses.gc.totalMs * 1000) / chunks, 2) : null },
           };
           if (window.redisCalls) {
             const calls = diffCalls(await redisCommandCalls(relay.redis), window.redisCalls);
@@ -694,7 +731,7 @@ async function main() {
     const child =
       def.kind === 'gateway'
         ? await startGateway(ctx.upstream.port, def.env, def.main, t)
-        : await startServer(t, `${def.kind}-relay.js`, { UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_API_KEY: 'bench-not-a-secret' }, RELAY_NODE_ARGS);
+        : await startServer(t, `${def.kind}-relay.js`, { UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_API_KEY: 'bench-not-a-secret', BENCH_PROBE_DIR: PROBE_DIR }, RELAY_NODE_ARGS);
     child.kind = def.kind;
     child.redis = def.redis || null;
     return child;

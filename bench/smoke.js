@@ -126,6 +126,9 @@ function check(json, dir, withGateway) {
         expect(r.lost === 0 && r.errors === 0, `${label} ${name}: ${r.lost} lost, ${r.errors} errors`);
         expect(num(r.addedMs.p99) && num(r.cpuSecPer1000Chunks), `${label} ${name}: added latency or CPU missing`);
         expect(r.tailInWorstWindowPerRep.every((share) => share > 0 && share <= 1), `${label} ${name}: tail-in-worst-window share missing`);
+        // Every repetition's relay probe answered (bench/lib/relay-probe.js).
+        const p = r.pauses;
+        expect(p && p.reps === level.reps && num(p.gcCount) && num(p.gcMsPer1000Chunks) && num(p.loopDelayP99Ms) && num(p.loopDelayMaxMs), `${label} ${name}: GC pauses or event-loop delay missing (${JSON.stringify(p)})`);
         if (json.relays[name].redis) expect(num(r.redisCommandsPerChunk) && r.redisCommandsPerChunk > 0, `${label} ${name}: Redis commands not counted`);
       }
     }

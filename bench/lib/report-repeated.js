@@ -70,9 +70,32 @@ function summarizeLevel(runs, names) {
       errors: mine.reduce((n, r) => n + errorCount(r.result), 0),
       machineBusyPct: median(mine.map((r) => r.machineBusyPct)),
       otherCpuPct: median(mine.map((r) => r.otherCpuPct)),
+      pauses: pausesOf(mine.map((r) => r.relay && r.relay.pauses)),
+      pausesPerRep: mine.map((r) => (r.relay && r.relay.pauses) || null),
     };
   }
   return level;
+}
+
+/**
+ * Medians over repetitions of what the relay's probe saw (bench/lib/relay-probe.js): GC pause time
+ * per 1,000 chunks and as a share of the window, GC count, longest pause, event-loop delay. Null
+ * when no repetition has a probe report.
+ */
+function pausesOf(reports) {
+  const got = reports.filter(Boolean);
+  if (got.length === 0) return null;
+  const m = (f) => median(got.map(f));
+  return {
+    reps: got.length,
+    gcMsPer1000Chunks: m((p) => p.gcMsPer1000Chunks),
+    gcShareOfWindow: m((p) => (p.windowMs > 0 ? round3(p.gc.totalMs / p.windowMs) : null)),
+    gcCount: m((p) => p.gc.count),
+    gcMinorCount: m((p) => p.gc.minor),
+    gcMaxMs: m((p) => p.gc.maxMs),
+    loopDelayP99Ms: m((p) => p.loopDelay && p.loopDelay.p99Ms),
+    loopDelayMaxMs: m((p) => p.loopDelay && p.loopDelay.maxMs),
+  };
 }
 
 /** `results.resumeCost` (runs) and `results.moderate` (rows of runs) → the JSON sections. */
@@ -156,6 +179,21 @@ function repeatedMarkdown(repeated, relayInfo = {}) {
       const stalls = (r.tailInWorstWindowPerRep || []).map((share) => (share === null ? '—' : `${Math.round(share * 100)} %`)).join(' · ');
       L.push(
         `| ${describe(name)} | ${triple(r.addedMs)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p99, c.addedMs.p99))} | ${name === 'control' || !c ? '—' : fmt(ratio(r.addedMs.p999, c.addedMs.p999))} | ${perRep} | ${stalls || '—'} | ${fmt(r.cpuSecPer1000Chunks, 4)} | ${name === 'control' || !c ? '—' : fmt(ratio(r.cpuSecPer1000Chunks, c.cpuSecPer1000Chunks))} | ${r.systemShare === null ? '—' : `${Math.round(r.systemShare * 100)} %`} | ${r.upstreamConnections == null ? '—' : r.upstreamConnections} | ${r.lost} | ${r.errors}${hasRedis ? ` | ${r.redisCommandsPerChunk === null ? '—' : fmt(r.redisCommandsPerChunk, 3)}` : ''} |`,
+      );
+    }
+    L.push('');
+    const probed = names.filter((n) => level.relays[n].pauses);
+    if (probed.length === 0) return;
+    L.push('Inside each relay during its windows (its probe: bench/lib/relay-probe.js), medians over repetitions:');
+    L.push('');
+    L.push('| Relay | GC pause ms / 1k chunks | GC pause share of the window | GC pauses (of them scavenges) | Longest GC pause ms, per repetition | Event-loop delay p99 ms | Event-loop delay max ms, per repetition |');
+    L.push('|---|---:|---:|---:|---|---:|---|');
+    for (const name of probed) {
+      const r = level.relays[name];
+      const p = r.pauses;
+      const perRep = (figure) => r.pausesPerRep.map((q) => (q ? fmt(figure(q)) : '—')).join(' · ');
+      L.push(
+        `| ${name} | ${fmt(p.gcMsPer1000Chunks)} | ${p.gcShareOfWindow === null ? '—' : `${fmt(100 * p.gcShareOfWindow, 1)} %`} | ${fmt(p.gcCount, 0)} (${fmt(p.gcMinorCount, 0)}) | ${perRep((q) => q.gc.maxMs)} | ${fmt(p.loopDelayP99Ms)} | ${perRep((q) => q.loopDelay && q.loopDelay.maxMs)} |`,
       );
     }
     L.push('');
