@@ -29,6 +29,8 @@ const { GATEWAY_NODE_FLAGS, freePort } = require('./lib/gateway-launch');
 const BENCH_DIR = __dirname;
 const ROOT = path.resolve(BENCH_DIR, '..');
 const DIE_WITH_PARENT = path.join(BENCH_DIR, 'lib', 'die-with-parent.js');
+/** Runs a program that cannot watch its parent (redis-server), and stops it when it dies: see lib/guard.js. */
+const GUARD = path.join(BENCH_DIR, 'lib', 'guard.js');
 /** Relays under test (gateway, control, bare) run a full GC on SIGUSR2 and report their pauses on SIGWINCH (lib/relay-probe.js). */
 const RELAY_NODE_ARGS = ['--expose-gc', '-r', path.join(BENCH_DIR, 'lib', 'relay-probe.js')];
 /** Where the relays' probes write their reports: one directory per run, removed when it exits. */
@@ -186,7 +188,8 @@ let log = (msg) => process.stderr.write(`${msg}\n`);
 function killAll(signal = 'SIGKILL') {
   for (const c of children) {
     try {
-      c.kill(signal);
+      // A guard is asked to stop (it stops its program); killed, it would leave the program behind.
+      c.kill(c.guard ? 'SIGTERM' : signal);
     } catch {
       /* gone */
     }
@@ -329,7 +332,10 @@ async function startRedis(option) {
     throw new Error('redis-server is not installed: pass --no-redis, or --redis-url URL (a server of its own: INFO commandstats counts every client)');
   }
   const port = await freePort(HOST);
-  const child = track('redis', spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  // Under a guard: a server left behind by an orchestrator that was killed would hold its port for good.
+  const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'];
+  const child = track('redis', spawn(process.execPath, ['-r', DIE_WITH_PARENT, GUARD, 'redis-server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  child.guard = true;
   child.stdout.resume();
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -342,7 +348,10 @@ async function startRedis(option) {
     if (Date.now() > deadline) throw new Error(`redis-server did not answer PING within 10 s${tailText(child)}`);
     await sleep(50);
   }
-  return { url: `redis://${HOST}:${port}`, host: HOST, port, pid: child.pid, private: true, child };
+  // The server's own pid (not its guard's), for its CPU figures.
+  const pid = Number(/^process_id:(\d+)/m.exec(await redisCommand(port, ['INFO', 'server']))?.[1]);
+  if (!pid) throw new Error('redis-server did not report its process_id in INFO server');
+  return { url: `redis://${HOST}:${port}`, host: HOST, port, pid, private: true, child };
 }
 
 /** Full GC in a relay (see lib/relay-probe.js), then its RSS. */
