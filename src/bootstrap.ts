@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
-import { NotFoundFilter } from './common/not-found.filter';
+import { NotFoundFilter } from './not-found.filter';
 import type { GatewayConfig } from './config/config.schema';
 import { AdmissionService } from './gateway/admission.service';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter';

@@ -1,5 +1,5 @@
-import { FlowGate } from '../common/flow-gate';
-import { textFramePayloadBytes } from '../common/ws-text-frame';
+import { FlowGate } from '../backpressure/flow-gate';
+import { textFramePayloadBytes } from '../wire/ws-text-frame';
 import { FrameFloodGuard, type FloodVerdict } from '../limits/frame-flood-guard';
 import { CLOSE_CODES, type ServerFrame } from '../protocol';
 import type { ClientTransport } from './client-transport';

@@ -23,7 +23,7 @@ export interface ClientTransport {
   send(payload: Buffer, onWritten?: () => void): void;
   /**
    * Write one complete WebSocket text frame, header included (unmasked, FIN set: see
-   * `common/ws-text-frame.ts`), in order with everything sent before. Same terms as {@link send}.
+   * `wire/ws-text-frame.ts`), in order with everything sent before. Same terms as {@link send}.
    */
   sendWire(frame: Buffer, onWritten?: () => void): void;
   /** Send a WebSocket ping control frame. */

@@ -1,5 +1,5 @@
 import { Injectable, Optional } from '@nestjs/common';
-import { EmptySignal } from '../common/empty-signal';
+import { EmptySignal } from '../async/empty-signal';
 import { InboundByteBudgetService } from '../limits/inbound-byte-budget.service';
 import { ClientConnection, type Clock, type ConnectionContext, type ConnectionHandler, type ConnectionInfo, type ConnectionSettings } from './client-connection';
 import type { ClientTransport } from './client-transport';

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { writeTextFrameHeader } from '../common/ws-text-frame';
+import { writeTextFrameHeader } from '../wire/ws-text-frame';
 import { WsTransport } from './ws-transport';
 
 /** A frame as a stream's log keeps it: a WebSocket text frame around the JSON. */

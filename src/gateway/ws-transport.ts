@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
-import { textFramePayload } from '../common/ws-text-frame';
+import { textFramePayload } from '../wire/ws-text-frame';
 import type { ClientTransport, TransportEvents } from '../connections/client-transport';
 
 /** Buffers sent as text frames: the payload is already UTF-8, so ws neither scans nor encodes it. */

@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
-import { raceTimeout } from '../common/race-timeout';
+import { raceTimeout } from '../async/race-timeout';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';

@@ -1,5 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
-import { FlowGate } from '../common/flow-gate';
+import { FlowGate } from '../backpressure/flow-gate';
 import type { CompletionUsage, ErrorCode, FinishReason } from '../protocol';
 import type { UpstreamChunk } from '../upstream/upstream-request';
 import { restOf, type LoggedFrame } from './logged-frame';

@@ -1,4 +1,4 @@
-import { textFramePayload } from '../common/ws-text-frame';
+import { textFramePayload } from '../wire/ws-text-frame';
 import { FrameStore, slabSizeAfter } from './frame-store';
 import { FramePrefixes, type StreamFrameType } from './logged-frame';
 

@@ -1,4 +1,4 @@
-import { textFrameHeaderBytes, writeTextFrameHeader } from '../common/ws-text-frame';
+import { textFrameHeaderBytes, writeTextFrameHeader } from '../wire/ws-text-frame';
 import type { LoggedFrame, StreamFrameType } from './logged-frame';
 
 const TYPES: readonly StreamFrameType[] = ['chat.started', 'chat.chunk', 'chat.done', 'chat.error'];

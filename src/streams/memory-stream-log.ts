@@ -1,4 +1,4 @@
-import type { Pausable } from '../common/flow-gate';
+import type { Pausable } from '../backpressure/flow-gate';
 import type { StreamSummary } from '../protocol';
 import { StreamRecord } from './stream-record';
 import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';

@@ -1,4 +1,4 @@
-import { textFramePayload } from '../common/ws-text-frame';
+import { textFramePayload } from '../wire/ws-text-frame';
 import { FramePrefixes, restOf, type LoggedFrame } from './logged-frame';
 import type { LogReader, LogSubscription, StreamLog, StreamMeta } from './stream-log';
 import { StreamRecord } from './stream-record';

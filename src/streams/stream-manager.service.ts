@@ -1,7 +1,7 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
-import { EmptySignal } from '../common/empty-signal';
+import { EmptySignal } from '../async/empty-signal';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';

@@ -1,4 +1,4 @@
-import type { Pausable } from '../common/flow-gate';
+import type { Pausable } from '../backpressure/flow-gate';
 import type { StreamState, StreamSummary } from '../protocol';
 import { FrameStore } from './frame-store';
 import { FramePrefixes, frameBytes, isTerminal, type LoggedFrame } from './logged-frame';

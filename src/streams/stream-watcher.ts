@@ -1,4 +1,4 @@
-import type { Pausable } from '../common/flow-gate';
+import type { Pausable } from '../backpressure/flow-gate';
 import type { ClientConnection } from '../connections/client-connection';
 import { FramePrefixes, isTerminal, restOf, type LoggedFrame } from './logged-frame';
 import type { LogReader, LogSubscription } from './stream-log';

@@ -1,6 +1,6 @@
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_RESPONSE_STATUS_CODE } from '@opentelemetry/semantic-conventions';
-import { redactSecrets } from '../common/redact';
+import { redactSecrets } from '../redaction/redact';
 import { MAX_ERROR_TEXT_LENGTH } from './span-attributes';
 import type { UpstreamAttempt } from './stream-span';
 import { formatTraceparent } from './trace-context';

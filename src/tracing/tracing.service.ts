@@ -12,7 +12,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { raceTimeout } from '../common/race-timeout';
+import { raceTimeout } from '../async/race-timeout';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { RecordingStreamSpan } from './recording-stream-span';

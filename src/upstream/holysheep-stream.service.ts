@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { map, Observable, type Subscription } from 'rxjs';
-import type { FlowGate } from '../common/flow-gate';
+import type { FlowGate } from '../backpressure/flow-gate';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ChatCompletionChunk } from '../protocol';

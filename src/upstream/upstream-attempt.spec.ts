@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { FlowGate } from '../common/flow-gate';
+import { FlowGate } from '../backpressure/flow-gate';
 import { MAX_ERROR_BODY_BYTES, UpstreamAttempt, type AttemptObserver, type UpstreamAttemptInit } from './upstream-attempt';
 import type { UpstreamChunk } from './upstream-request';
 import { UpstreamError } from './upstream.errors';

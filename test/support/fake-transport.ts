@@ -1,4 +1,4 @@
-import { textFramePayload } from '../../src/common/ws-text-frame';
+import { textFramePayload } from '../../src/wire/ws-text-frame';
 import type { ClientTransport, TransportEvents } from '../../src/connections/client-transport';
 
 /**

@@ -6,8 +6,8 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EmptySignal } from '../../common/empty-signal';
-import { readCappedBody } from '../../common/read-capped-body';
+import { EmptySignal } from '../../async/empty-signal';
+import { readCappedBody } from '../read-capped-body';
 import { SimulatedStream, type ValidRequest } from './simulated-stream';
 
 /** Options for {@link SimulatedUpstream.start}. */
