@@ -60,3 +60,20 @@ export function messageText(data: unknown): string | undefined {
   if (ArrayBuffer.isView(data)) return new TextDecoder().decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return undefined;
 }
+
+/** Stops listening to a socket being given up, so its late events cannot reach the client. */
+export function detach(ws: WebSocketLike): void {
+  ws.onopen = null;
+  ws.onmessage = null;
+  ws.onclose = null;
+  ws.onerror = () => undefined; // `ws` throws on an unhandled 'error'
+}
+
+/** Closes a socket, ignoring an implementation that refuses (it is being given up anyway). */
+export function safeClose(ws: WebSocketLike, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // already closing, or a code this implementation refuses
+  }
+}
