@@ -228,6 +228,18 @@ describe('StreamClient', () => {
       expect(FakeWebSocket.instances).toHaveLength(1);
     });
 
+    it('a request aborted before any socket took it drops the reconnect in waiting', async () => {
+      const controller = new AbortController();
+      const answer = client.chat({ id: 'a', messages: hello }, { signal: controller.signal });
+      (await nextSocket()).serverClose(1006); // never ready: 'a' was never sent
+      expect(client.state.status).toBe('reconnecting');
+      controller.abort();
+      await expect(answer.result).resolves.toMatchObject({ finish_reason: 'cancelled' });
+      expect(client.state.status).toBe('idle');
+      await jest.advanceTimersByTimeAsync(120_000);
+      expect(FakeWebSocket.instances).toHaveLength(1);
+    });
+
     it('a cancelled stream whose socket closes before the confirmation ends cancelled, without reconnecting', async () => {
       const answer = client.chat({ id: 'a', messages: hello });
       const ws1 = await nextSocket();
