@@ -1,4 +1,4 @@
-import type { ChatCompletionChunk, CompletionUsage, FinishReason } from '../../src/protocol';
+import type { ChatCompletionChunk, CompletionUsage, FinishReason } from '@holysheep/protocol';
 import { ChatError } from './errors';
 
 /** What a stream yields, in order: `started` once, `chunk`s, then exactly one `done` or `error`. */

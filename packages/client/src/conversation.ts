@@ -4,7 +4,7 @@
  * token, tokens per second). Framework-free: `subscribe` + `getSnapshot` fit React's
  * `useSyncExternalStore` (see the `./react` entry point) and plain DOM code alike.
  */
-import type { ChatMessage, CompletionUsage, FinishReason } from '../../src/protocol';
+import type { ChatMessage, CompletionUsage, FinishReason } from '@holysheep/protocol';
 import type { ChatEvent, ChatHandle } from './chat-handle';
 import type { ChatRequest, StreamClient } from './client';
 import { ChatError } from './errors';

@@ -9,12 +9,12 @@
 import { WebSocket } from 'ws';
 import { createClient, type ClientOptions, type ConnectionState, type StreamClient } from '../src/client';
 import type { ChatEvent, ChatHandle } from '../src/chat-handle';
-import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../../test/support/fake-upstream';
-import { startGateway, TEST_API_KEY, type RunningGateway } from '../../test/support/gateway-app';
-import { validateServerFrame } from '../../test/support/frame-schemas';
-import { TestRedis } from '../../test/support/redis-server';
-import { listeningPort, runService, type ServiceProcess } from '../../test/support/service-process';
-import { schemaViolations } from '../../test/support/ws-client';
+import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../../../test/support/fake-upstream';
+import { startGateway, TEST_API_KEY, type RunningGateway } from '../../../test/support/gateway-app';
+import { validateServerFrame } from '../../../test/support/frame-schemas';
+import { TestRedis } from '../../../test/support/redis-server';
+import { listeningPort, runService, type ServiceProcess } from '../../../test/support/service-process';
+import { schemaViolations } from '../../../test/support/ws-client';
 import { TcpProxy } from './support/tcp-proxy';
 
 jest.setTimeout(30_000);

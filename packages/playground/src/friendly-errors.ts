@@ -3,7 +3,7 @@
  * developers: no error code (`stream_not_found`, `unauthorized`…) ever reaches the page; the raw
  * frames are in the developer panel.
  */
-import type { ConnectionState } from '../../../client/src/client';
+import type { ConnectionState } from '@holysheep/stream-client';
 
 /** What the page offers next to the message. */
 export type NextStep = 'regenerate' | 'settings' | 'reconnect' | 'none';

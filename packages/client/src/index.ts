@@ -25,7 +25,7 @@ export { Conversation } from './conversation';
 export type { ConversationMessage, ConversationOptions, ConversationSettings, ConversationSnapshot, MessageStats } from './conversation';
 export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './websocket';
 // The gateway's protocol module, re-exported: frame types, error codes and close codes.
-export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, WS_PATH } from '../../src/protocol';
+export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, WS_PATH } from '@holysheep/protocol';
 export type {
   ChatCompletionChunk,
   ChatMessage,
@@ -38,4 +38,4 @@ export type {
   SessionReadyFrame,
   StreamState,
   StreamSummary,
-} from '../../src/protocol';
+} from '@holysheep/protocol';

@@ -3,7 +3,7 @@
  * attempt. This is docs/protocol.md "Reconnecting" as code; the close codes the server sends come
  * from the gateway's protocol module (src/protocol), not a copy.
  */
-import { CLOSE_CODES } from '../../src/protocol';
+import { CLOSE_CODES } from '@holysheep/protocol';
 
 /** Codes a browser (or `ws`) reports that the server never sends (docs/protocol.md). */
 export const BROWSER_CLOSE_CODES = {

@@ -1,4 +1,4 @@
-import { ERROR_CODES, isErrorCode, type ErrorCode } from '../../src/protocol';
+import { ERROR_CODES, isErrorCode, type ErrorCode } from '@holysheep/protocol';
 
 /**
  * Codes the SDK itself gives, beside the gateway's (src/protocol ERROR_CODES):

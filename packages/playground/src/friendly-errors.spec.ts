@@ -1,4 +1,4 @@
-import { ERROR_CODES } from '../../protocol';
+import { ERROR_CODES } from '@holysheep/stream-client';
 import { describeConnection, describeError } from './friendly-errors';
 
 describe('plain-language messages for people', () => {

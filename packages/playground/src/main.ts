@@ -1,10 +1,9 @@
 /**
- * The playground page (GET /): a chat on the client SDK. Bundled by scripts/build-web.mjs into
- * dist/playground/assets/playground.js and served by PlaygroundController under a CSP that allows
+ * The playground page (GET /): a chat on the client SDK. Bundled by this package's build.mjs; the
+ * service's build copies it to dist/playground/assets/playground.js and served by PlaygroundController under a CSP that allows
  * only same-origin scripts and styles.
  */
-import { createClient, type ConnectionState, type FrameRecord } from '../../../client/src/client';
-import { Conversation, type ConversationMessage } from '../../../client/src/conversation';
+import { Conversation, createClient, type ConnectionState, type ConversationMessage, type FrameRecord } from '@holysheep/stream-client';
 import { describeConnection, describeError, type NextStep } from './friendly-errors';
 import { renderMarkdown } from './markdown';
 

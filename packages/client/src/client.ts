@@ -12,7 +12,7 @@ import {
   type ServerFrame,
   type SessionReadyFrame,
   type StreamSummary,
-} from '../../src/protocol';
+} from '@holysheep/protocol';
 import { ChatHandleImpl, type ChatHandle } from './chat-handle';
 import { Emitter } from './emitter';
 import { ChatError } from './errors';

@@ -2,7 +2,7 @@
  * The SDK client's public types: its options, its connection state and events, and what `chat()`
  * and `watch()` take.
  */
-import type { ChatRequestFrame, ClientFrame, ServerFrame, SessionReadyFrame } from '../../src/protocol';
+import type { ChatRequestFrame, ClientFrame, ServerFrame, SessionReadyFrame } from '@holysheep/protocol';
 import type { ChatError } from './errors';
 import type { BackoffOptions } from './reconnect-policy';
 import type { TokenPlacement, WebSocketConstructor } from './websocket';

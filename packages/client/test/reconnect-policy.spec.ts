@@ -2,7 +2,7 @@
  * The SDK's reconnect policy (docs/protocol.md "Reconnecting"): what each close code leads to, the
  * backoff with full jitter, and the client acting on both, on jest's fake clock.
  */
-import { CLOSE_CODES } from '../../src/protocol';
+import { CLOSE_CODES } from '@holysheep/protocol';
 import { createClient, type StreamClient } from '../src/client';
 import { backoffDelay, closeAction } from '../src/reconnect-policy';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';

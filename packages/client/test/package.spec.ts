@@ -8,13 +8,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { FakeUpstream } from '../../test/support/fake-upstream';
-import { startGateway, type RunningGateway } from '../../test/support/gateway-app';
+import { FakeUpstream } from '../../../test/support/fake-upstream';
+import { startGateway, type RunningGateway } from '../../../test/support/gateway-app';
 
 jest.setTimeout(60_000);
 
-const ROOT = join(__dirname, '..', '..');
-const CLIENT = join(ROOT, 'client');
+const ROOT = join(__dirname, '..', '..', '..');
+const CLIENT = join(ROOT, 'packages', 'client');
 const DIST = join(CLIENT, 'dist');
 const manifest = JSON.parse(readFileSync(join(CLIENT, 'package.json'), 'utf8'));
 

@@ -1,4 +1,4 @@
-import type { ServerFrame } from '../../../src/protocol';
+import type { ServerFrame } from '@holysheep/protocol';
 
 /** A scripted stand-in for a WebSocket: the test opens it, feeds it frames and closes it. */
 export class FakeWebSocket {
