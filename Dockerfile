@@ -7,9 +7,17 @@
 # on Node 20.12+ (package.json engines; CI runs the suite on both), but the image ships the LTS
 # line with the longest support ahead of it. Every stage uses the same tag, so node_modules is
 # installed and dist/ built by the very node that runs them.
-#   build     - every dependency (dev included), `npm run build` (tsc -p tsconfig.build.json -> dist/)
+#   build     - every dependency (dev included), `npm run build`: the workspace packages
+#               (packages/protocol, packages/client, packages/playground), then the service
+#               (tsc -p tsconfig.build.json -> dist/, the playground bundle -> dist/playground/assets)
 #   prod-deps - `npm ci --omit=dev`: the production node_modules only, no compiler, no jest
-#   runtime   - node_modules + dist/ + public/ + package.json, as the unprivileged `node` user
+#   runtime   - node_modules + dist/ + public/ + package.json, and the one workspace package the
+#               service requires at run time (@holysheep/protocol: its package.json and dist/),
+#               as the unprivileged `node` user
+#
+# npm ci checks the lockfile against every workspace's package.json, so each stage that installs
+# copies all of them first (test/…/deploy-manifests.spec.ts checks these lines against package.json's
+# "workspaces").
 #
 # Nothing here is fetched at runtime: the image is self-contained. For reproducible builds pin the
 # base by digest (node:24-bookworm-slim@sha256:...) in your CI; the tag is kept readable here.
@@ -22,14 +30,15 @@ ENV SCARF_ANALYTICS=false \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false \
     NPM_CONFIG_AUDIT=false
-# Manifests first so the dependency layer is cached until package*.json change.
+# Manifests first so the dependency layer is cached until a package.json or the lockfile changes.
 COPY package.json package-lock.json ./
+COPY packages/protocol/package.json ./packages/protocol/
+COPY packages/client/package.json ./packages/client/
+COPY packages/playground/package.json ./packages/playground/
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages ./packages
 COPY src ./src
-# The playground's browser bundle is built from the client SDK (client/) by scripts/build-web.mjs.
-COPY client ./client
-COPY scripts/build-web.mjs ./scripts/build-web.mjs
 RUN npm run build
 
 # ---------------------------------------------------------------------------------------------
@@ -40,7 +49,15 @@ ENV SCARF_ANALYTICS=false \
     NPM_CONFIG_FUND=false \
     NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+COPY packages/protocol/package.json ./packages/protocol/
+COPY packages/client/package.json ./packages/client/
+COPY packages/playground/package.json ./packages/playground/
+# Only the root package and the one workspace it runs with. --omit=optional drops react, which the
+# SDK names as an optional peer: npm counts it "devOptional", not dev (no production dependency has
+# optional dependencies of its own today; the install above lists the same packages as without the
+# workspace, plus the protocol's link).
+RUN npm ci --omit=dev --omit=optional --include-workspace-root --workspace=@holysheep/protocol \
+    && npm cache clean --force
 
 # ---------------------------------------------------------------------------------------------
 FROM node:24-bookworm-slim AS runtime
@@ -53,6 +70,10 @@ WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
+# node_modules/@holysheep/protocol is a workspace link to packages/protocol: the wire types and
+# codes the service requires at run time.
+COPY packages/protocol/package.json ./packages/protocol/
+COPY --from=build /app/packages/protocol/dist ./packages/protocol/dist
 # The playground page is read at boot (when PLAYGROUND_ENABLED=true) from ../../public relative
 # to dist/playground/, i.e. /app/public: it must sit beside dist/.
 COPY public ./public

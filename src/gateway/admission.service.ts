@@ -10,7 +10,7 @@ import { ConnectionRegistryService } from '../connections/connection-registry.se
 import { ConnectionQuotaService, type Seat } from '../limits/connection-quota.service';
 import { DrainService } from '../shutdown/drain.service';
 import type { CloseReasonLabel } from '../metrics/metrics.service';
-import { CLOSE_CODES, type ErrorFrame } from '../protocol';
+import { CLOSE_CODES, type ErrorFrame } from '@holysheep/protocol';
 import type { UpgradeVerdict } from './gateway-ws.adapter';
 
 const NOT_AUTHENTICATED: AuthResult = { ok: false, message: 'missing credential' };

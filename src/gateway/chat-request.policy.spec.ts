@@ -1,5 +1,5 @@
 import { parseConfig } from '../config/config.schema';
-import type { ChatRequestFrame } from '../protocol';
+import type { ChatRequestFrame } from '@holysheep/protocol';
 import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
 import { ChatRequestPolicy } from './chat-request.policy';
 

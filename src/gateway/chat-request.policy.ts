@@ -4,7 +4,7 @@ import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { DrainService } from '../shutdown/drain.service';
 import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
-import type { ChatErrorFrame, ChatRequestFrame, ErrorCode, ErrorFrame } from '../protocol';
+import type { ChatErrorFrame, ChatRequestFrame, ErrorCode, ErrorFrame } from '@holysheep/protocol';
 
 /** Why a request may not start: an `error` frame, or `chat.error` `rate_limited`. */
 export type Refusal = ErrorFrame | ChatErrorFrame;

@@ -9,7 +9,7 @@ import type { ClientConnection, ConnectionHandler, ConnectionSettings } from '..
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import type { FloodVerdict } from '../limits/frame-flood-guard';
 import { MetricsService } from '../metrics/metrics.service';
-import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame } from '../protocol';
+import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame } from '@holysheep/protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 import { AdmissionService } from './admission.service';
 import { ChatRequestPolicy, type Refusal } from './chat-request.policy';

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { IncomingMessage } from 'node:http';
 import type { Server, VerifyClientCallbackAsync } from 'ws';
-import { SUBPROTOCOL } from '../protocol';
+import { SUBPROTOCOL } from '@holysheep/protocol';
 
 /** The answer to an upgrade request, decided before any socket exists. */
 export type UpgradeVerdict = { accept: true } | { accept: false; status: number; message: string; headers?: Record<string, string> };

@@ -8,7 +8,7 @@ import {
   type PingFrame,
   type StreamListFrame,
   type StreamResumeFrame,
-} from '../protocol';
+} from '@holysheep/protocol';
 import type { GatewayConfig } from '../config/config.schema';
 import { isValidTraceparent } from '../tracing/tracing.service';
 import { checkJsonShape } from './json-shape';

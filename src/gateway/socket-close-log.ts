@@ -1,7 +1,7 @@
 import type { PinoLogger } from 'nestjs-pino';
 import type { ClientConnection } from '../connections/client-connection';
 import type { CloseReasonLabel } from '../metrics/metrics.service';
-import { CLOSE_CODES } from '../protocol';
+import { CLOSE_CODES } from '@holysheep/protocol';
 
 /** Gateway-side close reasons (`ClientConnection.closeReason`) → the metrics label. */
 const CLOSED_BY_GATEWAY: Record<string, CloseReasonLabel> = { heartbeat: 'heartbeat', idle: 'idle', drain: 'drain', slow: 'slow', auth: 'auth', flood: 'limit' };

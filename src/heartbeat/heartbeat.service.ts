@@ -4,7 +4,7 @@ import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService, type RegistryListener } from '../connections/connection-registry.service';
-import { CLOSE_CODES } from '../protocol';
+import { CLOSE_CODES } from '@holysheep/protocol';
 
 const JOB_NAME = 'heartbeat';
 const { HEARTBEAT_TIMEOUT, IDLE_TIMEOUT } = CLOSE_CODES;

@@ -13,8 +13,9 @@ import { InjectConfig } from '../config/gateway-config.module';
 export const PLAYGROUND_HTML_PATH = join(__dirname, '..', '..', 'public', 'index.html');
 
 /**
- * The page's script and stylesheet, bundled by `npm run build` (scripts/build-web.mjs: the client
- * SDK, markdown-it and src/playground/web) into dist/playground/assets/, found from src/ and dist/ alike.
+ * The page's script and stylesheet: the @holysheep/playground package (packages/playground: the SDK,
+ * markdown-it and the page's code), which `npm run build` bundles and copies into
+ * dist/playground/assets/, found from src/ and dist/ alike.
  */
 export const PLAYGROUND_ASSETS_DIR = join(__dirname, '..', '..', 'dist', 'playground', 'assets');
 

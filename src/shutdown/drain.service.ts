@@ -4,7 +4,7 @@ import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
-import { CLOSE_CODES } from '../protocol';
+import { CLOSE_CODES } from '@holysheep/protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 
 /**

@@ -1,6 +1,6 @@
 import type { Observable, Subscription } from 'rxjs';
 import { FlowGate } from '../backpressure/flow-gate';
-import type { CompletionUsage, ErrorCode, FinishReason } from '../protocol';
+import type { CompletionUsage, ErrorCode, FinishReason } from '@holysheep/protocol';
 import type { UpstreamChunk } from '../upstream/upstream-request';
 import { restOf, type LoggedFrame } from './logged-frame';
 import { toStreamFailure, type StreamFailure } from './stream-errors';

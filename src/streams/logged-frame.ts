@@ -1,4 +1,4 @@
-import type { StreamFrame } from '../protocol';
+import type { StreamFrame } from '@holysheep/protocol';
 
 export type StreamFrameType = StreamFrame['type'];
 

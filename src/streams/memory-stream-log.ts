@@ -1,5 +1,5 @@
 import type { Pausable } from '../backpressure/flow-gate';
-import type { StreamSummary } from '../protocol';
+import type { StreamSummary } from '@holysheep/protocol';
 import { StreamRecord } from './stream-record';
 import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';
 

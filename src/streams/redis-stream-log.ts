@@ -1,4 +1,4 @@
-import type { StreamState, StreamSummary } from '../protocol';
+import type { StreamState, StreamSummary } from '@holysheep/protocol';
 import type { RedisService } from '../redis/redis.service';
 import { frameBytes, isTerminal, restOf, type LoggedFrame } from './logged-frame';
 import { RedisFollower } from './redis-follower';

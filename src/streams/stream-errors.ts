@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode } from '../protocol';
+import { ERROR_CODES, type ErrorCode } from '@holysheep/protocol';
 import { isTransientStatus, UpstreamError } from '../upstream/upstream.errors';
 
 export interface StreamFailure {

@@ -1,4 +1,4 @@
-import type { StreamState, StreamSummary } from '../protocol';
+import type { StreamState, StreamSummary } from '@holysheep/protocol';
 import type { LoggedFrame } from './logged-frame';
 
 /** What is known of a stream besides its frames. */

@@ -7,7 +7,7 @@ import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { MetricsService } from '../metrics/metrics.service';
-import type { StreamListResultFrame, StreamResumeFrame, StreamSummary } from '../protocol';
+import type { StreamListResultFrame, StreamResumeFrame, StreamSummary } from '@holysheep/protocol';
 import { RedisService } from '../redis/redis.service';
 import { TracingService, type StreamSpan } from '../tracing/tracing.service';
 import { HolySheepStreamService, type AttemptObserver } from '../upstream/holysheep-stream.service';

@@ -1,5 +1,5 @@
 import type { Pausable } from '../backpressure/flow-gate';
-import type { StreamState, StreamSummary } from '../protocol';
+import type { StreamState, StreamSummary } from '@holysheep/protocol';
 import { FrameStore } from './frame-store';
 import { FramePrefixes, frameBytes, isTerminal, type LoggedFrame } from './logged-frame';
 import type { LogReader, LogSubscription, StreamMeta } from './stream-log';

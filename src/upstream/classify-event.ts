@@ -1,4 +1,4 @@
-import type { ChatCompletionChunk } from '../protocol';
+import type { ChatCompletionChunk } from '@holysheep/protocol';
 import type { UpstreamChunk } from './upstream-request';
 import { extractUpstreamMessage, UpstreamError } from './upstream.errors';
 

@@ -5,7 +5,7 @@ import { map, Observable, type Subscription } from 'rxjs';
 import type { FlowGate } from '../backpressure/flow-gate';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
-import type { ChatCompletionChunk } from '../protocol';
+import type { ChatCompletionChunk } from '@holysheep/protocol';
 import { RetryPolicy } from './retry-policy';
 import { UpstreamAttempt, type AttemptObserver } from './upstream-attempt';
 import { UPSTREAM_TARGET, type UpstreamTarget } from './upstream-target';

@@ -1,4 +1,4 @@
-import type { ChatMessage, ForwardedRequestField } from '../protocol';
+import type { ChatMessage, ForwardedRequestField } from '@holysheep/protocol';
 
 /** The body the gateway sends upstream, before it adds `stream` and `stream_options`. */
 export type UpstreamChatRequest = {
@@ -8,7 +8,7 @@ export type UpstreamChatRequest = {
 
 /** One parsed upstream event: the chunk object, and its JSON text exactly as received. */
 export interface UpstreamChunk {
-  chunk: import('../protocol').ChatCompletionChunk;
+  chunk: import('@holysheep/protocol').ChatCompletionChunk;
   /** The `data:` payload as the upstream sent it, relayed without re-serialising. */
   raw: string;
   /** The model this chunk's request asked for: the requested one, or a fallback. */

@@ -11,10 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { WebSocket } from 'ws';
-import { createClient } from '../../client/src/client';
+import { createClient } from '../../packages/client/src/client';
 import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../support/fake-upstream';
 import { startGateway, type RunningGateway } from '../support/gateway-app';
-import { TcpProxy } from '../../client/test/support/tcp-proxy';
+import { TcpProxy } from '../../packages/client/test/support/tcp-proxy';
 import { axeViolations, launchChromium, openPage, screenshot, type WatchedPage } from './support/browser';
 
 jest.setTimeout(60_000);

@@ -2,14 +2,13 @@ import { parseConfig } from '../../src/config/config.schema';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiagnosticSeverity, Parser, type AsyncAPIDocumentInterface, type Diagnostic } from '@asyncapi/parser';
-import { CLOSE_CODES } from '../../src/protocol/close-codes';
-import { ERROR_CODES } from '../../src/protocol/error-codes';
+import { CLOSE_CODES, ERROR_CODES } from '@holysheep/protocol';
 import { ASYNCAPI_PATH, loadFrameSchemas, validateClientFrame, validateServerFrame } from '../support/frame-schemas';
 import { section, tableHeader, tableLines, tableRows } from '../support/markdown';
 
 /**
  * docs/protocol.md is the wire contract in this repository's own words; docs/asyncapi.yaml must be
- * a valid AsyncAPI 3 document that says exactly what it says, and so must src/protocol/ (the
+ * a valid AsyncAPI 3 document that says exactly what it says, and so must packages/protocol/ (the
  * implementation's tables): same frame types in the same directions, same fields, same error
  * codes with the same meanings, same close codes. docs/protocol.md's tables are parsed here, and
  * checked in turn against a hard-coded reading of protocol v1, so no file can drift unnoticed.
@@ -316,7 +315,7 @@ describe('docs/asyncapi.yaml', () => {
     expect(chunk.properties.choices.type).toBe('array');
   });
 
-  it('has an ErrorCode enum equal to src/protocol/error-codes.ts, with every meaning described', () => {
+  it('has an ErrorCode enum equal to packages/protocol/src/error-codes.ts, with every meaning described', () => {
     const errorCode = parsed.document!.components().schemas().get('ErrorCode')!;
     expect(errorCode.enum()).toEqual(Object.keys(ERROR_CODES));
     const description = errorCode.description()!;
@@ -333,7 +332,7 @@ describe('docs/asyncapi.yaml', () => {
     }
   });
 
-  it('has error codes equal to docs/protocol.md, with the same retryable default and meaning as src/protocol/error-codes.ts', () => {
+  it('has error codes equal to docs/protocol.md, with the same retryable default and meaning as packages/protocol/src/error-codes.ts', () => {
     const rows = protocol().errorCodes;
     expect(sorted(rows.map((row) => row.code))).toEqual(sorted(Object.keys(ERROR_CODES)));
     for (const { code, retryable, meaning } of rows) {
@@ -342,7 +341,7 @@ describe('docs/asyncapi.yaml', () => {
     }
   });
 
-  it('has a CloseCode enum equal to src/protocol/close-codes.ts and docs/protocol.md, documented with when / what to do', () => {
+  it('has a CloseCode enum equal to packages/protocol/src/close-codes.ts and docs/protocol.md, documented with when / what to do', () => {
     const closeCode = parsed.document!.components().schemas().get('CloseCode')!;
     const codes = Object.values(CLOSE_CODES).map((c) => c.code);
     expect(closeCode.enum()).toEqual(codes);

@@ -366,6 +366,52 @@ describe('Dockerfile', () => {
     expect(copies.some((c) => /(^|\s)package\.json(\s|$)/.test(c))).toBe(true);
   });
 
+  describe('follows the npm workspace', () => {
+    const manifest = (dir: string) => JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8'));
+    const root = manifest('.');
+    const workspaces = root.workspaces as string[];
+    const copied = (instructions: Instruction[]) =>
+      instructions.filter((i) => i.keyword === 'COPY' && !copyFrom(i)).flatMap((i) => i.args.split(/\s+/).slice(0, -1).map((p) => p.replace(/^\.\//, '').replace(/\/$/, '')));
+
+    it('has workspaces to follow', () => {
+      expect(workspaces).toEqual(expect.arrayContaining(['packages/protocol', 'packages/client', 'packages/playground']));
+    });
+
+    it('copies every workspace manifest and the lockfile before each npm ci (npm ci checks the lockfile against all of them)', () => {
+      const installing = dockerfile.stages.filter((s) => s.instructions.some((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args)));
+      expect(installing.length).toBeGreaterThanOrEqual(2);
+      for (const stage of installing) {
+        const ci = stage.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
+        const before = copied(stage.instructions.slice(0, ci));
+        for (const file of ['package.json', 'package-lock.json', ...workspaces.map((w) => `${w}/package.json`)]) {
+          expect({ stage: stage.name, file, copied: before.includes(file) }).toEqual({ stage: stage.name, file, copied: true });
+        }
+      }
+    });
+
+    it('builds from every workspace package\'s sources', () => {
+      const distCopy = dockerfile.final.find((i) => i.keyword === 'COPY' && copyFrom(i) && /\/dist\s+\S*dist\/?$/.test(i.args))!;
+      const build = dockerfile.stages.find((s) => s.name === copyFrom(distCopy))!;
+      const at = build.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.args));
+      const sources = copied(build.instructions.slice(0, at));
+      for (const w of workspaces) expect({ w, copied: sources.some((c) => c === w || w.startsWith(`${c}/`)) }).toEqual({ w, copied: true });
+    });
+
+    it('ships, built, each workspace package the service depends on at run time, and no other', () => {
+      const runtime = Object.keys(root.dependencies).filter((name) => workspaces.some((w) => manifest(w).name === name));
+      expect(runtime).toEqual(['@holysheep/protocol']);
+      const shipped = dockerfile.final.filter((i) => i.keyword === 'COPY').map((i) => i.args.split(/\s+/).filter((a) => !a.startsWith('--')));
+      for (const w of workspaces) {
+        const needed = runtime.includes(manifest(w).name);
+        const main = manifest(w).main as string | undefined;
+        const hasManifest = shipped.some(([src]) => src.replace(/^\.\//, '') === `${w}/package.json`);
+        const hasBuild = shipped.some(([src, dest]) => src === `/app/${w}/dist` && dest.replace(/^\.\//, '') === `${w}/dist`);
+        expect({ w, hasManifest, hasBuild }).toEqual({ w, hasManifest: needed, hasBuild: needed });
+        if (needed) expect(main).toMatch(/^\.\/dist\//);
+      }
+    });
+  });
+
   it('sets NODE_ENV=production in the final stage', () => {
     const envs = dockerfile.final.filter((i) => i.keyword === 'ENV').map((i) => i.args);
     expect(envs.some((e) => /(^|\s)NODE_ENV=("?)production\2(\s|$)/.test(e) || /^NODE_ENV\s+production$/.test(e))).toBe(true);

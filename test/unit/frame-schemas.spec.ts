@@ -1,10 +1,9 @@
-import type { ClientFrame, ServerFrame } from '../../src/protocol/frames';
-import { ERROR_CODES } from '../../src/protocol/error-codes';
+import { ERROR_CODES, type ClientFrame, type ServerFrame } from '@holysheep/protocol';
 import { assertServerFrame, documentedFrameTypes, validateClientFrame, validateServerFrame } from '../support/frame-schemas';
 
 /**
  * The payload schemas of docs/asyncapi.yaml, as the e2e suites use them: every legitimate frame
- * passes (the examples are typed with src/protocol/frames.ts, so they are frames the server may
+ * passes (the examples are typed with packages/protocol/src/frames.ts, so they are frames the server may
  * really send), and each way a frame can break the contract is caught.
  */
 

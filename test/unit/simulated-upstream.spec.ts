@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import type { ChatCompletionChunk } from '../../src/protocol';
+import type { ChatCompletionChunk } from '@holysheep/protocol';
 import { SimulatedUpstream } from '../../src/upstream/simulator/simulated-upstream';
 
 /** A real HTTP exchange with the simulator, read to the end. */

@@ -1,0 +1,90 @@
+/**
+ * The SDK client's public types: its options, its connection state and events, and what `chat()`
+ * and `watch()` take.
+ */
+import type { ChatRequestFrame, ClientFrame, ServerFrame, SessionReadyFrame } from '@holysheep/protocol';
+import type { ChatError } from './errors';
+import type { BackoffOptions } from './reconnect-policy';
+import type { TokenPlacement, WebSocketConstructor } from './websocket';
+
+/** What {@link ClientOptions.getToken} is asked for. */
+export interface TokenRequest {
+  /** True after the server refused the last token (4401): return a fresh one, or throw / return null to stop. */
+  refresh: boolean;
+}
+
+export interface ClientOptions {
+  /** The socket URL, e.g. `wss://gateway.example.com/v1/ws`. */
+  url: string;
+  /** A fixed bearer token. */
+  token?: string;
+  /** Called before every connection attempt; after a 4401 with `refresh: true`. */
+  getToken?: (request: TokenRequest) => string | null | undefined | Promise<string | null | undefined>;
+  /** The WebSocket implementation: defaults to `globalThis.WebSocket`; in Node 20 pass `ws`'s. */
+  WebSocket?: WebSocketConstructor;
+  /** Where the token travels. `header` needs `ws` (browsers cannot set headers). @defaultValue 'auto' */
+  tokenIn?: TokenPlacement;
+  /** Reconnect backoff (docs/protocol.md: base 500 ms, cap 30 s). */
+  backoff?: BackoffOptions;
+  /** Application ping interval while streams are in flight. @defaultValue min(session heartbeat, 15 s) */
+  pingIntervalMs?: number;
+  /** How long to wait for any frame after a ping before declaring the socket dead. @defaultValue 5000 */
+  pongTimeoutMs?: number;
+  /** How long a connection attempt may take to reach `session.ready`. @defaultValue 10000 */
+  connectTimeoutMs?: number;
+  /** How long `stream.list` may take before pending requests are sent again. @defaultValue 5000 */
+  listTimeoutMs?: number;
+  /** Randomness for the backoff jitter (tests pass a fixed one). @defaultValue Math.random */
+  random?: () => number;
+}
+
+/**
+ * - `idle`: no socket and nothing to do; the next request connects;
+ * - `connecting`: a socket is opening (until `session.ready`);
+ * - `open`: `session.ready` received;
+ * - `reconnecting`: waiting until `nextAttemptAt` to try again;
+ * - `closed`: stopped (4403, 1009, a refused token, `close()`); `error` says why. Any request, or `reconnectNow()`, starts again.
+ */
+export type ConnectionStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface ConnectionState {
+  status: ConnectionStatus;
+  /** Consecutive attempts that did not reach `session.ready`. */
+  attempt: number;
+  /** When reconnecting: the time (ms since the epoch) of the next attempt. */
+  nextAttemptAt?: number;
+  /** The last close of a socket, as reported. */
+  lastClose?: { code: number; reason: string };
+  /** When closed: why. */
+  error?: ChatError;
+  /** The last `session.ready` (kept while reconnecting: models, limits, resume support). */
+  session?: SessionReadyFrame;
+  /** The server said `session.draining`: a reconnect to another instance is coming. */
+  draining: boolean;
+}
+
+/** A frame as sent or received, for logs and developer tools. */
+export interface FrameRecord {
+  direction: 'in' | 'out';
+  frame: ServerFrame | ClientFrame;
+}
+
+export interface ClientEvents extends Record<string, unknown> {
+  state: ConnectionState;
+  frame: FrameRecord;
+}
+
+/** The request without `type`; `id` is generated when absent. */
+export type ChatRequest = Omit<ChatRequestFrame, 'type' | 'id'> & { id?: string };
+
+export interface ChatOptions {
+  /** Aborting sends `chat.cancel` (if a socket is open; never opens one for it). */
+  signal?: AbortSignal;
+}
+
+export interface WatchOptions {
+  /** Frames with seq ≤ this are not replayed. @defaultValue 0 (everything) */
+  after_seq?: number;
+  /** Aborting stops following the stream here; it does not cancel the generation (use `handle.cancel()`). */
+  signal?: AbortSignal;
+}

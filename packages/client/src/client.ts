@@ -1,0 +1,194 @@
+/**
+ * The SDK's public client, over three layers, each in its own file:
+ * - the reconnecting transport (transport.ts): one WebSocket opened lazily, its token, pings while
+ *   there is work, reconnects by close code; it knows nothing about chat streams;
+ * - the stream registry (stream-registry.ts): each stream's phase and last seq, dropping frames
+ *   already delivered, and resuming every unfinished stream after a reconnect, so callers see
+ *   each piece once;
+ * - the `stream.list` requests (list-requests.ts), the caller's and the registry's own lookups.
+ * This class wires them together and is the API callers use.
+ */
+import type { SessionReadyFrame, StreamSummary } from '@holysheep/protocol';
+import type { ChatHandle } from './chat-handle';
+import { ChatError } from './errors';
+import { ListRequests } from './list-requests';
+import { StreamRegistry, type StreamEntry, type StreamLink } from './stream-registry';
+import { ReconnectingTransport, type AppFrame } from './transport';
+
+import type { ChatOptions, ChatRequest, ClientEvents, ClientOptions, ConnectionState, WatchOptions } from './client-types';
+
+export type * from './client-types';
+
+let instances = 0;
+
+/** The client {@link createClient} returns: chats, watches and stream lists over one reconnecting socket. */
+export class StreamClient {
+  private readonly transport: ReconnectingTransport;
+  private readonly registry: StreamRegistry;
+  private readonly lists: ListRequests;
+  private nextId = 1;
+  /** Makes generated ids unique across clients and page loads (they name streams on the gateway). */
+  private readonly prefix: string;
+
+  constructor(options: ClientOptions) {
+    if (!options.url) throw new TypeError('createClient: `url` is required');
+    instances += 1;
+    this.prefix = `${Math.floor((options.random ?? Math.random)() * 36 ** 6).toString(36)}${instances}`;
+    this.transport = new ReconnectingTransport(options, {
+      hasWork: () => this.registry.size > 0 || this.lists.size > 0,
+      onOpen: (session) => {
+        this.registry.onOpen(session.resume?.enabled === true);
+        this.lists.sendUnsent();
+      },
+      onFrame: (frame) => this.onFrame(frame),
+      onSocketLost: () => {
+        this.registry.onSocketLost();
+        this.lists.onSocketLost();
+      },
+      onStopped: (error) => {
+        this.registry.failAll(error);
+        this.lists.settleAll(error);
+      },
+    });
+    const link = this.link();
+    this.registry = new StreamRegistry(link);
+    this.lists = new ListRequests(link, options.listTimeoutMs);
+  }
+
+  // ------------------------------------------------------------------------------ public API
+
+  /** The connection state (a new object on every change). */
+  get state(): ConnectionState {
+    return this.transport.state;
+  }
+
+  /** The last `session.ready`, if any. */
+  get session(): SessionReadyFrame | undefined {
+    return this.transport.state.session;
+  }
+
+  /** Listens to `state` changes or every `frame` in and out; returns the unsubscribe function. */
+  on<K extends keyof ClientEvents>(event: K, listener: (value: ClientEvents[K]) => void): () => void {
+    return this.transport.events.on(event, listener);
+  }
+
+  /**
+   * Opens the socket now and keeps it open, reconnecting after drops even with nothing in flight
+   * (for UIs that show a connection badge), until the server closes it as idle (4002) or
+   * `close()`. Without it the client connects only for work. Resolves on `session.ready`.
+   */
+  connect(): Promise<SessionReadyFrame> {
+    return this.transport.connect();
+  }
+
+  /** Skips the wait of a pending reconnect (a "retry now" button), or starts again after `closed`. */
+  reconnectNow(): void {
+    this.transport.reconnectNow();
+  }
+
+  /**
+   * Starts one streamed completion. The handle is an async iterable of events; reconnects,
+   * resumes and duplicate frames are handled underneath.
+   */
+  chat(request: ChatRequest, options: ChatOptions = {}): ChatHandle {
+    const { id = this.newId('c'), ...rest } = request;
+    if (this.registry.has(id)) throw new ChatError({ code: 'duplicate_id', message: `A stream with id "${id}" is already in flight` });
+    const entry = this.registry.chatEntry({ type: 'chat.request', id, ...rest });
+    if (options.signal?.aborted) {
+      entry.handle.done(0, 'cancelled', null);
+      return entry.handle;
+    }
+    this.track(entry, options.signal, () => this.registry.cancel(entry.handle));
+    return entry.handle;
+  }
+
+  /** Follows a stream started elsewhere (another tab, device, or a previous page load). */
+  watch(stream_id: string, options: WatchOptions = {}): ChatHandle {
+    const entry = this.registry.watchEntry(this.newId('w'), stream_id, options.after_seq ?? 0);
+    if (options.signal?.aborted) {
+      entry.handle.done(entry.handle.seq, 'cancelled', null);
+      return entry.handle;
+    }
+    this.track(entry, options.signal, () => this.registry.unwatch(entry));
+    return entry.handle;
+  }
+
+  /**
+   * This principal's resumable streams (`stream.list`), newest first. Rejects with `unsupported`
+   * on a gateway that does not know `stream.list`.
+   */
+  streams(): Promise<StreamSummary[]> {
+    return new Promise((resolve, reject) => {
+      const id = this.lists.add(resolve, reject);
+      if (this.transport.ready) this.lists.send(id);
+      else this.transport.ensureSocket();
+    });
+  }
+
+  /** Cancels every stream and closes the socket; the client stays usable (a request reconnects). */
+  close(): void {
+    this.registry.cancelAll();
+    this.lists.settleAll(new ChatError({ code: 'connection_closed', message: 'The client was closed' }));
+    this.transport.close();
+  }
+
+  /**
+   * Drops the socket abruptly, as a network loss would (the gateway sees the close; the client
+   * treats it as 1006): a demonstration and test aid for reconnect-and-resume.
+   */
+  dropConnection(): void {
+    this.transport.drop();
+  }
+
+  // ------------------------------------------------------------------------------ wiring
+
+  private track(entry: StreamEntry, signal: AbortSignal | undefined, onAbort: () => void): void {
+    this.registry.add(entry);
+    if (signal) {
+      const abort = () => onAbort();
+      signal.addEventListener('abort', abort, { once: true });
+      entry.handle.result.finally(() => signal.removeEventListener('abort', abort)).catch(() => undefined);
+    }
+    // A draining instance refuses new work: it waits for the next socket.
+    if (this.transport.ready && !this.transport.state.draining) this.registry.dispatch(entry);
+    else this.transport.ensureSocket();
+  }
+
+  /** Routes what the transport hands up: list answers, refusals, and stream frames. */
+  private onFrame(frame: AppFrame): void {
+    switch (frame.type) {
+      case 'stream.list.result':
+        return this.lists.onResult(frame);
+      case 'error':
+        this.lists.onError(frame.code, frame.id);
+        if (frame.id !== undefined) this.registry.onRefused(frame.code, frame.message, frame.id);
+        return;
+      default:
+        return this.registry.onFrame(frame);
+    }
+  }
+
+  /** What the registry and the list requests reach the transport (and each other) through. */
+  private link(): StreamLink {
+    const transport = this.transport;
+    return {
+      send: (frame) => transport.send(frame),
+      get ready() {
+        return transport.ready;
+      },
+      newId: (kind) => this.newId(kind),
+      workChanged: () => transport.workChanged(),
+      draining: () => transport.markDraining(),
+      locate: (onResult) => this.lists.lookup(onResult),
+    };
+  }
+
+  private newId(kind: string): string {
+    return `${kind}_${this.prefix}_${this.nextId++}`;
+  }
+}
+
+/** Creates a client. Nothing connects until the first request (or `connect()`). */
+export function createClient(options: ClientOptions): StreamClient {
+  return new StreamClient(options);
+}

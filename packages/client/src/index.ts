@@ -1,0 +1,41 @@
+/**
+ * Client SDK for the HolySheep stream gateway (protocol v1, docs/protocol.md).
+ *
+ * @example
+ * const client = createClient({ url: 'wss://gateway.example.com/v1/ws', getToken: () => auth.token() });
+ * const answer = client.chat({ messages: [{ role: 'user', content: 'Hello' }] });
+ * for await (const delta of answer.textStream()) output.append(delta);
+ */
+export { createClient, StreamClient } from './client';
+export type {
+  ChatOptions,
+  ChatRequest,
+  ClientEvents,
+  ClientOptions,
+  ConnectionState,
+  ConnectionStatus,
+  FrameRecord,
+  TokenRequest,
+  WatchOptions,
+} from './client-types';
+export type { ChatEvent, ChatHandle, ChatResult, ChatStatus } from './chat-handle';
+export { ChatError, type ClientErrorCode } from './errors';
+export { backoffDelay, BROWSER_CLOSE_CODES, closeAction, DEFAULT_BACKOFF, type BackoffOptions, type CloseAction } from './reconnect-policy';
+export { Conversation } from './conversation';
+export type { ConversationMessage, ConversationOptions, ConversationSettings, ConversationSnapshot, MessageStats } from './conversation';
+export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './websocket';
+// The gateway's protocol module, re-exported: frame types, error codes and close codes.
+export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, WS_PATH } from '@holysheep/protocol';
+export type {
+  ChatCompletionChunk,
+  ChatMessage,
+  ClientFrame,
+  CloseCode,
+  CompletionUsage,
+  ErrorCode,
+  FinishReason,
+  ServerFrame,
+  SessionReadyFrame,
+  StreamState,
+  StreamSummary,
+} from '@holysheep/protocol';
