@@ -1,6 +1,6 @@
 import * as http from 'node:http';
-import type { ChatCompletionChunk } from '../../src/protocol';
-import { SimulatedUpstream } from '../../src/upstream/simulator/simulated-upstream';
+import type { ChatCompletionChunk } from '../../protocol';
+import { SimulatedUpstream } from './simulated-upstream';
 
 /** A real HTTP exchange with the simulator, read to the end. */
 interface Exchange {
