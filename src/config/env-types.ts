@@ -13,9 +13,12 @@ export interface ValueSpec<S extends z.ZodTypeAny = z.ZodTypeAny> {
   readonly type: 'integer' | 'boolean' | 'enum' | 'list' | 'URL' | 'string';
   /** The value used when the variable is unset or empty, written as it would be in an env file. */
   readonly default?: string;
-  /** The values accepted, or the range of a number, as the reference prints them. */
-  readonly allowed?: string;
+  /** What is accepted beyond the type itself. */
+  readonly allowed?: Allowed;
 }
+
+/** The values a variable accepts: a closed set, a range of whole numbers, or a short phrase. */
+export type Allowed = { readonly values: readonly string[] } | { readonly min: number; readonly max: number } | { readonly text: string };
 
 /** Unset and empty are the same thing: Kubernetes manifests often carry `value: ""`. */
 export const optionalString = z
@@ -37,7 +40,7 @@ export function integer(defaultValue: number, min: number, max = MAX_TIMER_MS) {
       .optional()
       .transform((v) => v ?? defaultValue),
   );
-  return { schema, type: 'integer', default: String(defaultValue), allowed: `${min} – ${max}` } as const satisfies ValueSpec;
+  return { schema, type: 'integer', default: String(defaultValue), allowed: { min, max } } as const satisfies ValueSpec;
 }
 
 const TRUE_WORDS = ['true', '1', 'yes'] as const;
@@ -51,7 +54,7 @@ export function boolean() {
       .optional()
       .transform((v) => (v === undefined ? undefined : (TRUE_WORDS as readonly string[]).includes(v))),
   );
-  return { schema, type: 'boolean', allowed: BOOLEAN_WORDS.join(', ') } as const satisfies ValueSpec;
+  return { schema, type: 'boolean', allowed: { values: BOOLEAN_WORDS } } as const satisfies ValueSpec;
 }
 
 /** One of `values`; `message` replaces zod's own wording when given. */
@@ -62,7 +65,7 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T,
   const choice = message === undefined ? z.enum(values as unknown as [string, ...string[]]) : z.enum(values as unknown as [string, ...string[]], { errorMap: () => ({ message }) });
   const optional = choice.optional();
   const schema = optionalString.pipe(defaultValue === undefined ? optional : optional.transform((v) => v ?? defaultValue));
-  return { schema, type: 'enum', default: defaultValue, allowed: values.join(', ') };
+  return { schema, type: 'enum', default: defaultValue, allowed: { values } };
 }
 
 /** Free text, trimmed; `defaultValue` when unset. */
@@ -77,7 +80,7 @@ export function text(defaultValue?: string): ValueSpec {
 /** Comma-separated list, entries trimmed and empty entries dropped; `defaultValue` when unset. */
 export function list(defaultValue?: string) {
   const schema = optionalString.transform((v) => split(v ?? defaultValue));
-  return { schema, type: 'list', default: defaultValue, allowed: 'comma-separated' } as const satisfies ValueSpec;
+  return { schema, type: 'list', default: defaultValue, allowed: { text: 'comma-separated' } } as const satisfies ValueSpec;
 }
 
 function split(value: string | undefined): string[] {
@@ -109,7 +112,7 @@ export function httpUrl(defaultValue: string) {
       })
       .transform((v) => v.replace(/\/+$/, '')),
   );
-  return { schema, type: 'URL', default: defaultValue, allowed: 'http:// or https://' } as const satisfies ValueSpec;
+  return { schema, type: 'URL', default: defaultValue, allowed: { text: '`http://` or `https://`' } } as const satisfies ValueSpec;
 }
 
 /** A `redis://` or `rediss://` URL; unset stays undefined. */
@@ -120,5 +123,5 @@ export function redisUrl() {
       .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
       .optional(),
   );
-  return { schema, type: 'URL', allowed: 'redis:// or rediss://' } as const satisfies ValueSpec;
+  return { schema, type: 'URL', allowed: { text: '`redis://` or `rediss://`' } } as const satisfies ValueSpec;
 }
