@@ -51,9 +51,9 @@ describe('parseConfig', () => {
     expect(parseConfig({ NODE_ENV: 'production', HOLYSHEEP_API_KEY: 'k', AUTH_MODE: 'none' }).playground.enabled).toBe(false);
   });
 
-  it('is documented variable for variable in .env.example and the README table', () => {
+  it('is documented variable for variable in .env.example and the configuration reference table', () => {
     const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
-    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const readme = readFileSync(join(__dirname, '..', '..', 'docs', 'configuration.md'), 'utf8');
     const inExample = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
     const inReadme = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)`/gm)].map((m) => m[1]);
     const readmeText = readme.replace(/` \/ `/g, '` | `');

@@ -1,144 +1,14 @@
 /**
  * The one configuration schema. The flat environment is validated once at boot and mapped into the
  * nested, typed {@link GatewayConfig}; every invalid value is reported at once as `NAME: problem`.
- * `.env.example` and the README table list the same variables (a unit test keeps them in step).
+ * The variables themselves (validation, defaults, meaning) are listed in `env-variables.ts`, from
+ * which docs/configuration.md and `.env.example` are generated.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { envVariables } from './env-variables';
 
-const DEFAULT_BASE_URL = 'https://api.holysheep.ai/v1';
-
-/** Unset and empty are the same thing: Kubernetes manifests often carry `value: ""`. */
-const optionalString = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
-
-/** Node's timers hold at most 2^31-1 ms; a larger delay would silently fire after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
-
-const integer = (defaultValue: number, min: number, max = MAX_TIMER_MS) =>
-  optionalString.pipe(
-    z
-      .string()
-      .regex(/^\d+$/, 'must be a whole number')
-      .transform(Number)
-      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-      .optional()
-      .transform((v) => v ?? defaultValue),
-  );
-
-const boolean = () =>
-  optionalString.pipe(
-    z
-      .enum(['true', 'false', '1', '0', 'yes', 'no'], { errorMap: () => ({ message: 'must be true or false' }) })
-      .optional()
-      .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes'].includes(v))),
-  );
-
-/** Comma-separated list; empty entries dropped. */
-const list = () => optionalString.transform((v) => (v === undefined ? [] : v.split(',').map((item) => item.trim()).filter(Boolean)));
-
-const baseUrl = optionalString.pipe(
-  z
-    .string()
-    .optional()
-    .transform((v) => v ?? DEFAULT_BASE_URL)
-    .superRefine((value, ctx) => {
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an absolute http(s) URL' });
-        return;
-      }
-      if (url.protocol === 'ws:' || url.protocol === 'wss:') {
-        // The tutorial server this replaces was often configured with wss://: the upstream is
-        // plain HTTPS + SSE, never a WebSocket.
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be http(s), not ${url.protocol}// (the upstream speaks HTTPS + Server-Sent Events)` });
-      } else if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an absolute http(s) URL' });
-      }
-    })
-    .transform((v) => v.replace(/\/+$/, '')),
-);
-
-/** Every variable the service reads, with its default. */
-export const envVariables = z.object({
-    NODE_ENV: optionalString.pipe(z.enum(['development', 'production', 'test']).optional().transform((v) => v ?? 'development')),
-    PORT: integer(8080, 0, 65535),
-    HOST: optionalString.transform((v) => v ?? '0.0.0.0'),
-    LOG_LEVEL: optionalString.pipe(
-      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional().transform((v) => v ?? 'info'),
-    ),
-    HOLYSHEEP_BASE_URL: baseUrl,
-    HOLYSHEEP_API_KEY: optionalString,
-    DEFAULT_MODEL: optionalString.transform((v) => v ?? 'gpt-4.1'),
-    UPSTREAM_CONNECT_TIMEOUT_MS: integer(10_000, 1),
-    UPSTREAM_FIRST_CHUNK_TIMEOUT_MS: integer(60_000, 1),
-    UPSTREAM_STALL_TIMEOUT_MS: integer(60_000, 1),
-    MAX_FRAME_BYTES: integer(262_144, 1024, 64 * 1024 * 1024),
-    MAX_STREAMS_PER_CONNECTION: integer(16, 1, 10_000),
-    HEARTBEAT_INTERVAL_MS: integer(25_000, 10),
-    IDLE_TIMEOUT_MS: integer(300_000, 10),
-    DRAIN_TIMEOUT_MS: integer(25_000, 0),
-    PLAYGROUND_ENABLED: boolean(),
-    SIMULATOR_TOKENS_PER_SECOND: integer(30, 1, 100_000),
-
-    AUTH_MODE: optionalString.pipe(z.enum(['none', 'api_key', 'jwt'], { errorMap: () => ({ message: 'must be none, api_key or jwt' }) }).optional()),
-    AUTH_API_KEYS: optionalString,
-    AUTH_API_KEYS_FILE: optionalString,
-    AUTH_JWT_SECRET: optionalString,
-    AUTH_JWT_PUBLIC_KEY: optionalString,
-    AUTH_JWT_JWKS_FILE: optionalString,
-    AUTH_JWT_ISSUER: optionalString,
-    AUTH_JWT_AUDIENCE: optionalString,
-    ALLOWED_ORIGINS: optionalString.transform((v) => (v ?? '*').split(',').map((o) => o.trim()).filter(Boolean)),
-
-    MAX_CONNECTIONS: integer(10_000, 1),
-    MAX_CONNECTIONS_PER_PRINCIPAL: integer(100, 1),
-    RATE_LIMIT_REQUESTS_PER_MINUTE: integer(120, 1),
-    MAX_FRAMES_PER_SECOND: integer(50, 1),
-    ALLOWED_MODELS: list(),
-    FALLBACK_MODELS: list(),
-    MAX_MESSAGES_PER_REQUEST: integer(256, 1),
-    MAX_PROMPT_BYTES: integer(196_608, 1),
-    MAX_TOOLS_PER_REQUEST: integer(128, 1),
-    MAX_JSON_DEPTH: integer(128, 16, 1_000),
-    MAX_JSON_VALUES: integer(20_000, 100),
-    MAX_PING_TS_BYTES: integer(1024, 16, 65_536),
-    INBOUND_BYTES_PER_SECOND: integer(1_048_576, 1024),
-    MAX_COMPLETION_TOKENS: integer(16_384, 0, 10_000_000),
-    MAX_STREAM_DURATION_MS: integer(900_000, 0),
-    HTTP_HEADERS_TIMEOUT_MS: integer(5_000, 100, 120_000),
-    HTTP_REQUEST_TIMEOUT_MS: integer(10_000, 100, 600_000),
-
-    UPSTREAM_MAX_RETRIES: integer(2, 0, 10),
-    UPSTREAM_RETRY_BASE_DELAY_MS: integer(250, 1),
-    UPSTREAM_RETRY_MAX_DELAY_MS: integer(10_000, 1),
-
-    SEND_BUFFER_HIGH_WATER_BYTES: integer(262_144, 1024),
-    SLOW_CLIENT_TIMEOUT_MS: integer(30_000, 1),
-    SLOW_CLIENT_CLOSE_GRACE_MS: integer(10_000, 100, 30_000),
-
-    RESUME_GRACE_MS: integer(30_000, 0),
-    STREAM_RETENTION_MS: integer(300_000, 0),
-    STREAM_BUFFER_MAX_BYTES: integer(1_048_576, 16_384, 1_073_741_824),
-    STREAM_LOG_MAX_BYTES: integer(134_217_728, 1_048_576, 68_719_476_736),
-    MAX_DETACHED_STREAMS_PER_PRINCIPAL: integer(16, 0, 100_000),
-    REDIS_URL: optionalString.pipe(
-      z
-        .string()
-        .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
-        .optional(),
-    ),
-    STREAM_LOG_BATCH_MS: integer(100, 1, 10_000),
-    INSTANCE_LEASE_MS: integer(5_000, 500, 600_000),
-
-    // OpenTelemetry's own variable names (the exporter also reads OTEL_EXPORTER_OTLP_HEADERS etc.).
-    OTEL_EXPORTER_OTLP_ENDPOINT: optionalString,
-    OTEL_SERVICE_NAME: optionalString.transform((v) => v ?? 'holysheep-stream-gateway'),
-});
+export { envVariables };
 
 export type AuthConfig =
   | { mode: 'none' }

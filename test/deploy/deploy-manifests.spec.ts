@@ -11,6 +11,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { envVariables, parseConfig } from '../../src/config/config.schema';
+import { secretVariables } from '../../src/config/env-variables';
 
 const ROOT = join(__dirname, '..', '..');
 const K8S_DIR = join(ROOT, 'deploy', 'kubernetes');
@@ -243,6 +244,10 @@ describe('Kubernetes manifests', () => {
           expect({ source, key, type: typeof value }).toEqual({ source, key, type: 'string' });
         }
       }
+    });
+
+    it('the secrets kept out of the ConfigMap are the variables the configuration reference marks secret', () => {
+      expect([...SECRET_KEYS].sort()).toEqual(secretVariables().sort());
     });
 
     it('no secret is in the ConfigMap, and no key is in both', () => {

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { ChatCompletionChunk } from '@holysheep/protocol';
-import { SimulatedUpstream } from '../../src/upstream/simulator/simulated-upstream';
+import { SimulatedUpstream } from './simulated-upstream';
 
 /** A real HTTP exchange with the simulator, read to the end. */
 interface Exchange {

@@ -1,14 +1,14 @@
 import { NotFoundException } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GatewayConfig } from '../../src/config/config.schema';
+import type { GatewayConfig } from '../config/config.schema';
 import {
   contentSecurityPolicy,
   PLAYGROUND_ASSETS,
   PLAYGROUND_ASSETS_DIR,
   PLAYGROUND_HTML_PATH,
   PlaygroundController,
-} from '../../src/playground/playground.controller';
+} from './playground.controller';
 
 /** Just enough of the config for the controller: the playground flag. */
 function configWith(enabled: boolean): GatewayConfig {

@@ -1,4 +1,4 @@
-import { hasCommand, requireTool } from '../support/requirements';
+import { hasCommand, requireTool } from './requirements';
 
 describe('requireTool (tests that need a tool outside npm)', () => {
   const ENV = 'REQUIRE_SOMETHING_FOR_THIS_SPEC';
