@@ -69,9 +69,19 @@ async function machine() {
   };
 }
 
+/** `--render DIR`: summary.md again from DIR/results.json, with this version's figures and report. */
+function render(dir) {
+  const run = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+  const phases = selectPhases(Object.keys(run.results).join(','));
+  for (const p of phases) if (p.derive) run.results[p.name] = p.derive(run.results[p.name], { ab: run.ab });
+  writeResults(dir, run, phases);
+  process.stdout.write(fs.readFileSync(path.join(dir, 'summary.md'), 'utf8'));
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.help) return void process.stdout.write(`${opts.help}\n`);
+  if (opts.render) return render(opts.render);
   const log = opts.quiet ? () => {} : (msg) => process.stderr.write(`${msg}\n`);
   preflight(opts);
   const phases = selectPhases(opts.phases);

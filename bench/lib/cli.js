@@ -18,7 +18,8 @@ const USAGE = `usage: node bench/run.js [options]          (npm run bench: the p
   --out DIR            where results.json and summary.md go (default bench/results/<date-time>)
   --levels 1,100,…     sweep levels (default 1,100,500,1000,2000)   --idle N   idle sockets (default 10000)
   --smoke              a tiny run of every phase (seconds): does the pipeline work?
-  --quiet              no progress on stderr`;
+  --quiet              no progress on stderr
+  --render DIR         write DIR/summary.md again from DIR/results.json`;
 
 const DEFAULTS = {
   phases: 'steady',
@@ -78,6 +79,7 @@ function parseArgs(argv) {
     else if (a === '--levels') o.sweep = { ...o.sweep, levels: val().split(',').map((v) => number(a, v)) };
     else if (a === '--idle') o.sweep = { ...o.sweep, idle: number(a, val()) };
     else if (a === '--quiet') o.quiet = true;
+    else if (a === '--render') o.render = path.resolve(val());
     else if (a === '-h' || a === '--help') o.help = USAGE;
     else throw new Error(`unknown option ${a}\n${USAGE}`);
   }

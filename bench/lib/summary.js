@@ -23,6 +23,14 @@ function spread(perRep, d = 4) {
 const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && a > 0 && b > 0 ? a / b : null);
 const diff = (a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : null);
 
+/**
+ * Below this many write syscalls per chunk a relay wrote several frames per write: it fell behind
+ * (starved by another tenant of its CPU), and its CPU per chunk fell with it, as its latency rose.
+ * Every relay here writes each chunk on its own when it keeps up (1.01–1.07 measured on a quiet CPU).
+ */
+const BEHIND_SYSCW = 0.97;
+const fellBehind = (r) => Boolean(r && r.relay && r.relay.syscwPerChunk < BEHIND_SYSCW);
+
 /** Relay CPU per chunk, plus its Redis server's where it has one: what the chunk costs in all. */
 const costPerChunk = (run) => (run && run.relay ? run.relay.cpuMsPerChunk + (run.redis ? run.redis.cpuMsPerChunk || 0 : 0) : null);
 
@@ -37,7 +45,7 @@ const TARGET_FIGURES = {
   p99Ms: (r) => r.latencyMs.p99,
   p999Ms: (r) => r.latencyMs.p999,
   addedP99Ms: (r, rep) => diff(r.latencyMs.p99, rep.direct && rep.direct.latencyMs.p99),
-  p99MinusBareMs: (r, rep) => (r.relay && rep.bare ? diff(r.latencyMs.p99, rep.bare.latencyMs.p99) : null),
+  p99MinusBareMs: (r, rep) => (r.relay && rep.bare && r !== rep.bare ? diff(r.latencyMs.p99, rep.bare.latencyMs.p99) : null),
   redisCommandsPerChunk: (r) => r.redis && r.redis.commandsPerChunk,
   redisCpuMsPerChunk: (r) => r.redis && r.redis.cpuMsPerChunk,
   redisCpuPct: (r) => r.redis && r.redis.cpuPct,
@@ -70,6 +78,7 @@ function targetFigures(reps, names) {
       const s = spread(reps.map((rep) => (rep[name] ? fn(rep[name], rep) : null)));
       if (s.median !== null) out[name][key] = s;
     }
+    out[name].repsBehind = reps.filter((rep) => fellBehind(rep[name])).length;
   }
   return out;
 }
@@ -84,8 +93,12 @@ function comparisons(reps, pairs) {
     .filter(([, a, b]) => reps.some((rep) => rep[a] && rep[b]))
     .map(([label, a, b, figure]) => {
       const op = figure === 'p99' ? diff : ratio;
-      return { label, a, b, figure, ...spread(reps.map((rep) => op(value[figure](rep[a]), value[figure](rep[b]))), figure === 'p99' ? 2 : 3) };
+      const perRep = reps.map((rep) => op(value[figure](rep[a]), value[figure](rep[b])));
+      // The same over the repetitions where both kept up: the figure to judge when some did not.
+      const behind = reps.map((rep) => fellBehind(rep[a]) || fellBehind(rep[b]));
+      const kept = spread(perRep.filter((_, i) => !behind[i]), figure === 'p99' ? 2 : 3);
+      return { label, a, b, figure, ...spread(perRep, figure === 'p99' ? 2 : 3), behind, keptMedian: kept.median, keptReps: behind.filter((x) => !x).length };
     });
 }
 
-module.exports = { median, spread, ratio, round, costPerChunk, byRep, targetFigures, comparisons };
+module.exports = { BEHIND_SYSCW, fellBehind, median, spread, ratio, round, costPerChunk, byRep, targetFigures, comparisons };

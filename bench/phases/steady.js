@@ -5,7 +5,7 @@
  * other; repetitions in rotating order, each figure per repetition, then their median and min–max.
  */
 const { measure, summaryLine } = require('../lib/measure');
-const { byRep, targetFigures, comparisons } = require('../lib/summary');
+const { byRep, targetFigures, comparisons, BEHIND_SYSCW } = require('../lib/summary');
 const { table, fmt, range } = require('../lib/markdown');
 
 /** The comparisons the run reports; A/B pairs (--baseline, --variant) come from the run's targets. */
@@ -43,8 +43,13 @@ async function run(ctx) {
       ctx.log(summaryLine(r, `  #${rep + 1} `));
     }
   }
-  const perRep = byRep(runs, reps);
-  return { spec, reps, order: names, targets: targetFigures(perRep, names), comparisons: comparisons(perRep, pairsFor(names, ctx.ab)), runs };
+  return derive({ spec, reps, order: names, runs }, ctx);
+}
+
+/** The figures of a run, from its runs (also for `run.js --render` of an earlier run's results). */
+function derive(res, ctx) {
+  const perRep = byRep(res.runs, res.reps);
+  return { ...res, targets: targetFigures(perRep, res.order), comparisons: comparisons(perRep, pairsFor(res.order, ctx.ab)) };
 }
 
 function report(res) {
@@ -53,15 +58,18 @@ function report(res) {
   const lines = [
     `${res.spec.streams} streams × ${res.spec.chunks} chunks every ${res.spec.interval} ms (${Math.round(1000 / res.spec.interval)} chunks/s per stream), ${res.reps} repetitions in rotating order. Median [min–max] over repetitions.`,
     '',
-    '**Comparisons** (each computed per repetition; per-repetition values in order):',
+    `**Comparisons**, each computed per repetition (values in order; \\* = one of the two fell behind in that repetition: fewer than ${BEHIND_SYSCW} write syscalls per chunk, so it batched writes and its CPU per chunk fell as its latency rose). *Kept*: the median over the repetitions where both kept up.`,
     '',
-    ...table(['comparison', 'median', 'min–max', 'per repetition'], res.comparisons.map((c) => [c.label, fmt(c.median), range(c), c.perRep.map((v) => fmt(v)).join(' · ')])),
+    ...table(
+      ['comparison', 'median', 'min–max', 'kept (reps)', 'per repetition'],
+      res.comparisons.map((c) => [c.label, fmt(c.median), range(c), `${fmt(c.keptMedian)} (${c.keptReps})`, c.perRep.map((v, i) => `${fmt(v)}${c.behind[i] ? '\\*' : ''}`).join(' · ')]),
+    ),
     '',
     '**Per target**:',
     '',
     ...table(
-      ['target', 'CPU ms/chunk', 'share of CPU 1 %', 'write syscalls/chunk', 'bytes/token', 'p99 ms', 'p99 − bare ms', 'Redis cmd/chunk', 'Redis CPU ms/chunk', 'lost'],
-      names.map((n) => [n, ...['cpuMsPerChunk', 'cpuSharePct', 'syscwPerChunk', 'wireBytesPerToken', 'p99Ms', 'p99MinusBareMs', 'redisCommandsPerChunk', 'redisCpuMsPerChunk'].map((k) => cell(t[n][k])), fmt(t[n].lost && t[n].lost.max)]),
+      ['target', 'CPU ms/chunk', 'share of CPU 1 %', 'write syscalls/chunk', 'reps behind', 'bytes/token', 'p99 ms', 'p99 − bare ms', 'Redis cmd/chunk', 'Redis CPU ms/chunk', 'lost'],
+      names.map((n) => [n, ...['cpuMsPerChunk', 'cpuSharePct', 'syscwPerChunk'].map((k) => cell(t[n][k])), n === 'direct' ? '—' : t[n].repsBehind, ...['wireBytesPerToken', 'p99Ms', 'p99MinusBareMs', 'redisCommandsPerChunk', 'redisCpuMsPerChunk'].map((k) => cell(t[n][k])), fmt(t[n].lost && t[n].lost.max)]),
     ),
     '',
     '**Inside each relay, and the machine** (medians): GC pause time per 1,000 chunks, longest GC pause, event-loop delay p99; CPU 0 (harness) and CPU 1 (relay) busy, what ran on CPU 1 besides the relay (other tenants), steal, the harness\'s CPU.',
@@ -92,4 +100,4 @@ function check(res, ctx) {
   return problems;
 }
 
-module.exports = { name: 'steady', title: 'pinned steady comparison', harnessBound: false, run, report, check, pairsFor };
+module.exports = { name: 'steady', title: 'pinned steady comparison', harnessBound: false, run, derive, report, check, pairsFor };
