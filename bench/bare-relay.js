@@ -10,13 +10,8 @@
  * pool like the gateway's), find the `data:` payload in the decoded text, and send it inside a
  * frame string with one `ws.send`. No JSON.parse, no JSON.stringify, no SSE library.
  *
- * Speaks the control's subset of docs/protocol.md (what the load client needs):
- *   server -> {type:'session.ready'}                     on connect
- *   client -> {type:'chat.request', id, messages, model?, max_tokens?, user?}
- *   server -> {type:'chat.chunk', id, chunk} ... {type:'chat.done', id} | {type:'chat.error', id, code, message}
- *
- * env: UPSTREAM_BASE_URL (e.g. http://127.0.0.1:1234/v1), UPSTREAM_API_KEY, PORT (default 0)
- * Prints {"port": N} on stdout once listening on 127.0.0.1.
+ * Speaks the control's subset of docs/protocol.md, takes the same env (UPSTREAM_BASE_URL,
+ * UPSTREAM_API_KEY, PORT) and prints {"port": N} once listening on 127.0.0.1.
  */
 require('./lib/die-with-parent');
 const http = require('node:http');

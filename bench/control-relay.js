@@ -4,13 +4,9 @@
  * the bar to beat. Plain `ws` server + global `fetch`, no framework, no validation, no limits, no
  * seq numbers, no cancel, no abort on disconnect, no backpressure: for each `chat.request` it
  * fetches the upstream with stream: true, splits the body on "\n", JSON-parses every `data:` line
- * and sends it on. It speaks only as much of docs/protocol.md as the load client needs:
- *   server -> {type:'session.ready'}                     on connect
- *   client -> {type:'chat.request', id, messages, model?, max_tokens?, user?}
- *   server -> {type:'chat.chunk', id, chunk} ... {type:'chat.done', id} | {type:'chat.error', id, code, message}
- *
- * env: UPSTREAM_BASE_URL (e.g. http://127.0.0.1:1234/v1), UPSTREAM_API_KEY, PORT (default 0)
- * Prints {"port": N} on stdout once listening on 127.0.0.1.
+ * and sends it on. It speaks as much of docs/protocol.md as the load client needs (session.ready,
+ * chat.request → chat.chunk … chat.done | chat.error). env: UPSTREAM_BASE_URL, UPSTREAM_API_KEY, PORT
+ * (default 0); prints {"port": N} once listening on 127.0.0.1.
  */
 require('./lib/die-with-parent');
 const { WebSocketServer } = require('ws');

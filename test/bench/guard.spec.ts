@@ -1,7 +1,7 @@
 /**
  * The benchmark's guard (bench/lib/guard.js): a program that cannot watch its parent (the private
  * redis-server) must not outlive a benchmark that was killed. Real processes: a stand-in for the
- * orchestrator starts the guard the way bench/run.js does, with a node one-liner that prints its
+ * orchestrator starts the guard the way bench/lib/children.js does, with a node one-liner that prints its
  * pid and waits as the program, and is SIGKILLed.
  */
 import { spawn } from 'node:child_process';
@@ -48,7 +48,7 @@ describe('bench guard', () => {
   });
 
   it('stops its program when the orchestrator is killed without cleaning up', async () => {
-    // The stand-in orchestrator: starts the guard as bench/run.js does, prints the guard's pid, waits;
+    // The stand-in orchestrator: starts the guard as bench/lib/children.js does, prints the guard's pid, waits;
     // the program's own line (its pid) follows on the same output.
     const script = `const c = require('node:child_process').spawn(process.execPath, ['-r', ${JSON.stringify(DIE_WITH_PARENT)}, ${JSON.stringify(GUARD)}, ...${JSON.stringify(PROGRAM)}], { stdio: ['ignore', 'inherit', 'inherit'] }); console.log(c.pid); setInterval(() => {}, 1000);`;
     const orchestrator = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,0 +1,20 @@
+/**
+ * A few-second run of every benchmark phase (bench/run.js --smoke) against the built gateway, with
+ * the private Redis: the harness keeps working end to end, every figure is produced (CPU, write
+ * syscalls, bytes on the wire, Redis commands, relay probes, every comparison) and nothing is lost.
+ * The benchmark itself (`npm run bench`) is not part of the tests: its figures are ratios only a
+ * pinned, repeated run can decide (docs/performance.md).
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { runSmoke } = require('../../bench/smoke') as {
+  runSmoke(): Promise<{ problems: string[]; json: { targets: { name: string }[]; results: Record<string, unknown> } }>;
+};
+
+describe('benchmark smoke run (e2e)', () => {
+  it('runs direct, the naive and bare relays, the gateway and the gateway with the Redis log through every phase, with every figure present and 0 chunks lost', async () => {
+    const { problems, json } = await runSmoke();
+    expect(json.targets.map((t) => t.name)).toEqual(['control', 'bare', 'gateway', 'gateway+redis']);
+    expect(Object.keys(json.results)).toEqual(['steady', 'levels', 'idle', 'burst', 'ttfc']);
+    expect(problems).toEqual([]);
+  }, 120_000);
+});
