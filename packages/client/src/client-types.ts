@@ -24,7 +24,7 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Where the token travels. `header` needs `ws` (browsers cannot set headers). @defaultValue 'auto' */
   tokenIn?: TokenPlacement;
-  /** Reconnect backoff (docs/protocol.md: base 500 ms, cap 30 s). */
+  /** Reconnect backoff (docs/protocol.md: base 500 ms, cap 30 s, counter reset after 10 s up). */
   backoff?: BackoffOptions;
   /** Application ping interval while streams are in flight. @defaultValue min(session heartbeat, 15 s) */
   pingIntervalMs?: number;
@@ -49,7 +49,10 @@ export type ConnectionStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' |
 
 export interface ConnectionState {
   status: ConnectionStatus;
-  /** Consecutive attempts that did not reach `session.ready`. */
+  /**
+   * The backoff exponent: reconnects since a connection last stayed up `backoff.resetAfterMs`
+   * (10 s) after `session.ready`, or since the client was idle. A greeting alone does not reset it.
+   */
   attempt: number;
   /** When reconnecting: the time (ms since the epoch) of the next attempt. */
   nextAttemptAt?: number;

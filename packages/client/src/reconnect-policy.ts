@@ -14,7 +14,8 @@ export const BROWSER_CLOSE_CODES = {
 } as const;
 
 /**
- * - `reconnect-now`: 1012 (draining) — reconnect after `session.draining.reconnect_after_ms`, no backoff;
+ * - `reconnect-now`: 1012 (draining) — reconnect after `session.draining.reconnect_after_ms` (at
+ *   least {@link MIN_SERVER_DELAY_MS}), no backoff; a consecutive drain backs off as well;
  * - `backoff`: reconnect with exponential backoff and full jitter, then resume streams;
  * - `refresh-token`: 4401 — ask `getToken` for a new token first, then reconnect with backoff;
  * - `when-needed`: 1000, 4002 — reconnect only when there is work (streams in flight, a request);
@@ -48,9 +49,16 @@ export interface BackoffOptions {
   baseMs?: number;
   /** Largest delay. @defaultValue 30000 */
   capMs?: number;
+  /**
+   * How long a connection must stay up after `session.ready` before the attempt counter starts
+   * over. A server that greets and then closes is not a working connection: resetting at the
+   * greeting would reconnect it every few hundred ms forever.
+   * @defaultValue 10000
+   */
+  resetAfterMs?: number;
 }
 
-export const DEFAULT_BACKOFF = { baseMs: 500, capMs: 30_000 } as const;
+export const DEFAULT_BACKOFF = { baseMs: 500, capMs: 30_000, resetAfterMs: 10_000 } as const;
 
 /**
  * Full jitter: before attempt `attempt` (0, 1, 2, …) wait a uniformly random delay in
@@ -66,3 +74,62 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
 
 /** When `session.draining` gave no delay (a 1012 without it): spread reconnects over a second. */
 export const DRAIN_SPREAD_MS = 1_000;
+
+/**
+ * The least a server-given delay means (`reconnect_after_ms`, 0–999 ms). Short enough that a
+ * drain during a deploy goes unnoticed, long enough that `0` (or a draining instance the load
+ * balancer still routes to) never becomes a tight loop.
+ */
+export const MIN_SERVER_DELAY_MS = 100;
+
+/** One socket's end, as {@link ReconnectBackoff.next} weighs it. */
+export interface SocketEnd {
+  /** The socket reached `session.ready`. */
+  greeted: boolean;
+  action: CloseAction;
+  /** `session.draining.reconnect_after_ms`, if the socket got one. */
+  serverDelayMs?: number;
+}
+
+/**
+ * The attempt counter of one connection across its sockets, and the wait before each next one.
+ * The counter starts over ({@link reset}) only once a connection has stayed up
+ * {@link BackoffOptions.resetAfterMs}, or when nothing needs a socket; every close in between
+ * counts, so a server that greets and closes again and again sees the waits double.
+ */
+export class ReconnectBackoff {
+  /** The exponent of the last wait: 0 after a reset, one more for every close that counts. */
+  attempt = 0;
+  /** A greeted socket closed since the reset: the next greeted one that closes counts. */
+  private greetedOnce = false;
+  /** A 1012 came since the reset: the next one backs off. */
+  private drainedOnce = false;
+
+  constructor(
+    private readonly options: BackoffOptions = {},
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  reset(): void {
+    this.attempt = 0;
+    this.greetedOnce = false;
+    this.drainedOnce = false;
+  }
+
+  /** The wait before the next socket (ms); updates {@link attempt}. */
+  next(end: SocketEnd): number {
+    // The first greeted socket to close since the reset does not count: one drop of a working
+    // connection waits the shortest backoff, as it always did.
+    const counts = !end.greeted || this.greetedOnce;
+    if (end.greeted) this.greetedOnce = true;
+    if (counts) this.attempt += 1;
+    const backoff = () => backoffDelay(this.attempt, this.random, this.options);
+    if (end.action !== 'reconnect-now') return backoff();
+    const serverDelay = Math.max(MIN_SERVER_DELAY_MS, end.serverDelayMs ?? Math.floor(this.random() * DRAIN_SPREAD_MS));
+    const consecutive = this.drainedOnce;
+    this.drainedOnce = true;
+    // A drain moves the client to another instance: worth no backoff, unless that one drains too
+    // before the connection stayed up; the server's delay still holds as a minimum.
+    return consecutive ? Math.max(serverDelay, backoff()) : serverDelay;
+  }
+}

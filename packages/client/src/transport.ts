@@ -8,7 +8,7 @@
 import { CLOSE_CODES, SUBPROTOCOL, type ClientFrame, type ServerFrame, type SessionReadyFrame } from '@holysheep/protocol';
 import { Emitter } from './emitter';
 import { ChatError } from './errors';
-import { backoffDelay, closeAction, DRAIN_SPREAD_MS, type CloseAction } from './reconnect-policy';
+import { closeAction, DEFAULT_BACKOFF, ReconnectBackoff } from './reconnect-policy';
 import { detach, messageText, OPEN, safeClose, socketTarget, type WebSocketConstructor, type WebSocketLike } from './websocket';
 
 import type { ClientEvents, ClientOptions, ConnectionState } from './client-types';
@@ -51,11 +51,14 @@ export class ReconnectingTransport {
   private ws: WebSocketLike | undefined;
   private currentState: ConnectionState = { status: 'idle', attempt: 0, draining: false };
   private drainDelayMs: number | undefined;
+  private readonly backoff: ReconnectBackoff;
   private needsFreshToken = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Fires once the open socket has stayed up `backoff.resetAfterMs`: the attempt counter starts over. */
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
   private lastInboundAt = 0;
   /** `connect()` was called: stay connected without work too (until the server closes an idle socket). */
   private keepOpen = false;
@@ -65,7 +68,9 @@ export class ReconnectingTransport {
   constructor(
     private readonly options: TransportOptions,
     private readonly hooks: TransportHooks,
-  ) {}
+  ) {
+    this.backoff = new ReconnectBackoff(options.backoff, () => this.random());
+  }
 
   /** The connection state (a new object on every change). */
   get state(): ConnectionState {
@@ -132,6 +137,7 @@ export class ReconnectingTransport {
     this.stopPinging();
     if (this.currentState.status === 'reconnecting' && !this.keepOpen) {
       this.clearReconnectTimer();
+      this.backoff.reset();
       this.setState({ status: 'idle', attempt: 0, nextAttemptAt: undefined });
     }
   }
@@ -146,7 +152,8 @@ export class ReconnectingTransport {
     this.keepOpen = false;
     this.clearTimers();
     this.closeSocket('client closed');
-    this.setState({ status: 'closed', nextAttemptAt: undefined, error: undefined, draining: false });
+    this.backoff.reset(); // the next request is a fresh start
+    this.setState({ status: 'closed', attempt: 0, nextAttemptAt: undefined, error: undefined, draining: false });
   }
 
   // ------------------------------------------------------------------------------ opening
@@ -223,10 +230,16 @@ export class ReconnectingTransport {
     this.hooks.onFrame(frame);
   }
 
+  /** A greeting is not yet a working connection: the attempt counter starts over only after `resetAfterMs` up. */
   private onReady(frame: SessionReadyFrame): void {
     clearTimeout(this.connectTimer);
     this.drainDelayMs = undefined;
-    this.setState({ status: 'open', attempt: 0, nextAttemptAt: undefined, error: undefined, session: frame, draining: false });
+    this.stableTimer = setTimeout(() => {
+      this.stableTimer = undefined;
+      this.backoff.reset();
+      if (this.currentState.attempt !== 0) this.setState({ attempt: 0 });
+    }, this.options.backoff?.resetAfterMs ?? DEFAULT_BACKOFF.resetAfterMs);
+    this.setState({ status: 'open', nextAttemptAt: undefined, error: undefined, session: frame, draining: false });
     this.hooks.onOpen(frame);
     this.workChanged();
   }
@@ -238,10 +251,10 @@ export class ReconnectingTransport {
     detach(ws);
     this.ws = undefined;
     clearTimeout(this.connectTimer);
-    const reachedReady = this.currentState.status === 'open';
+    this.clearStableTimer();
+    const greeted = this.currentState.status === 'open';
     this.hooks.onSocketLost();
     const lastClose = { code, reason };
-    const attempt = reachedReady ? 0 : this.currentState.attempt + 1;
     const action = closeAction(code);
     if (action === 'when-needed') this.keepOpen = false;
     if (action === 'refresh-token' && this.options.getToken) this.needsFreshToken = true;
@@ -249,18 +262,14 @@ export class ReconnectingTransport {
     if (!this.hooks.hasWork() && !this.keepOpen) {
       // Nothing needs a socket: the next request opens one (and asks for a token then).
       this.stopPinging();
+      this.backoff.reset();
       return this.setState({ status: 'idle', attempt: 0, nextAttemptAt: undefined, lastClose, draining: false });
     }
     if (action === 'refresh-token' && !this.options.getToken) {
       return this.stop(new ChatError({ code: 'unauthorized', message: 'The token was refused', closeCode: code }), lastClose);
     }
-    this.scheduleReconnect(this.reconnectDelay(action, attempt), action === 'reconnect-now' ? 0 : attempt, lastClose);
-  }
-
-  /** 1012 waits what `session.draining` said (or a random spread), without backoff; the rest back off. */
-  private reconnectDelay(action: CloseAction, attempt: number): number {
-    if (action === 'reconnect-now') return this.drainDelayMs ?? Math.floor(this.random() * DRAIN_SPREAD_MS);
-    return backoffDelay(attempt, this.random, this.options.backoff);
+    const delayMs = this.backoff.next({ greeted, action, serverDelayMs: this.drainDelayMs });
+    this.scheduleReconnect(delayMs, this.backoff.attempt, lastClose);
   }
 
   private scheduleReconnect(delayMs: number, attempt: number, lastClose: LastClose): void {
@@ -340,15 +349,21 @@ export class ReconnectingTransport {
     this.reconnectTimer = undefined;
   }
 
+  private clearStableTimer(): void {
+    clearTimeout(this.stableTimer);
+    this.stableTimer = undefined;
+  }
+
   private clearTimers(): void {
     this.clearReconnectTimer();
+    this.clearStableTimer();
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.stopPinging();
   }
 
-  private get random(): () => number {
-    return this.options.random ?? Math.random;
+  private random(): number {
+    return (this.options.random ?? Math.random)();
   }
 }
 

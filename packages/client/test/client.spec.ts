@@ -183,7 +183,7 @@ describe('StreamClient', () => {
     ws1.receive({ type: 'error', code: 'shutting_down', message: 'draining', id: 'a' });
     ws1.receive({ type: 'session.draining', reconnect_after_ms: 10 });
     ws1.serverClose(1012);
-    await jest.advanceTimersByTimeAsync(10);
+    await jest.advanceTimersByTimeAsync(100); // a server-given delay has a 100 ms floor
     const ws2 = FakeWebSocket.last;
     ws2.ready();
     expect(ws2.sent).toEqual([{ type: 'chat.request', id: 'a', messages: hello }]);

@@ -116,7 +116,7 @@ describe('StreamClient reconnects by close code (fake clock)', () => {
     expect(answer.stream_id).toBe('str_1');
   });
 
-  it('grows the delay while attempts fail, and starts over once a socket is ready', async () => {
+  it('grows the delay while attempts fail, and starts over once a socket stayed up 10 s', async () => {
     make();
     client.chat({ id: 'a', messages: hello });
     (await nextSocket()).serverClose(1006); // before session.ready: attempt 1
@@ -126,6 +126,7 @@ describe('StreamClient reconnects by close code (fake clock)', () => {
     expect(client.state).toMatchObject({ attempt: 2, nextAttemptAt: Date.now() + 1000 });
     await jest.advanceTimersByTimeAsync(1000);
     FakeWebSocket.last.ready();
+    await jest.advanceTimersByTimeAsync(10_000);
     expect(client.state).toMatchObject({ status: 'open', attempt: 0 });
     FakeWebSocket.last.serverClose(1011);
     expect(client.state).toMatchObject({ status: 'reconnecting', attempt: 0, nextAttemptAt: Date.now() + 250 });

@@ -105,6 +105,7 @@ describe('ReconnectingTransport', () => {
       expect(FakeWebSocket.last.protocols).toEqual(['chat.v1', 'bearer.new']);
       // The fresh token served: the next attempt asks normally again.
       FakeWebSocket.last.ready();
+      await jest.advanceTimersByTimeAsync(10_000); // up 10 s: the backoff starts over
       FakeWebSocket.last.serverClose(1006);
       await jest.advanceTimersByTimeAsync(250);
       expect(getToken).toHaveBeenLastCalledWith({ refresh: false });
@@ -135,7 +136,7 @@ describe('ReconnectingTransport', () => {
   });
 
   describe('after a close', () => {
-    it('with work: backs off with a growing delay while attempts fail, and starts over once ready', async () => {
+    it('with work: backs off with a growing delay while attempts fail, and starts over once a socket stayed up 10 s', async () => {
       make();
       upper.work = true;
       transport.ensureSocket();
@@ -148,6 +149,7 @@ describe('ReconnectingTransport', () => {
       expect(transport.state).toMatchObject({ attempt: 2, nextAttemptAt: Date.now() + 1000 });
       await jest.advanceTimersByTimeAsync(1000);
       FakeWebSocket.last.ready();
+      await jest.advanceTimersByTimeAsync(10_000);
       FakeWebSocket.last.serverClose(1006);
       expect(transport.state).toMatchObject({ status: 'reconnecting', attempt: 0, nextAttemptAt: Date.now() + 250 });
       expect(upper.lost).toBe(3);

@@ -3,6 +3,8 @@ import type { ServerFrame } from '@holysheep/protocol';
 /** A scripted stand-in for a WebSocket: the test opens it, feeds it frames and closes it. */
 export class FakeWebSocket {
   static instances: FakeWebSocket[] = [];
+  /** Called with every new socket, so a test can script a server that answers each one alike. */
+  static onCreate: ((ws: FakeWebSocket) => void) | undefined;
   readyState = 0;
   readonly sent: Array<Record<string, any>> = [];
   closedWith: { code?: number; reason?: string } | undefined;
@@ -18,10 +20,12 @@ export class FakeWebSocket {
     readonly options?: unknown,
   ) {
     FakeWebSocket.instances.push(this);
+    FakeWebSocket.onCreate?.(this);
   }
 
   static reset(): void {
     FakeWebSocket.instances = [];
+    FakeWebSocket.onCreate = undefined;
   }
 
   static get last(): FakeWebSocket {
