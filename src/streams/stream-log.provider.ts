@@ -7,7 +7,7 @@ import { MemoryStreamLog } from './memory-stream-log';
 import { ReplicatedStreamLog } from './redis/replicated-stream-log';
 import { StreamOwnership } from './redis/stream-ownership';
 import { STREAM_LOG, type StreamLog } from './stream-log';
-import { STREAM_RUNTIME, type StreamRuntime } from './stream-socket';
+import { STREAM_RUNTIME, type StreamRuntime } from './stream-runtime';
 
 /** Without a bound on stream duration, how long a running stream's Redis keys live between renewals. */
 const UNBOUNDED_STREAM_TTL_MS = 3_600_000;

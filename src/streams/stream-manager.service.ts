@@ -14,7 +14,8 @@ import { DetachedStreams } from './detached-streams';
 import { PRODUCER_DIED, type StreamFailure } from './stream-errors';
 import { STREAM_LOG, type LogSubscription, type StreamLog, type StreamProducer } from './stream-log';
 import type { StreamRecord } from './stream-record';
-import { STREAM_RUNTIME, type StreamRuntime, type StreamSocket } from './stream-socket';
+import { STREAM_RUNTIME, type StreamRuntime } from './stream-runtime';
+import type { StreamSocket } from './stream-socket';
 import { StreamWatcher } from './stream-watcher';
 
 /** Told whenever a socket stops watching a stream (drain closes sockets with none left). */

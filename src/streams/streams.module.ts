@@ -7,7 +7,7 @@ import { TracingModule } from '../tracing/tracing.module';
 import { UpstreamModule } from '../upstream/upstream.module';
 import { streamLogProvider } from './stream-log.provider';
 import { StreamManagerService } from './stream-manager.service';
-import { STREAM_RUNTIME, type StreamRuntime } from './stream-socket';
+import { STREAM_RUNTIME, type StreamRuntime } from './stream-runtime';
 
 /**
  * The instance's clock and relay totals, as the streams need them. The connection registry keeps
