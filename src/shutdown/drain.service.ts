@@ -36,8 +36,9 @@ export class DrainService implements BeforeApplicationShutdown {
     @InjectConfig() config: GatewayConfig,
   ) {
     this.timeoutMs = config.drain.timeoutMs;
-    this.streams.onWatchEnd((connection) => {
-      if (this.isDraining && connection.streamCount === 0) closeForDrain(connection);
+    this.streams.onWatchEnd((socket) => {
+      const connection = this.isDraining ? this.registry.get(socket.id) : undefined;
+      if (connection?.streamCount === 0) closeForDrain(connection);
     });
   }
 

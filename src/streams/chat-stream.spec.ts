@@ -2,7 +2,7 @@ import { Subject } from 'rxjs';
 import type { UpstreamChunk } from '../upstream/upstream-request';
 import { UpstreamError } from '../upstream/upstream.errors';
 import { ChatStream, normalizeFinishReason } from './chat-stream';
-import { FramePrefixes } from './logged-frame';
+import { FramePrefixes } from './record-frame';
 import { StreamRecord } from './stream-record';
 
 /** A stream writing to its record, and one reader seeing what a socket attached from the start would. */
@@ -12,7 +12,7 @@ function setup() {
   const upstream = new Subject<UpstreamChunk>();
   const record = new StreamRecord({ streamId: 'str_1', principal: 'p', requestId: 'req "1"', model: 'm', startedAt: 0, owner: 'local' }, 1 << 20);
   const prefixes = new FramePrefixes('req "1"');
-  record.follow(0, { frame: (frame) => sent.push(JSON.parse(prefixes.render(frame))), lost: () => undefined })!.resume();
+  record.follow(0, { id: 'req "1"', frame: (frame) => sent.push(JSON.parse(prefixes.render(frame))), lost: () => undefined })!.resume();
   const stream = new ChatStream({ id: 'req "1"', streamId: 'str_1', principal: 'p', model: 'm', now: () => 0 }, record, (s) => ended.push(s));
   stream.start(upstream);
   return { sent, ended, upstream, stream, record };

@@ -2,7 +2,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { FlowGate } from '../backpressure/flow-gate';
 import type { CompletionUsage, ErrorCode, FinishReason } from '@holysheep/protocol';
 import type { UpstreamChunk } from '../upstream/upstream-request';
-import { restOf, type LoggedFrame } from './logged-frame';
+import { restOf, type RecordFrame } from './record-frame';
 import { toStreamFailure, type StreamFailure } from './stream-errors';
 import type { StreamRecord } from './stream-record';
 
@@ -194,7 +194,7 @@ export class ChatStream {
     this.onEnded(this);
   }
 
-  private terminal(outcome: StreamOutcome, failure?: StreamFailure): LoggedFrame {
+  private terminal(outcome: StreamOutcome, failure?: StreamFailure): RecordFrame {
     if (outcome.kind === 'done') {
       const seq = ++this.seq;
       return { seq, type: 'chat.done', rest: restOf({ stream_id: this.streamId, seq, finish_reason: outcome.finishReason, usage: outcome.usage }) };

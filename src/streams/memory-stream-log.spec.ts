@@ -1,6 +1,6 @@
 import { MemoryStreamLog } from './memory-stream-log';
-import { describeStreamLog } from './stream-log.contract';
-import { restOf } from './logged-frame';
+import { restOf } from './record-frame';
+import { describeStreamLog, IDLE_PRODUCER } from './stream-log.contract';
 
 const RETENTION_MS = 60_000;
 
@@ -9,7 +9,7 @@ describeStreamLog('MemoryStreamLog', async () => {
   const log = new MemoryStreamLog({ maxStreamBytes: 16 * 1024, maxTotalBytes: 1 << 30, retentionMs: RETENTION_MS, now: () => now });
   return {
     log,
-    produce: (meta) => log.create(meta),
+    produce: (meta) => log.open(meta, IDLE_PRODUCER),
     settle: () => Promise.resolve(),
     expire: async () => {
       // Records end at Date.now() (contract: `append(done, Date.now())`), which may be past `now` by then.
@@ -27,10 +27,10 @@ describe('MemoryStreamLog bounds', () => {
   it('past its total, drops the longest-ended streams first, then trims running ones', () => {
     let now = 0;
     const log = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 30_000, retentionMs: 1 << 30, now: () => now });
-    const ended = log.create(meta('ended'));
+    const ended = log.open(meta('ended'));
     for (let seq = 1; seq <= 10; seq++) ended.append(frame(seq));
     ended.append({ seq: 11, type: 'chat.done', rest: '}' }, ++now);
-    const running = log.create(meta('running'));
+    const running = log.open(meta('running'));
     for (let seq = 1; seq <= 35; seq++) running.append(frame(seq));
     log.sweep();
     expect(log.get('ended')).toBeUndefined();
@@ -43,7 +43,7 @@ describe('MemoryStreamLog bounds', () => {
   it('drops ended streams in the order they ended (not created), skipping ones deleted meanwhile, each after its retention', () => {
     let now = 0;
     const log = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => now });
-    const [first, second, third] = ['first', 'second', 'third'].map((id) => log.create(meta(id)));
+    const [first, second, third] = ['first', 'second', 'third'].map((id) => log.open(meta(id)));
     const end = (record: typeof first, at: number) => record!.append({ seq: 1, type: 'chat.done', rest: '}' }, at);
     end(second, 100);
     end(first, 200);
@@ -60,10 +60,10 @@ describe('MemoryStreamLog bounds', () => {
 
   it('pauses the producer while a reader still needs frames at the bound, and resumes it when the reader catches up', () => {
     const log = new MemoryStreamLog({ maxStreamBytes: 8_000, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => 0 });
-    const producer = { paused: false, pause() { this.paused = true; }, resume() { this.paused = false; } };
-    const record = log.create(meta('slow'), producer);
+    const producer = { ...IDLE_PRODUCER, paused: false, pause() { this.paused = true; }, resume() { this.paused = false; } };
+    const record = log.open(meta('slow'), producer);
     const seen: number[] = [];
-    const subscription = record.follow(0, { frame: (f) => seen.push(f.seq), lost: () => undefined })!;
+    const subscription = record.follow(0, { id: 'slow', frame: (f) => seen.push(f.seq), lost: () => undefined })!;
     subscription.resume();
     subscription.pause();
     for (let seq = 1; seq <= 20; seq++) record.append(frame(seq));

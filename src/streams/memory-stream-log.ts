@@ -1,7 +1,6 @@
-import type { Pausable } from '../backpressure/flow-gate';
 import type { StreamSummary } from '@holysheep/protocol';
+import type { LogReader, LogSnapshot, LogSubscription, NewStreamMeta, StreamLog, StreamProducer } from './stream-log';
 import { StreamRecord } from './stream-record';
-import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';
 
 export interface MemoryStreamLogOptions {
   /** `STREAM_BUFFER_MAX_BYTES`: frames kept per stream. */
@@ -11,14 +10,17 @@ export interface MemoryStreamLogOptions {
   /** `STREAM_RETENTION_MS`: how long an ended stream stays resumable. */
   retentionMs: number;
   now: () => number;
+  /** How the log names this instance as its streams' owner (`local` when nobody else reads it). */
+  owner?: string;
 }
 
 /** How often ended streams past their retention are dropped. */
 const SWEEP_EVERY_MS = 5_000;
 
 /**
- * The streams of this instance, kept in memory: each stream's frames while it runs and for
- * `STREAM_RETENTION_MS` after (the default log: one instance, no Redis). Bounded per stream (see
+ * The streams of this instance, kept in memory: each stream's record of frames while it runs and
+ * for `STREAM_RETENTION_MS` after (the default log: one instance, no Redis; with Redis, the part of
+ * the replicated log that holds this instance's own streams). Bounded per stream (see
  * {@link StreamRecord}) and in total: past `STREAM_LOG_MAX_BYTES` the longest-ended streams go
  * first, before their retention is over.
  *
@@ -41,10 +43,10 @@ export class MemoryStreamLog implements StreamLog {
     this.sweeper.unref();
   }
 
-  /** Starts the log of a stream run here; `producer` is paused while its readers lag at the bound. */
-  create(meta: StreamMeta, producer?: Pausable): StreamRecord {
+  /** Starts the record of a stream run here; `producer` is paused while its readers lag at the bound. */
+  open(meta: NewStreamMeta, producer?: StreamProducer): StreamRecord {
     const record = new StreamRecord(
-      meta,
+      { ...meta, owner: this.options.owner ?? 'local' },
       this.options.maxStreamBytes,
       producer,
       (delta) => this.resized(delta),
@@ -52,6 +54,11 @@ export class MemoryStreamLog implements StreamLog {
     );
     this.records.set(meta.streamId, record);
     return record;
+  }
+
+  /** Nobody else reads this log. */
+  get shared(): boolean {
+    return false;
   }
 
   /** The record of a stream kept here, whoever's it is (the manager checks the principal). */
@@ -71,7 +78,16 @@ export class MemoryStreamLog implements StreamLog {
   list(principal: string): Promise<StreamSummary[]> {
     const mine: StreamSummary[] = [];
     for (const record of this.records.values()) if (record.meta.principal === principal) mine.push(record.summary());
-    return Promise.resolve(mine.reverse());
+    // Kept in the order they started, nearly always: reversed, then sorted (stable) for the odd clock step back.
+    return Promise.resolve(newestFirst(mine.reverse()));
+  }
+
+  cancel(streamId: string): void {
+    this.records.get(streamId)?.producer?.cancel();
+  }
+
+  release(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** Bytes held by every stream's frames. */
@@ -142,4 +158,9 @@ export class MemoryStreamLog implements StreamLog {
       this.endedHead = 0;
     }
   }
+}
+
+/** Sorts stream summaries newest first (`started_at` is ISO 8601: text order is time order). */
+export function newestFirst(streams: StreamSummary[]): StreamSummary[] {
+  return streams.sort((a, b) => b.started_at.localeCompare(a.started_at));
 }

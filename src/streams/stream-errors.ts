@@ -8,6 +8,13 @@ export interface StreamFailure {
   retryAfterMs?: number;
 }
 
+/** The terminal a reader gets when the producer of the stream it reads died mid-way (or was fenced off). */
+export const PRODUCER_DIED = {
+  code: 'upstream_disconnected',
+  message: 'The gateway instance producing this answer stopped before it finished; send the request again',
+  retryable: true,
+} as const satisfies StreamFailure;
+
 /** `error.type` / `error.code` values OpenAI-compatible APIs use for transient mid-stream errors. */
 const TRANSIENT_UPSTREAM_TYPE = /server_error|overloaded|rate_limit|timeout|unavailable/i;
 

@@ -1,12 +1,13 @@
 import { textFramePayload } from '../wire/ws-text-frame';
-import { FramePrefixes, restOf, type LoggedFrame } from './logged-frame';
-import type { LogReader, LogSubscription, StreamLog, StreamMeta } from './stream-log';
-import { StreamRecord } from './stream-record';
+import { FramePrefixes, restOf, type RecordFrame } from './record-frame';
+import type { LogReader, LogSubscription, StreamLog, StreamMeta, StreamProducer } from './stream-log';
+import type { StreamRecord } from './stream-record';
 
 /** What the contract needs from one implementation of {@link StreamLog}. */
 export interface StreamLogHarness {
+  /** The log read from (replicated: another replica than the one producing). */
   log: StreamLog;
-  /** A stream produced "here", whose frames the log must keep (records within `maxStreamBytes`). */
+  /** A stream produced "here" (`open`ed on the producing log), whose frames the log must keep (within `maxStreamBytes`). */
   produce(meta: StreamMeta): StreamRecord;
   /** Resolves once what was appended is readable from the log (Redis: written). */
   settle(): Promise<void>;
@@ -25,17 +26,24 @@ const meta = (principal = 'alice'): StreamMeta => ({
   owner: 'contract-owner',
 });
 
-const chunk = (streamId: string, seq: number, text: string): LoggedFrame => ({ seq, type: 'chat.chunk', rest: `,"stream_id":"${streamId}","seq":${seq},"chunk":{"text":${JSON.stringify(text)}}}` });
-const started = (streamId: string): LoggedFrame => ({ seq: 1, type: 'chat.started', rest: restOf({ stream_id: streamId, seq: 1, model: 'gpt-4.1' }) });
-const done = (streamId: string, seq: number): LoggedFrame => ({ seq, type: 'chat.done', rest: restOf({ stream_id: streamId, seq, finish_reason: 'stop', usage: null }) });
+/** A producer nobody pauses, cancels or fences in these tests. */
+export const IDLE_PRODUCER: StreamProducer = { pause: () => undefined, resume: () => undefined, cancel: () => undefined, fenced: () => undefined };
 
-/** A reader that collects what it is given, and can wait for a seq. */
+const chunk = (streamId: string, seq: number, text: string): RecordFrame => ({ seq, type: 'chat.chunk', rest: `,"stream_id":"${streamId}","seq":${seq},"chunk":{"text":${JSON.stringify(text)}}}` });
+const started = (streamId: string): RecordFrame => ({ seq: 1, type: 'chat.started', rest: restOf({ stream_id: streamId, seq: 1, model: 'gpt-4.1' }) });
+const done = (streamId: string, seq: number): RecordFrame => ({ seq, type: 'chat.done', rest: restOf({ stream_id: streamId, seq, finish_reason: 'stop', usage: null }) });
+
+/** A reader (knowing the stream by `id`) that collects what it is given, and can wait for a seq. */
 class Collector implements LogReader {
-  readonly frames: LoggedFrame[] = [];
+  readonly frames: RecordFrame[] = [];
+  /** The encoded frame handed with each frame, if any. */
+  readonly wires: Array<Buffer | undefined> = [];
   lostWith: string | undefined;
   private waiters: Array<() => void> = [];
-  frame(frame: LoggedFrame): void {
+  constructor(readonly id = 'reader') {}
+  frame(frame: RecordFrame, wire?: Buffer): void {
     this.frames.push(frame);
+    this.wires.push(wire);
     this.wake();
   }
   lost(reason: string): void {
@@ -95,8 +103,9 @@ export function describeStreamLog(name: string, makeHarness: () => Promise<Strea
       record.append(started(m.streamId));
       for (let seq = 2; seq <= 4; seq++) record.append(chunk(m.streamId, seq, `t${seq}`));
       await harness.settle();
-      const fromStart = new Collector();
-      const fromThree = new Collector();
+      // One reader knows the stream by the id it was requested with, the other by an id of its own.
+      const fromStart = new Collector(m.requestId);
+      const fromThree = new Collector('renamed');
       (await follow(m.streamId, 0, fromStart))!.resume();
       (await follow(m.streamId, 3, fromThree))!.resume();
       await fromStart.until(4);
@@ -108,12 +117,18 @@ export function describeStreamLog(name: string, makeHarness: () => Promise<Strea
       await fromThree.until(6);
       expect(fromStart.seqs).toEqual([1, 2, 3, 4, 5, 6]);
       expect(fromThree.seqs).toEqual([4, 5, 6]);
-      const { seq, type, rest, wire } = fromStart.frames[4]!;
+      const { seq, type, rest } = fromStart.frames[4]!;
       expect({ seq, type, rest }).toEqual(chunk(m.streamId, 5, 't5'));
-      // A log may hand out the frames encoded, as the socket that requested the stream gets them.
+      // A log may hand out the frames encoded, as the socket that requested the stream gets them...
       const payload = (frame: Buffer) => textFramePayload(frame).toString();
-      for (const frame of fromStart.frames) if (frame.wire) expect(payload(frame.wire)).toBe(new FramePrefixes(m.requestId).render(frame));
+      fromStart.frames.forEach((frame, i) => {
+        const encoded = fromStart.wires[i];
+        if (encoded) expect(payload(encoded)).toBe(new FramePrefixes(m.requestId).render(frame));
+      });
+      const wire = fromStart.wires[4];
       if (wire) expect(JSON.parse(payload(wire))).toMatchObject({ type: 'chat.chunk', id: m.requestId, seq: 5, chunk: { text: 't5' } });
+      // ...but never to a reader that knows the stream by another id: those bytes are not its frames.
+      expect(fromThree.wires.filter((w) => w !== undefined)).toEqual([]);
       expect(await harness.log.find(m.streamId, 'alice')).toMatchObject({ state: 'done', lastSeq: 6 });
     });
 

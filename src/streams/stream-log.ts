@@ -1,5 +1,7 @@
+import type { Pausable } from '../backpressure/flow-gate';
 import type { StreamState, StreamSummary } from '@holysheep/protocol';
-import type { LoggedFrame } from './logged-frame';
+import type { RecordFrame } from './record-frame';
+import type { StreamRecord } from './stream-record';
 
 /** What is known of a stream besides its frames. */
 export interface StreamMeta {
@@ -11,19 +13,38 @@ export interface StreamMeta {
   model: string;
   /** ms since epoch. */
   startedAt: number;
-  /** The instance running its upstream request. */
+  /** The instance running its upstream request (the log names it: see {@link StreamLog.open}). */
   owner: string;
   /** W3C trace context of the stream's span, so a resume elsewhere can link to it. */
   traceparent?: string;
 }
 
-/** Someone reading a stream's log from some seq on: a socket watching it, or a replicator. */
+/** A stream's meta as its producer knows it when it opens the log: the log names the owner. */
+export type NewStreamMeta = Omit<StreamMeta, 'owner'>;
+
+/** What the log may ask of the producer of a stream opened on it (a `ChatStream` upstream). */
+export interface StreamProducer extends Pausable {
+  /** `chat.cancel` reached the stream's log, from a socket here or on another replica. */
+  cancel(): void;
+  /** The log takes no more of this stream: another instance ended it while this one was cut off. */
+  fenced(): void;
+}
+
+/** Someone reading a stream's log from some seq on: a socket watching it, or a test. */
 export interface LogReader {
-  /** The next frame, in seq order, each once. */
-  frame(frame: LoggedFrame): void;
+  /**
+   * The `id` this reader knows the stream by. When it is the one the stream was requested with,
+   * the log hands it each frame it holds encoded as a WebSocket text frame under that id too.
+   */
+  readonly id: string;
+  /**
+   * The next frame, in seq order, each once; `wire` is that frame whole as this reader sends it
+   * (header and JSON), when the log holds it so: written as it is, never changed.
+   */
+  frame(frame: RecordFrame, wire?: Buffer): void;
   /**
    * The log cannot go on for this reader: frames it had not read were dropped (bounds, Redis lost),
-   * or its producer died. `frame` is the terminal to hand the client, when there is one to give.
+   * or its producer died.
    */
   lost(reason: 'evicted' | 'log_lost' | 'producer_died'): void;
 }
@@ -48,10 +69,18 @@ export interface LogSnapshot {
 
 /**
  * Where streams' frames are kept so that they outlive their socket (docs/protocol.md "Resume"):
- * in memory on this instance, or in Redis for every replica. Both implementations pass the same
- * spec (`stream-log.contract.ts`).
+ * writes (`open` a stream, then append to its {@link StreamRecord}) and reads (`find`, `follow`,
+ * `list`). In memory on this instance ({@link MemoryStreamLog}), or replicated to Redis for every
+ * replica (`redis/replicated-stream-log.ts`); the stream manager never knows which. Both pass the
+ * same spec (`stream-log.contract.ts`).
  */
 export interface StreamLog {
+  /**
+   * Starts the log of a stream produced here. Its producer appends to the returned record; the
+   * log pauses it while the record is full of frames a reader has not read, and tells it of a
+   * cancel or of being fenced.
+   */
+  open(meta: NewStreamMeta, producer: StreamProducer): StreamRecord;
   /** The stream as a resume would find it, or undefined: unknown, expired, another principal's, or lost. */
   find(streamId: string, principal: string): Promise<LogSnapshot | undefined>;
   /**
@@ -62,4 +91,14 @@ export interface StreamLog {
   follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined>;
   /** The principal's streams that can still be resumed, newest first. */
   list(principal: string): Promise<StreamSummary[]>;
+  /** `chat.cancel` of a stream: its producer is told, here or on the replica running it. Unknown ids are a no-op. */
+  cancel(streamId: string): void;
+  /** Whether other replicas can read this instance's streams now (a drain may leave them running). */
+  readonly shared: boolean;
+  /** End of a drain: writes what other replicas still lack, and gives up this instance's claim on its streams. */
+  release(): Promise<void>;
+  close(): void;
 }
+
+/** The Nest token of the instance's {@link StreamLog} (chosen by configuration in `StreamsModule`). */
+export const STREAM_LOG = Symbol('StreamLog');

@@ -1,32 +1,25 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import { EmptySignal } from '../async/empty-signal';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
-import type { ClientConnection } from '../connections/client-connection';
-import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { MetricsService } from '../metrics/metrics.service';
-import type { StreamListResultFrame, StreamResumeFrame, StreamSummary } from '@holysheep/protocol';
-import { RedisService } from '../redis/redis.service';
+import type { StreamListResultFrame, StreamResumeFrame } from '@holysheep/protocol';
 import { TracingService, type StreamSpan } from '../tracing/tracing.service';
 import { HolySheepStreamService, type AttemptObserver } from '../upstream/holysheep-stream.service';
 import type { UpstreamChatRequest } from '../upstream/upstream-request';
 import { ChatStream } from './chat-stream';
 import { DetachedStreams } from './detached-streams';
-import { MemoryStreamLog } from './memory-stream-log';
-import { RedisStreamLog } from './redis-stream-log';
-import type { StreamFailure } from './stream-errors';
-import type { LogSubscription } from './stream-log';
-import { StreamOwnership } from './stream-ownership';
+import { PRODUCER_DIED, type StreamFailure } from './stream-errors';
+import { STREAM_LOG, type LogSubscription, type StreamLog, type StreamProducer } from './stream-log';
 import type { StreamRecord } from './stream-record';
-import { PRODUCER_DIED, StreamWatcher } from './stream-watcher';
-
-/** Without a bound on stream duration, how long a running stream's Redis keys live between renewals. */
-const UNBOUNDED_STREAM_TTL_MS = 3_600_000;
+import { STREAM_RUNTIME, type StreamRuntime } from './stream-runtime';
+import type { StreamSocket } from './stream-socket';
+import { StreamWatcher } from './stream-watcher';
 
 /** Told whenever a socket stops watching a stream (drain closes sockets with none left). */
-export type WatchEndListener = (connection: ClientConnection) => void;
+export type WatchEndListener = (socket: StreamSocket) => void;
 
 interface Running {
   stream: ChatStream;
@@ -35,58 +28,37 @@ interface Running {
 }
 
 /**
- * Every stream of this instance: it starts them (each a {@link ChatStream} writing into its log),
- * attaches the sockets that watch them — the one that asked, and any that resume them later — and
- * decides what happens when nobody watches: the resume grace, then abandon. Cancel, resume and
- * `stream.list` arrive here from any socket of the stream's principal. It also writes the one log
- * line per stream and feeds the stream metrics.
+ * Every stream of this instance: it starts them (each a {@link ChatStream} writing into the
+ * {@link StreamLog}), attaches the sockets that watch them — the one that asked, and any that resume
+ * them later — and decides what happens when nobody watches: the resume grace, then abandon.
+ * Cancel, resume and `stream.list` arrive here from any socket of the stream's principal. It also
+ * writes the one log line per stream and feeds the stream metrics. Which log it is (in memory, or
+ * replicated to other instances) is the module's choice: nothing here depends on it.
  */
 @Injectable()
 export class StreamManagerService implements OnModuleDestroy {
   private readonly running = new Map<string, Running>();
-  private readonly log: MemoryStreamLog;
   private readonly detached: DetachedStreams;
   private readonly watchEndListeners: WatchEndListener[] = [];
   private readonly idle = new EmptySignal();
-  /** With `REDIS_URL`: the log every replica reads, and who owns which stream. */
-  private readonly shared: RedisStreamLog | undefined;
-  private readonly ownership: StreamOwnership | undefined;
 
   constructor(
+    @Inject(STREAM_LOG) private readonly log: StreamLog,
+    @Inject(STREAM_RUNTIME) private readonly runtime: StreamRuntime,
     private readonly upstream: HolySheepStreamService,
-    private readonly registry: ConnectionRegistryService,
     private readonly metrics: MetricsService,
     private readonly tracing: TracingService,
     @InjectPinoLogger('Streams') private readonly logger: PinoLogger,
     @InjectConfig() private readonly config: GatewayConfig,
-    private readonly redis: RedisService,
   ) {
     const { resume } = config;
-    this.log = new MemoryStreamLog({
-      maxStreamBytes: resume.maxStreamBytes,
-      maxTotalBytes: resume.maxTotalBytes,
-      retentionMs: resume.retentionMs,
-      now: () => this.registry.now(),
-    });
     this.detached = new DetachedStreams(resume.graceMs, resume.maxDetachedPerPrincipal, (stream) => this.abandon(stream));
     metrics.gauge('detached_streams', 'Streams running with no socket attached (in their resume grace)', () => this.detached.count);
-    metrics.gauge('stream_log_bytes', 'Bytes of stream frames kept in memory for resume on this instance', () => this.log.totalBytes);
-    if (config.redis && redis.enabled) {
-      this.ownership = new StreamOwnership(redis, config.redis.leaseMs);
-      const runningTtlMs = (config.limits.maxStreamDurationMs || UNBOUNDED_STREAM_TTL_MS) + resume.graceMs;
-      this.shared = new RedisStreamLog(
-        redis,
-        this.ownership,
-        { batchMs: config.redis.batchMs, retentionMs: resume.retentionMs, maxStreamBytes: resume.maxStreamBytes, runningTtlMs },
-        (entries, frames) => metrics.logBatch(entries, frames),
-      );
-      void this.ownership.start((streamId) => this.running.get(streamId)?.stream.cancel());
-    }
   }
 
-  /** Whether another replica can resume this instance's streams now (a Redis log, and Redis up). */
+  /** Whether another replica can resume this instance's streams now (the log is shared, and reachable). */
   get sharedLogUp(): boolean {
-    return this.shared !== undefined && this.redis.up;
+    return this.log.shared;
   }
 
   /** Streams producing here (their upstream request is open). */
@@ -99,31 +71,32 @@ export class StreamManagerService implements OnModuleDestroy {
   }
 
   /** @param traceparent the client's own W3C trace context, to join its trace (optional). */
-  start(connection: ClientConnection, id: string, request: UpstreamChatRequest, traceparent?: string): ChatStream {
+  start(socket: StreamSocket, id: string, request: UpstreamChatRequest, traceparent?: string): ChatStream {
     const streamId = `str_${randomUUID()}`;
-    const principal = connection.principal;
-    const now = () => this.registry.now();
-    const init = { id, streamId, principal, model: request.model, now, totals: this.registry.totals, maxDurationMs: this.config.limits.maxStreamDurationMs };
+    const principal = socket.principal;
+    const runtime = this.runtime;
+    const init = { id, streamId, principal, model: request.model, now: () => runtime.now(), totals: runtime.totals, maxDurationMs: this.config.limits.maxStreamDurationMs };
     let stream!: ChatStream;
-    const owner = this.ownership?.instance ?? 'local';
     const span = this.tracing.startStream({ id, streamId, principal, model: request.model }, traceparent);
-    const meta = { streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), owner, traceparent: span.traceparent };
-    const record = this.log.create(meta, {
+    const meta = { streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), traceparent: span.traceparent };
+    const producer: StreamProducer = {
       pause: () => stream.flow.pause(),
       resume: () => stream.flow.resume(),
-    });
+      cancel: () => stream.cancel(),
+      fenced: () => {
+        // Another instance ended this stream's log (this one's lease had lapsed): it cannot go on.
+        this.logger.warn({ event: 'stream_fenced', stream_id: streamId }, 'stream ended elsewhere while this instance was cut off from the shared log');
+        stream.abort(PRODUCER_DIED);
+      },
+    };
+    const record = this.log.open(meta, producer);
     stream = new ChatStream(init, record, (ended) => this.ended(ended));
-    this.shared?.replicate(record, () => {
-      // Another instance ended this stream's log (this one's lease had lapsed): it cannot go on.
-      this.logger.warn({ event: 'stream_fenced', stream_id: streamId }, 'stream ended elsewhere while this instance was cut off from Redis');
-      stream.abort(PRODUCER_DIED);
-    });
     this.running.set(streamId, { stream, record, span });
     this.metrics.streamStarted();
     this.logger.debug({ event: 'stream_started', id, stream_id: streamId, principal, model: request.model, messages: request.messages.length }, 'stream started');
     // Prompt contents are the users' data: only at trace level, for debugging.
     if (this.logger.logger.isLevelEnabled('trace')) this.logger.trace({ event: 'stream_request', stream_id: streamId, request }, 'stream request');
-    this.watch(connection, streamId, id, 0, (watcher) => record.follow(0, watcher)!);
+    this.watch(socket, streamId, id, (watcher) => record.follow(0, watcher)!);
 
     stream.start(
       this.upstream.streamEvents(request, {
@@ -142,54 +115,40 @@ export class StreamManagerService implements OnModuleDestroy {
    * `stream.resume`: replays the stream's frames after `after_seq` to this socket, then continues
    * live. Only its principal may; a stream unknown, expired, or partly gone is `stream_not_found`.
    */
-  async resume(connection: ClientConnection, frame: StreamResumeFrame): Promise<void> {
-    // A stream kept here is read here (complete, even while Redis is away); else the shared log.
-    const local = await this.log.find(frame.stream_id, connection.principal);
-    const source = local || !this.shared ? this.log : this.shared;
-    const found = local ?? (await this.fromShared(() => this.shared?.find(frame.stream_id, connection.principal)));
+  async resume(socket: StreamSocket, frame: StreamResumeFrame): Promise<void> {
+    const found = await this.log.find(frame.stream_id, socket.principal);
     const id = frame.id ?? found?.meta.requestId ?? frame.stream_id;
-    if (found && connection.hasStream(id)) {
-      return connection.reply({ type: 'error', code: 'duplicate_id', message: `A stream with id "${id}" is already active on this socket`, id });
+    if (found && socket.hasStream(id)) {
+      return socket.reply({ type: 'error', code: 'duplicate_id', message: `A stream with id "${id}" is already active on this socket`, id });
     }
-    const watcher = this.watcher(connection, frame.stream_id, id, frame.after_seq, id === found?.meta.requestId);
-    const subscription = !found
-      ? undefined
-      : source === this.log
-        ? await this.log.follow(frame.stream_id, frame.after_seq, watcher)
-        : await this.fromShared(() => this.shared?.follow(frame.stream_id, frame.after_seq, watcher));
+    const watcher = this.watcher(socket, frame.stream_id, id, frame.after_seq);
+    const subscription = found ? await this.log.follow(frame.stream_id, frame.after_seq, watcher) : undefined;
     const result = subscription ? 'resumed' : 'not_found';
     this.metrics.streamResumed(result);
-    this.tracing.startResume({ streamId: frame.stream_id, principal: connection.principal, afterSeq: frame.after_seq }, found?.meta.traceparent)(result);
+    this.tracing.startResume({ streamId: frame.stream_id, principal: socket.principal, afterSeq: frame.after_seq }, found?.meta.traceparent)(result);
     this.logger.info(
-      { event: 'stream_resume', stream_id: frame.stream_id, id, principal: connection.principal, connection_id: connection.id, after_seq: frame.after_seq, result, last_seq: found?.lastSeq },
+      { event: 'stream_resume', stream_id: frame.stream_id, id, principal: socket.principal, connection_id: socket.id, after_seq: frame.after_seq, result, last_seq: found?.lastSeq },
       'stream resume',
     );
-    if (!subscription) return connection.reply(notFound(frame, id));
+    if (!subscription) return socket.reply(notFound(frame, id));
     // The socket may have closed, or taken the id, while the log was read.
-    if (!connection.transport.isOpen || connection.hasStream(id)) return subscription.close();
+    if (!socket.transport.isOpen || socket.hasStream(id)) return subscription.close();
     if (found!.lastSeq > frame.after_seq) this.metrics.framesReplayed(found!.lastSeq - frame.after_seq);
-    this.attach(connection, watcher, subscription);
+    this.attach(socket, watcher, subscription);
   }
 
   /**
    * `chat.cancel`: the stream the socket calls `id`, wherever it runs — here, or on the replica
-   * that owns it (told over Redis). Unknown ids are a no-op.
+   * that owns it (the log tells its producer). Unknown ids are a no-op.
    */
-  cancel(connection: ClientConnection, id: string): void {
-    const streamId = connection.streamIdOf(id);
-    if (streamId === undefined) return;
-    const running = this.running.get(streamId);
-    if (running) return running.stream.cancel();
-    const owner = this.shared?.ownerOf(streamId);
-    if (owner !== undefined) this.ownership!.cancel(owner, streamId).catch((error) => this.redis.failed('cancel', error));
+  cancel(socket: StreamSocket, id: string): void {
+    const streamId = socket.streamIdOf(id);
+    if (streamId !== undefined) this.log.cancel(streamId);
   }
 
   /** `stream.list`: this principal's streams that can be resumed, newest first. */
-  async list(connection: ClientConnection, id?: string): Promise<StreamListResultFrame> {
-    const local = await this.log.list(connection.principal);
-    const shared = (await this.fromShared(() => this.shared?.list(connection.principal))) ?? [];
-    const seen = new Set(local.map((s) => s.stream_id));
-    const streams: StreamSummary[] = [...local, ...shared.filter((s) => !seen.has(s.stream_id))].sort((a, b) => b.started_at.localeCompare(a.started_at));
+  async list(socket: StreamSocket, id?: string): Promise<StreamListResultFrame> {
+    const streams = await this.log.list(socket.principal);
     return id === undefined ? { type: 'stream.list.result', streams } : { type: 'stream.list.result', id, streams };
   }
 
@@ -198,23 +157,9 @@ export class StreamManagerService implements OnModuleDestroy {
     this.detached.hold();
   }
 
-  /** Writes what the shared log still lacks, and lets go of this instance's lease (end of a drain). */
-  async releaseSharedLog(): Promise<void> {
-    if (!this.shared) return;
-    await this.shared.flushNow().catch((error) => this.redis.failed('log_write', error));
-    await this.ownership!.stop();
-    this.shared.close();
-  }
-
-  /** Runs a read of the shared log; a Redis failure reads as "not there" (and is counted). */
-  private async fromShared<T>(read: () => Promise<T> | undefined): Promise<T | undefined> {
-    if (!this.redis.up) return undefined;
-    try {
-      return await read();
-    } catch (error) {
-      this.redis.failed('log_read', error);
-      return undefined;
-    }
+  /** Writes what a shared log still lacks, and gives up this instance's claim on its streams (end of a drain). */
+  releaseSharedLog(): Promise<void> {
+    return this.log.release();
   }
 
   /** Ends every running stream with a gateway-side `chat.error` (used when drain time runs out). */
@@ -236,29 +181,29 @@ export class StreamManagerService implements OnModuleDestroy {
     this.log.close();
   }
 
-  private watcher(connection: ClientConnection, streamId: string, id: string, afterSeq: number, requestedId: boolean): StreamWatcher {
-    return new StreamWatcher(connection, streamId, id, afterSeq, requestedId, (ended) => this.watchEnded(connection, ended));
+  private watcher(socket: StreamSocket, streamId: string, id: string, afterSeq: number): StreamWatcher {
+    return new StreamWatcher(socket, streamId, id, afterSeq, (ended) => this.watchEnded(socket, ended));
   }
 
-  /** The socket that asked for `streamId` watches it from `afterSeq`, through the subscription `follow` makes for the watcher. */
-  private watch(connection: ClientConnection, streamId: string, id: string, afterSeq: number, follow: (watcher: StreamWatcher) => LogSubscription): void {
-    const watcher = this.watcher(connection, streamId, id, afterSeq, true);
-    this.attach(connection, watcher, follow(watcher));
+  /** The socket that asked for `streamId` watches it from the start, through the subscription `follow` makes for the watcher. */
+  private watch(socket: StreamSocket, streamId: string, id: string, follow: (watcher: StreamWatcher) => LogSubscription): void {
+    const watcher = this.watcher(socket, streamId, id, 0);
+    this.attach(socket, watcher, follow(watcher));
   }
 
   /** The socket now watches the stream: delivery starts (the subscription was created paused). */
-  private attach(connection: ClientConnection, watcher: StreamWatcher, subscription: LogSubscription): void {
-    connection.streamStarted(watcher.id, watcher.streamId, watcher);
+  private attach(socket: StreamSocket, watcher: StreamWatcher, subscription: LogSubscription): void {
+    socket.streamStarted(watcher.id, watcher.streamId, watcher);
     const running = this.running.get(watcher.streamId);
     if (running) this.detached.attached(running.stream);
     watcher.attach(subscription);
   }
 
-  private watchEnded(connection: ClientConnection, watcher: StreamWatcher): void {
-    connection.streamEnded(watcher.id, watcher);
+  private watchEnded(socket: StreamSocket, watcher: StreamWatcher): void {
+    socket.streamEnded(watcher.id, watcher);
     const running = this.running.get(watcher.streamId);
     if (running && running.record.readerCount === 0) this.detached.detached(running.stream);
-    for (const listener of this.watchEndListeners) listener(connection);
+    for (const listener of this.watchEndListeners) listener(socket);
   }
 
   private abandon(stream: ChatStream): void {
@@ -293,7 +238,7 @@ export class StreamManagerService implements OnModuleDestroy {
   /** The stream's log line, metrics and span. */
   private record(stream: ChatStream, span: StreamSpan): void {
     const outcome = stream.outcome!;
-    const now = this.registry.now();
+    const now = this.runtime.now();
     const label = outcome.kind === 'done' ? outcome.finishReason : outcome.kind === 'error' ? outcome.code : 'abandoned';
     const ttfcMs = stream.firstChunkAt === undefined ? undefined : stream.firstChunkAt - stream.startedAt;
     this.metrics.streamEnded(label, (now - stream.startedAt) / 1000, ttfcMs === undefined ? undefined : ttfcMs / 1000);

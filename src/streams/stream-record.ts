@@ -1,44 +1,44 @@
-import type { Pausable } from '../backpressure/flow-gate';
 import type { StreamState, StreamSummary } from '@holysheep/protocol';
-import { FrameStore } from './frame-store';
-import { FramePrefixes, frameBytes, isTerminal, type LoggedFrame } from './logged-frame';
-import type { LogReader, LogSubscription, StreamMeta } from './stream-log';
+import { viewAfter } from './reader-view';
+import { FramePrefixes, frameBytes, isTerminal, type RecordFrame } from './record-frame';
+import { RecordSlabs } from './record-slabs';
+import type { LogReader, LogSubscription, StreamMeta, StreamProducer } from './stream-log';
 
 /**
- * The frames of one stream kept in this process: every frame from `chat.started` on, while it runs
- * and for its retention after, within `maxBytes`. Readers (sockets watching it, the Redis
- * replicator) follow it from any seq, each at its own pace.
+ * One stream in the log, kept in this process: every frame from `chat.started` on, while it runs
+ * and for its retention after, within `maxBytes`. Readers (sockets watching it) follow it from any
+ * seq, each at its own pace; the Redis writer, when there is one, copies it from here.
  *
  * Past `maxBytes` the oldest frames go, but never ones an attached reader has yet to read: then the
  * producer is paused (`producer.pause()`, i.e. the upstream body is not read) until the slowest
  * reader catches up or leaves. With no reader attached the oldest frames simply go, and a resume
  * from below them is refused.
  *
- * The frames themselves are kept as bytes off the V8 heap ({@link FrameStore}), whole, as the
- * WebSocket frames the socket that asked for the stream receives: readers get each frame with
- * them (`wire`), which that socket writes as they are (each chunk encoded and framed once), and its
- * `rest` for anyone else.
+ * The frames themselves are kept as bytes off the V8 heap ({@link RecordSlabs}), whole, as the
+ * WebSocket frames the socket that asked for the stream receives: a reader that knows the stream by
+ * that id is handed them (`wire`) and writes them as they are, so each chunk is encoded and framed
+ * once; anyone else gets the frame's `rest` to put behind its own id.
  */
 export class StreamRecord {
   readonly meta: StreamMeta;
   state: StreamState = 'pending';
   endedAt: number | undefined;
-  /** The frame at store position i has seq `firstSeq + i`. */
-  private readonly frames = new FrameStore();
+  /** The frame at slab position i has seq `firstSeq + i`. */
+  private readonly frames = new RecordSlabs();
   /** The frames are kept whole, under the id the stream was requested with. */
   private readonly prefixes: FramePrefixes;
   private firstSeq = 1;
   private bytes = 0;
   private readonly subscriptions = new Set<RecordSubscription>();
   private producerPaused = false;
-  /** Told after every append (the Redis log marks the stream for its next batch). */
+  /** Told after every append (the Redis writer marks the stream for its next batch). */
   onAppend: (() => void) | undefined;
 
   constructor(
     meta: StreamMeta,
     private readonly maxBytes: number,
-    /** The upstream body feeding this stream, paused while the record is full of unread frames. */
-    private readonly producer?: Pausable,
+    /** The upstream feeding this stream: paused while the record is full of unread frames, told of a cancel. */
+    readonly producer?: StreamProducer,
     /** Told of every change in bytes held, for a bound over many records. */
     private readonly onSize?: (delta: number) => void,
     /** Told once, when the terminal frame is appended. */
@@ -64,22 +64,21 @@ export class StreamRecord {
     return this.subscriptions.size;
   }
 
-  /** Appends the next frame and hands it to every reader that is keeping up; `now` ends the retention clock's wait (terminal frames). */
-  append(appended: LoggedFrame, now = 0): void {
-    const bytes = frameBytes(appended);
-    const { seq, type, rest } = appended;
-    // Readers get the frame with its encoded bytes (under the request's id): see LoggedFrame.wire.
-    const frame: LoggedFrame = { seq, type, rest, wire: this.frames.push(type, this.prefixes.prefixOf(type), rest, bytes) };
+  /** Appends the next frame and hands it to every reader that is keeping up; `now` starts the retention clock (terminal frames). */
+  append(frame: RecordFrame, now = 0): void {
+    const bytes = frameBytes(frame);
+    const type = frame.type;
+    const wire = this.frames.push(type, this.prefixes.prefixOf(type), frame.rest, bytes);
     this.bytes += bytes;
     this.onSize?.(bytes);
-    if (frame.type === 'chat.started') this.state = 'streaming';
-    else if (isTerminal(frame.type)) {
-      this.state = frame.type === 'chat.done' ? 'done' : 'failed';
+    if (type === 'chat.started') this.state = 'streaming';
+    else if (isTerminal(type)) {
+      this.state = type === 'chat.done' ? 'done' : 'failed';
       this.endedAt = now;
       this.frames.shrink();
       this.onEnd?.(this);
     }
-    for (const subscription of this.subscriptions) subscription.offer(frame);
+    for (const subscription of this.subscriptions) subscription.offer(frame, wire);
     this.onAppend?.();
     if (this.bytes > this.maxBytes) this.evict();
   }
@@ -91,12 +90,11 @@ export class StreamRecord {
 
   /**
    * Reads from `afterSeq` on, once resumed (a subscription starts paused, so its reader can wire
-   * itself up first); undefined when frames after `afterSeq` are already gone. A `weak` reader (the
-   * replicator) never holds frames back: if the bound passes it, it is told it lost them.
+   * itself up first); undefined when frames after `afterSeq` are already gone.
    */
-  follow(afterSeq: number, reader: LogReader, options: { weak?: boolean } = {}): LogSubscription | undefined {
-    if (afterSeq + 1 < this.firstSeq) return undefined;
-    const subscription = new RecordSubscription(this, reader, afterSeq, options.weak ?? false);
+  follow(afterSeq: number, reader: LogReader): LogSubscription | undefined {
+    if (viewAfter(afterSeq, this.firstSeq) === 'gone') return undefined;
+    const subscription = new RecordSubscription(this, reader, afterSeq, reader.id === this.meta.requestId);
     this.subscriptions.add(subscription);
     return subscription;
   }
@@ -107,11 +105,26 @@ export class StreamRecord {
   }
 
   /** The frame with seq `after + 1`, for a reader catching up (one at a time: its delivery may pause it). */
-  frameAfter(after: number): LoggedFrame | undefined {
+  frameAfter(after: number): RecordFrame | undefined {
     return this.frames.at(after + 1 - this.firstSeq, after + 1);
   }
 
-  /** The seq of the oldest frame still kept. */
+  /** Frame `seq` as a WebSocket text frame under the requested id (see {@link RecordSlabs.wireAt}). */
+  wireOf(seq: number): Buffer | undefined {
+    return this.frames.wireAt(seq - this.firstSeq);
+  }
+
+  /** Frame `seq`'s JSON under the requested id, as UTF-8: the bytes held, not a copy. */
+  payloadOf(seq: number): Buffer | undefined {
+    return this.frames.payloadAt(seq - this.firstSeq);
+  }
+
+  /** What frame `seq` counts for the bounds (it is held). */
+  sizeOf(seq: number): number {
+    return this.frames.sizeAt(seq - this.firstSeq);
+  }
+
+  /** The seq of the oldest frame still kept (for a record holding none, that of the next one). */
   get oldestSeq(): number {
     return this.firstSeq;
   }
@@ -156,7 +169,7 @@ export class StreamRecord {
 
   private dropOldest(targetBytes: number): void {
     let keepFrom = Infinity;
-    for (const subscription of this.subscriptions) if (!subscription.weak) keepFrom = Math.min(keepFrom, subscription.position + 1);
+    for (const subscription of this.subscriptions) keepFrom = Math.min(keepFrom, subscription.position + 1);
     let dropped = 0;
     let freed = 0;
     while (this.bytes - freed > targetBytes && dropped < this.frames.length && this.firstSeq + dropped < keepFrom) {
@@ -168,7 +181,7 @@ export class StreamRecord {
     if (dropped > 0) {
       this.frames.dropFirst(dropped);
       this.firstSeq += dropped;
-      for (const subscription of [...this.subscriptions]) if (subscription.position + 1 < this.firstSeq) subscription.lose('evicted');
+      for (const subscription of [...this.subscriptions]) if (viewAfter(subscription.position, this.firstSeq) === 'gone') subscription.lose('evicted');
     }
   }
 }
@@ -183,14 +196,15 @@ class RecordSubscription implements LogSubscription {
     private readonly record: StreamRecord,
     private readonly reader: LogReader,
     public position: number,
-    readonly weak: boolean,
+    /** The reader knows the stream by the id it was requested with: the held bytes are its frames. */
+    private readonly handsWire: boolean,
   ) {}
 
-  /** A frame just appended: delivered at once when this reader is keeping up. */
-  offer(frame: LoggedFrame): void {
+  /** A frame just appended (`wire`: its bytes as held): delivered at once when this reader is keeping up. */
+  offer(frame: RecordFrame, wire: Buffer): void {
     if (this.paused || this.closed || this.delivering || frame.seq !== this.position + 1) return;
     this.position = frame.seq;
-    this.reader.frame(frame);
+    this.reader.frame(frame, this.handsWire ? wire : undefined);
   }
 
   /** Delivers what this reader has not read yet, until it is paused or has caught up. */
@@ -200,7 +214,7 @@ class RecordSubscription implements LogSubscription {
     try {
       for (let frame = this.record.frameAfter(this.position); frame && !this.paused && !this.closed; frame = this.record.frameAfter(this.position)) {
         this.position = frame.seq;
-        this.reader.frame(frame);
+        this.reader.frame(frame, this.handsWire ? this.record.wireOf(frame.seq) : undefined);
       }
     } finally {
       this.delivering = false;

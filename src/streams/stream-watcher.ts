@@ -1,24 +1,18 @@
 import type { Pausable } from '../backpressure/flow-gate';
-import type { ClientConnection } from '../connections/client-connection';
-import { FramePrefixes, isTerminal, restOf, type LoggedFrame } from './logged-frame';
+import { FramePrefixes, isTerminal, restOf, type RecordFrame } from './record-frame';
+import { PRODUCER_DIED } from './stream-errors';
 import type { LogReader, LogSubscription } from './stream-log';
-
-/** The terminal a socket gets when the producer of the stream it watches died mid-way. */
-export const PRODUCER_DIED = {
-  code: 'upstream_disconnected',
-  message: 'The gateway instance producing this answer stopped before it finished; send the request again',
-  retryable: true,
-} as const;
+import type { StreamAttachment, StreamSocket } from './stream-socket';
 
 /**
- * One socket watching one stream: it renders the stream's frames with the `id` this socket knows
- * it by and sends them, each seq once and in order, from the seq it attached at. When the socket
- * is over its send-buffer mark the watcher stops taking frames (it is a {@link Pausable} on the
- * connection's flow gate) and catches up from the log once the socket drains, so a slow socket
- * never holds up the stream or its other watchers.
+ * One socket watching one stream: it sends the stream's frames under the `id` this socket knows
+ * it by, each seq once and in order, from the seq it attached at. When the socket is over its
+ * send-buffer mark the watcher stops taking frames (it is a {@link Pausable} on the socket's flow
+ * gate) and catches up from the log once the socket drains, so a slow socket never holds up the
+ * stream or its other watchers.
  */
-export class StreamWatcher implements LogReader, Pausable {
-  /** Built on first use: the socket that requested the stream writes the logged `wire` bytes and needs none. */
+export class StreamWatcher implements LogReader, Pausable, StreamAttachment {
+  /** Built on first use: a socket the log hands every frame ready-encoded needs none. */
   private prefixes: FramePrefixes | undefined;
   private subscription: LogSubscription | undefined;
   private detachFlow: (() => void) | undefined;
@@ -27,13 +21,11 @@ export class StreamWatcher implements LogReader, Pausable {
   lastSeq: number;
 
   constructor(
-    private readonly connection: ClientConnection,
+    private readonly socket: StreamSocket,
     readonly streamId: string,
     /** The `id` this socket knows the stream by. */
     readonly id: string,
     afterSeq: number,
-    /** Whether `id` is the one the stream was requested with: then a frame's logged `wire` is this socket's frame. */
-    private readonly requestedId: boolean,
     /** The watcher is done: its terminal frame went out, or it was detached. Once. */
     private readonly onEnded: (watcher: StreamWatcher) => void,
   ) {
@@ -44,15 +36,16 @@ export class StreamWatcher implements LogReader, Pausable {
   attach(subscription: LogSubscription): void {
     if (this.ended) return subscription.close();
     this.subscription = subscription;
-    this.detachFlow = this.connection.flow.attach(this);
-    if (!this.connection.flow.isPaused) subscription.resume();
+    this.detachFlow = this.socket.flow.attach(this);
+    if (!this.socket.flow.isPaused) subscription.resume();
   }
 
-  frame(frame: LoggedFrame): void {
+  frame(frame: RecordFrame, wire?: Buffer): void {
     if (this.ended || frame.seq <= this.lastSeq) return;
     this.lastSeq = frame.seq;
-    if (this.requestedId && frame.wire !== undefined) this.connection.sendWire(frame.wire);
-    else this.connection.sendText((this.prefixes ??= new FramePrefixes(this.id)).render(frame));
+    // The log hands the bytes only when they are this socket's frame (see LogReader.id).
+    if (wire !== undefined) this.socket.sendWire(wire);
+    else this.socket.sendText((this.prefixes ??= new FramePrefixes(this.id)).render(frame));
     if (isTerminal(frame.type)) this.finish();
   }
 
@@ -64,7 +57,7 @@ export class StreamWatcher implements LogReader, Pausable {
       this.frame({ seq, type: 'chat.error', rest: restOf({ stream_id: this.streamId, seq, ...PRODUCER_DIED }) });
       return;
     }
-    this.connection.send({
+    this.socket.send({
       type: 'chat.error',
       id: this.id,
       stream_id: this.streamId,

@@ -2,7 +2,7 @@
  * The header of a WebSocket text frame as a server sends it (RFC 6455 §5.2): FIN set, opcode 1,
  * no mask, and the payload length in 7, 7+16 or 7+64 bits. A stream's frames are kept with room for
  * it in front, so the socket that asked for a stream gets each frame, header and all, in one write
- * of bytes encoded once (see `streams/frame-store.ts`).
+ * of bytes encoded once (see `streams/record-slabs.ts`).
  */
 
 /** The most header bytes a text frame of `payloadBytes` can need. */

@@ -1,5 +1,6 @@
-import type { RedisService } from '../redis/redis.service';
-import { isTerminal } from './logged-frame';
+import type { RedisService } from '../../redis/redis.service';
+import { isTerminal, type FramePrefixes } from '../record-frame';
+import type { StreamMeta } from '../stream-log';
 import { parseEntries, streamKey, type RawEntry } from './redis-log-format';
 import type { RedisSubscription } from './redis-subscription';
 import type { StreamOwnership } from './stream-ownership';
@@ -15,7 +16,10 @@ interface Followed {
   /** The last entry id read. */
   cursor: string;
   lastSeq: number;
-  owner: string;
+  /** Its owner and request id. */
+  meta: StreamMeta;
+  /** Those of its request id: what its logged frames start with. */
+  prefixes: FramePrefixes;
   subscriptions: Set<RedisSubscription>;
 }
 
@@ -23,7 +27,7 @@ interface Followed {
  * Follows, live, the streams this instance's sockets watch but another instance produces: one
  * blocking XREAD over all of them on a connection of its own, so many watchers cost one read
  * loop. It also watches their producers: a stream whose owner's lease is gone is ended for its
- * watchers (`endForDeadProducer`), so nobody waits forever for a producer that died.
+ * watchers ({@link StreamOwnership.endOrphaned}), so nobody waits forever for a producer that died.
  */
 export class RedisFollower {
   private readonly streams = new Map<string, Followed>();
@@ -36,15 +40,13 @@ export class RedisFollower {
   constructor(
     private readonly redis: RedisService,
     private readonly ownership: StreamOwnership,
-    /** Ends the log of a stream whose producer died; false if the producer wrote more after all. */
-    private readonly endForDeadProducer: (streamId: string, lastSeq: number) => Promise<boolean>,
   ) {}
 
   /** Delivers `subscription` every frame logged after `cursor` from now on. */
   add(subscription: RedisSubscription, cursor: string, lastSeq: number): void {
     let followed = this.streams.get(subscription.streamId);
     if (!followed) {
-      followed = { cursor, lastSeq, owner: subscription.owner, subscriptions: new Set() };
+      followed = { cursor, lastSeq, meta: subscription.meta, prefixes: subscription.prefixes, subscriptions: new Set() };
       this.streams.set(subscription.streamId, followed);
       // A new key for the blocking read: wake it so it is read from now on.
       this.unblock();
@@ -62,7 +64,7 @@ export class RedisFollower {
   }
 
   ownerOf(streamId: string): string | undefined {
-    return this.streams.get(streamId)?.owner;
+    return this.streams.get(streamId)?.meta.owner;
   }
 
   close(): void {
@@ -112,7 +114,7 @@ export class RedisFollower {
       const followed = this.streams.get(streamId);
       if (!followed || entries.length === 0) continue;
       followed.cursor = entries.at(-1)![0];
-      for (const frame of parseEntries(entries)) {
+      for (const frame of parseEntries(entries, followed.prefixes)) {
         if (frame.seq <= followed.lastSeq) continue;
         followed.lastSeq = frame.seq;
         for (const subscription of [...followed.subscriptions]) subscription.offer(frame);
@@ -125,10 +127,11 @@ export class RedisFollower {
   private async checkOwners(): Promise<void> {
     this.lastOwnerCheck = Date.now();
     if (this.streams.size === 0) return;
-    const dead = await this.ownership.dead([...this.streams.values()].map((f) => f.owner));
+    const dead = await this.ownership.dead([...this.streams.values()].map((f) => f.meta.owner));
     for (const [streamId, followed] of [...this.streams]) {
-      if (!dead.has(followed.owner)) continue;
-      if (!(await this.endForDeadProducer(streamId, followed.lastSeq))) continue;
+      const { owner, requestId } = followed.meta;
+      if (!dead.has(owner)) continue;
+      if (!(await this.ownership.endOrphaned(streamId, requestId, followed.lastSeq))) continue;
       this.streams.delete(streamId);
       for (const subscription of followed.subscriptions) subscription.producerDied();
     }

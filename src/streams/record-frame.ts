@@ -3,25 +3,20 @@ import type { StreamFrame } from '@holysheep/protocol';
 export type StreamFrameType = StreamFrame['type'];
 
 /**
- * One frame of a stream as it is logged: everything but the `id`, which belongs to the socket that
- * receives it (a resume may name the stream differently). `rest` is the frame's JSON text after
- * `{"type":…,"id":…` — it starts with `,` (or is `}` alone) and ends the object — so a socket's copy
- * is one concatenation, and a chunk is never re-serialised.
+ * One frame of a stream's record (the log holds one `StreamRecord` per stream, of frames):
+ * everything but the `id`, which belongs to the socket that receives it (a resume may name the
+ * stream differently). `rest` is the frame's JSON text after `{"type":…,"id":…` — it starts with
+ * `,` (or is `}` alone) and ends the object — so a socket's copy is one concatenation, and a chunk
+ * is never re-serialised.
  *
  * `seq` is the frame's place in the stream, from 1 with no gaps. The one frame of a request that
  * failed before it started (its `chat.error`) is seq 1 here although it carries no seq on the wire.
+
  */
-export interface LoggedFrame {
+export interface RecordFrame {
   readonly seq: number;
   readonly type: StreamFrameType;
   readonly rest: string;
-  /**
-   * The whole frame under the `id` the stream was requested with, as a WebSocket text frame (header
-   * and UTF-8 JSON), when the log keeps it encoded (this instance's own streams): a socket that
-   * knows the stream by that id writes these bytes as they are, so a chunk is encoded and framed
-   * once. Never written to.
-   */
-  readonly wire?: Buffer;
 }
 
 export const isTerminal = (type: StreamFrameType): boolean => type === 'chat.done' || type === 'chat.error';
@@ -32,7 +27,7 @@ export class FramePrefixes {
 
   constructor(private readonly id: string) {}
 
-  render(frame: LoggedFrame): string {
+  render(frame: RecordFrame): string {
     return this.prefixOf(frame.type).text + frame.rest;
   }
 
@@ -55,4 +50,4 @@ export function restOf(fields: Record<string, unknown>): string {
 }
 
 /** Approximate bytes a frame holds in memory (its text, mostly one byte per character, plus the prefix and header kept with it), for the log's bounds. */
-export const frameBytes = (frame: LoggedFrame): number => frame.rest.length + 64;
+export const frameBytes = (frame: RecordFrame): number => frame.rest.length + 64;

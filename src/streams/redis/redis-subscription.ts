@@ -1,8 +1,9 @@
-import type { RedisService } from '../redis/redis.service';
-import type { LoggedFrame } from './logged-frame';
+import type { RedisService } from '../../redis/redis.service';
+import { viewAfter } from '../reader-view';
+import type { FramePrefixes, RecordFrame } from '../record-frame';
+import type { LogReader, LogSubscription, StreamMeta } from '../stream-log';
 import type { RedisFollower } from './redis-follower';
 import { entriesReadAfter, parseEntries, readEntriesAfter } from './redis-log-format';
-import type { LogReader, LogSubscription } from './stream-log';
 
 /**
  * One watcher's read of a stream in Redis: the frames read when it was opened, then live ones
@@ -21,22 +22,27 @@ export class RedisSubscription implements LogSubscription {
   constructor(
     private readonly follower: RedisFollower,
     private readonly redis: RedisService,
-    readonly streamId: string,
-    readonly owner: string,
+    readonly meta: StreamMeta,
+    /** Those of the id the stream was requested with: what its logged frames start with. */
+    readonly prefixes: FramePrefixes,
     private readonly reader: LogReader,
     public position: number,
     /** What was read when it was opened (all frames kept), and the id of the last entry. */
-    private backlog: LoggedFrame[],
+    private backlog: RecordFrame[],
     private readonly cursor: string,
   ) {
     this.backlogEnd = backlog.at(-1)?.seq ?? 0;
+  }
+
+  get streamId(): string {
+    return this.meta.streamId;
   }
 
   /**
    * A frame read live: delivered if it is the next one and this reader is not paused. One past a
    * gap while reading live (entries the follower never saw) sends it back to Redis for the rest.
    */
-  offer(frame: LoggedFrame): void {
+  offer(frame: RecordFrame): void {
     if (this.closed || frame.seq <= this.position) return;
     if (this.paused || this.catchingUp || frame.seq > this.position + 1) {
       this.missed = true;
@@ -95,7 +101,7 @@ export class RedisSubscription implements LogSubscription {
         this.missed = false;
         const frames = await this.readAfter(this.position);
         if (this.closed) return;
-        if (frames.length > 0 && frames[0]!.seq > this.position + 1) {
+        if (viewAfter(this.position, frames) === 'gone') {
           this.close();
           this.reader.lost('evicted');
           return;
@@ -115,12 +121,12 @@ export class RedisSubscription implements LogSubscription {
   }
 
   /** The frames from the entry holding seq `after + 1` on, in one round trip. */
-  private async readAfter(after: number): Promise<LoggedFrame[]> {
+  private async readAfter(after: number): Promise<RecordFrame[]> {
     const results = (await readEntriesAfter(this.redis.client!.pipeline(), this.streamId, after).exec()) ?? [];
-    return parseEntries(entriesReadAfter(results));
+    return parseEntries(entriesReadAfter(results), this.prefixes);
   }
 
-  private deliver(frame: LoggedFrame): void {
+  private deliver(frame: RecordFrame): void {
     this.position = frame.seq;
     this.reader.frame(frame);
   }

@@ -1,5 +1,5 @@
 import { textFrameHeaderBytes, writeTextFrameHeader } from '../wire/ws-text-frame';
-import type { LoggedFrame, StreamFrameType } from './logged-frame';
+import type { RecordFrame, StreamFrameType } from './record-frame';
 
 const TYPES: readonly StreamFrameType[] = ['chat.started', 'chat.chunk', 'chat.done', 'chat.error'];
 const CODES: Readonly<Record<StreamFrameType, number>> = { 'chat.started': 0, 'chat.chunk': 1, 'chat.done': 2, 'chat.error': 3 };
@@ -20,19 +20,21 @@ const FIRST_INDEX_FRAMES = 32;
 const SHRINK_UNUSED_BYTES = 1_024;
 
 /**
- * The frames of one stream, kept off the V8 heap: their text as UTF-8 in a few large buffers
- * ("slabs", each frame whole in one of them), and six integers per frame in one typed array. The
+ * The bytes of one `StreamRecord`'s frames, kept off the V8 heap: their text as UTF-8 in a few
+ * large buffers ("slabs", each frame whole in one of them), and six integers per frame in one
+ * typed array. The
  * log keeps no JavaScript object per frame, so the garbage collector neither copies a frame from the
  * young generation to the old one nor marks it there afterwards: a relay that keeps every frame for
  * resume would otherwise promote every chunk it relays, and pay for it in scavenge pauses that land
  * on whichever chunks are in flight (issue 13).
  *
- * A frame read back ({@link at}) is a new {@link LoggedFrame} decoded from its bytes: the text the
+ * A frame read back ({@link at}) is a new {@link RecordFrame} decoded from its bytes: the text the
  * frame was appended with (a well-formed string: JSON text, or UTF-8 decoded from the upstream,
- * round-trips exactly). Frames go from the front only ({@link dropFirst}); a slab is released once
- * none of its frames is kept.
+ * round-trips exactly); its bytes are there as they are too, as a WebSocket frame ({@link wireAt})
+ * or as the JSON alone ({@link payloadAt}: what the Redis log copies). Frames go from the front
+ * only ({@link dropFirst}); a slab is released once none of its frames is kept.
  */
-export class FrameStore {
+export class RecordSlabs {
   private slabs: Buffer[] = [];
   /** The number of `slabs[0]`: slab numbers keep counting as old slabs are released. */
   private slabBase = 0;
@@ -83,17 +85,32 @@ export class FrameStore {
     return slab.subarray(writeTextFrameHeader(slab, offset, length), offset + length);
   }
 
-  /** The `i`-th kept frame (0 = oldest), as frame `seq`: its `rest` decoded, and its WebSocket frame. */
-  at(i: number, seq: number): LoggedFrame | undefined {
+  /** The `i`-th kept frame (0 = oldest), as frame `seq`, its `rest` decoded from its bytes. */
+  at(i: number, seq: number): RecordFrame | undefined {
     if (i < 0 || i >= this.count) return undefined;
     const index = this.index;
     const p = (this.head + i) * STRIDE;
     const offset = index[p + 2]!;
-    const length = index[p + 3]!;
     const slab = this.slabs[index[p + 1]! - this.slabBase]!;
-    const rest = slab.toString('utf8', offset + index[p + 5]!, offset + length);
+    return { seq, type: TYPES[index[p]!]!, rest: slab.toString('utf8', offset + index[p + 5]!, offset + index[p + 3]!) };
+  }
+
+  /** The `i`-th kept frame as the WebSocket text frame {@link push} returned: a view of its bytes. */
+  wireAt(i: number): Buffer | undefined {
+    if (i < 0 || i >= this.count) return undefined;
+    const p = (this.head + i) * STRIDE;
+    const offset = this.index[p + 2]!;
+    const length = this.index[p + 3]!;
     // The header in front of it was written with the frame.
-    return { seq, type: TYPES[index[p]!]!, rest, wire: slab.subarray(offset - textFrameHeaderBytes(length), offset + length) };
+    return this.slabs[this.index[p + 1]! - this.slabBase]!.subarray(offset - textFrameHeaderBytes(length), offset + length);
+  }
+
+  /** The `i`-th kept frame's JSON, as UTF-8 (a view of its bytes, without the WebSocket header). */
+  payloadAt(i: number): Buffer | undefined {
+    if (i < 0 || i >= this.count) return undefined;
+    const p = (this.head + i) * STRIDE;
+    const offset = this.index[p + 2]!;
+    return this.slabs[this.index[p + 1]! - this.slabBase]!.subarray(offset, offset + this.index[p + 3]!);
   }
 
   /** What the `i`-th kept frame counts for the bounds. */

@@ -1,18 +1,12 @@
-import type { StreamState, StreamSummary } from '@holysheep/protocol';
-import type { RedisService } from '../redis/redis.service';
-import { frameBytes, isTerminal, restOf, type LoggedFrame } from './logged-frame';
-import { RedisFollower } from './redis-follower';
-import { RedisSubscription } from './redis-subscription';
-import { encodeFrame, entriesReadAfter, isIdConflict, metaKey, parseEntries, principalKey, readEntriesAfter, streamKey, unbroken, type RawEntry } from './redis-log-format';
-import type { LogReader, LogSnapshot, LogSubscription, StreamLog, StreamMeta } from './stream-log';
+import type { RedisService } from '../../redis/redis.service';
+import { viewAfter } from '../reader-view';
+import type { StreamMeta } from '../stream-log';
+import type { StreamRecord } from '../stream-record';
+import { metaKey, principalKey, streamKey, type Pipeline } from './redis-log-format';
 import type { StreamOwnership } from './stream-ownership';
-import type { StreamRecord } from './stream-record';
-import { PRODUCER_DIED } from './stream-watcher';
 
-type Pipeline = ReturnType<NonNullable<RedisService['client']>['pipeline']>;
-
-
-export interface RedisStreamLogOptions {
+/** How the Redis writer batches, bounds and expires what it writes. */
+export interface RedisLogWriterOptions {
   /** `STREAM_LOG_BATCH_MS`: frames are written once per window, every stream in one pipeline. */
   batchMs: number;
   retentionMs: number;
@@ -39,53 +33,40 @@ interface Written {
   ttlRenewedAt: number;
   /** Whether the stream key (created by the first XADD) has its TTL. */
   keyTtl: boolean;
-  /** Redis refused a write: a reader ended the stream (this instance's lease had lapsed). */
-  onFenced: () => void;
 }
 
-/** {@link RedisStreamLog.find}: Redis has no meta for the id (yet). */
-const MISSING = Symbol('missing');
-/** What a batch may take on top of its window to be in Redis (one pipelined round trip, with room). */
-const LATE_BATCH_MARGIN_MS = 100;
-
 /**
- * The stream log in Redis, shared by every replica (when `REDIS_URL` is set): one Redis Stream per
- * stream (`hsg:s:<id>`), whose entries hold a batch of frames each, with entry id `<first seq>-0` —
- * so order holds and a second writer of the same seqs (a zombie owner after a reader ended the
- * stream) is refused; a meta hash (`hsg:m:<id>`: principal, request id, model, owner, state); a
- * per-principal index for `stream.list` (`hsg:p:<principal>`). Every key has a TTL.
+ * Writes the streams produced here to Redis, for every replica to read (`redis-log-reader.ts`):
+ * one Redis Stream per stream (`hsg:s:<id>`), whose entries hold a batch of frames each, with entry
+ * id `<first seq>-0` — so order holds and a second writer of the same seqs (a zombie owner after a
+ * reader ended the stream) is refused; a meta hash (`hsg:m:<id>`: principal, request id, model,
+ * owner, state); a per-principal index for `stream.list` (`hsg:p:<principal>`). Every key has a TTL.
  *
- * Writes: the owner's frames reach its own sockets at once (they read the in-memory record); this
- * log copies each stream's new frames once per `STREAM_LOG_BATCH_MS` window, all streams in one
- * pipeline: one XADD per stream per window, never a round trip per token. While Redis is away the
- * frames wait in the record and are written when it returns (a frame the record had to drop by
+ * The owner's frames reach its own sockets at once (they read the in-memory record); this writer
+ * copies each stream's new frames once per `STREAM_LOG_BATCH_MS` window, all streams in one
+ * pipeline: one XADD per stream per window, never a round trip per token. Each frame goes as the
+ * record holds it — its JSON, already UTF-8 — never decoded and encoded again. While Redis is away
+ * the frames wait in the record and are written when it returns (a frame the record had to drop by
  * then ends the stream's Redis log with a terminal: a gap is never left for readers).
- *
- * Reads (another replica's resume): the whole log, checked to run unbroken, then live through one
- * blocking reader per instance ({@link RedisFollower}).
  */
-export class RedisStreamLog implements StreamLog {
+export class RedisLogWriter {
   private readonly written = new Map<string, Written>();
   private readonly dirty = new Set<Written>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  private readonly follower: RedisFollower;
 
   constructor(
     private readonly redis: RedisService,
     private readonly ownership: StreamOwnership,
-    private readonly options: RedisStreamLogOptions,
+    private readonly options: RedisLogWriterOptions,
     private readonly onBatch: (entries: number, frames: number) => void,
   ) {
-    this.follower = new RedisFollower(redis, ownership, (streamId, lastSeq) => this.endForDeadProducer(streamId, lastSeq));
     redis.onUp(() => void this.afterOutage());
   }
 
-  // --------------------------------------------------------------------------------- writing
-
-  /** Copies `record` (a stream produced here) to Redis from now on; `onFenced` if Redis refuses it. */
-  replicate(record: StreamRecord, onFenced: () => void): void {
-    const entry: Written = { record, seq: 0, entries: [], keptBytes: 0, ttlRenewedAt: 0, keyTtl: false, onFenced };
+  /** Copies `record` (a stream produced here) to Redis from now on; its producer is told if Redis fences it off. */
+  replicate(record: StreamRecord): void {
+    const entry: Written = { record, seq: 0, entries: [], keptBytes: 0, ttlRenewedAt: 0, keyTtl: false };
     this.written.set(record.meta.streamId, entry);
     record.onAppend = () => {
       this.dirty.add(entry);
@@ -187,11 +168,11 @@ export class RedisStreamLog implements StreamLog {
     const { streamId } = record.meta;
     const first = entry.seq + 1;
     const last = record.lastSeq;
-    if (first <= last && record.oldestSeq > first) {
+    if (viewAfter(entry.seq, record.oldestSeq) === 'gone') {
       // Redis was away longer than the record could keep frames for it: the shared log ends here,
       // with a terminal after what it has, rather than with a hole. Local sockets read on.
       this.written.delete(streamId);
-      this.endForDeadProducer(streamId, entry.seq).catch((error) => this.redis.failed('log_write', error));
+      this.ownership.endOrphaned(streamId, record.meta.requestId, entry.seq).catch((error) => this.redis.failed('log_write', error));
       return undefined;
     }
     if (entry.ttlRenewedAt === 0) {
@@ -202,13 +183,12 @@ export class RedisStreamLog implements StreamLog {
     // Usually one entry per stream per window; a window's frames that would make an entry larger
     // than a slice of the stream's bound are split, so the bound can drop old entries whole.
     for (let from = first; from <= last; ) {
-      const args: string[] = [];
+      const args: Array<string | Buffer> = [];
       let bytes = 0;
       let to = from;
       for (; to <= last && (to === from || bytes < this.maxEntryBytes); to++) {
-        const frame = record.frameAfter(to - 1)!;
-        args.push(...encodeFrame(frame));
-        bytes += frameBytes(frame);
+        args.push(String(to), record.payloadOf(to)!);
+        bytes += record.sizeOf(to);
       }
       const trim = this.trimFor(entry, xadds, from, bytes);
       // Its position among the pipeline's commands, to find its result.
@@ -231,13 +211,13 @@ export class RedisStreamLog implements StreamLog {
 
   /** Applies a pipeline's results: what was written, what Redis refused. */
   private settle(plans: Plan[], results: Array<[Error | null, unknown]>): void {
-    const failed = results.find(([error]) => error && !isIdConflict(error));
+    const failed = results.find(([error]) => error && !this.ownership.isFenced(error));
     for (const plan of plans) {
       const { entry } = plan;
       const error = plan.xadds.map((x) => results[x.index]?.[0] ?? null).find((e) => e !== null) ?? null;
-      if (error && isIdConflict(error)) {
+      if (error && this.ownership.isFenced(error)) {
         this.written.delete(entry.record.meta.streamId);
-        entry.onFenced();
+        entry.record.producer?.fenced();
         continue;
       }
       if (error || failed) {
@@ -305,111 +285,9 @@ export class RedisStreamLog implements StreamLog {
     pipeline.pexpire(streamKey(streamId), this.options.runningTtlMs);
   }
 
-  // --------------------------------------------------------------------------------- reading
-
-  /**
-   * The stream as Redis has it. A stream another replica started less than a batch window ago is
-   * not there yet (its meta goes with its first batch): a client whose socket dropped right after
-   * `chat.started`, resuming here at once, would be told its stream is unknown, and give up. So an
-   * id Redis does not know is looked up once more, a batch window (and a round trip) later, before
-   * it is declared unknown; only refusals of unknown ids wait.
-   */
-  async find(streamId: string, principal: string): Promise<LogSnapshot | undefined> {
-    const first = await this.lookup(streamId, principal);
-    if (first !== MISSING) return first;
-    await new Promise((resolve) => setTimeout(resolve, this.options.batchMs + LATE_BATCH_MARGIN_MS));
-    const second = await this.lookup(streamId, principal);
-    return second === MISSING ? undefined : second;
-  }
-
-  private async lookup(streamId: string, principal: string): Promise<LogSnapshot | undefined | typeof MISSING> {
-    const client = this.redis.client!;
-    const [[metaError, raw], [lastError, last]] = (await client.pipeline().hgetall(metaKey(streamId)).xrevrange(streamKey(streamId), '+', '-', 'COUNT', 1).exec()) as Array<[Error | null, unknown]>;
-    if (metaError || lastError) throw metaError ?? lastError;
-    const meta = toMeta(streamId, raw as Record<string, string>);
-    if (!meta) return MISSING;
-    if (meta.principal !== principal) return undefined;
-    const lastFrames = parseEntries(last as RawEntry[]);
-    const lastSeq = lastFrames.at(-1)?.seq ?? 0;
-    const state = (raw as Record<string, string>).state as StreamState | undefined;
-    const ended = lastFrames.length > 0 && isTerminal(lastFrames.at(-1)!.type);
-    return { meta, state: ended ? (state ?? (lastFrames.at(-1)!.type === 'chat.done' ? 'done' : 'failed')) : lastSeq > 0 ? 'streaming' : 'pending', lastSeq };
-  }
-
-  async follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
-    const client = this.redis.client!;
-    // The meta, and the entries from the one holding the reader's next frame on (not the part it has).
-    const pipeline = readEntriesAfter(client.pipeline().hgetall(metaKey(streamId)), streamId, afterSeq);
-    const [[metaError, raw], ...reads] = (await pipeline.exec()) as Array<[Error | null, unknown]>;
-    if (metaError) throw metaError;
-    const entries = entriesReadAfter(reads);
-    const meta = toMeta(streamId, raw as Record<string, string>);
-    if (!meta) return undefined;
-    const frames = parseEntries(entries);
-    // Unbroken from the first frame read, and that one no later than what the reader needs: a
-    // flushed or failed-over Redis loses entries, and a replay with a hole would be presented whole.
-    if (!unbroken(frames) || (frames.length > 0 && frames[0]!.seq > afterSeq + 1)) return undefined;
-    if (frames.length === 0 && (raw as Record<string, string>).state !== undefined && (raw as Record<string, string>).state !== 'pending') return undefined;
-    return new RedisSubscription(this.follower, this.redis, streamId, meta.owner, reader, afterSeq, frames, entries.at(-1)?.[0] ?? '0-0');
-  }
-
-  async list(principal: string): Promise<StreamSummary[]> {
-    const client = this.redis.client!;
-    const oldest = Date.now() - this.options.runningTtlMs - this.options.retentionMs;
-    const ids = await client.zrevrangebyscore(principalKey(principal), '+inf', oldest);
-    if (ids.length === 0) return [];
-    const pipeline = client.pipeline();
-    for (const id of ids) pipeline.hgetall(metaKey(id)).xrevrange(streamKey(id), '+', '-', 'COUNT', 1);
-    const results = (await pipeline.exec()) ?? [];
-    const summaries: StreamSummary[] = [];
-    ids.forEach((streamId, i) => {
-      const raw = results[2 * i]?.[1] as Record<string, string> | undefined;
-      const meta = raw && toMeta(streamId, raw);
-      if (!meta || meta.principal !== principal) return;
-      const last = parseEntries((results[2 * i + 1]?.[1] as RawEntry[]) ?? []).at(-1);
-      const lastSeq = last?.seq ?? 0;
-      const ended = last !== undefined && isTerminal(last.type);
-      const state: StreamState = ended ? (last!.type === 'chat.done' ? 'done' : 'failed') : lastSeq > 0 ? 'streaming' : 'pending';
-      summaries.push({ stream_id: streamId, id: meta.requestId, model: meta.model, state, last_seq: lastSeq, started_at: new Date(meta.startedAt).toISOString() });
-    });
-    return summaries;
-  }
-
-  /** The owner of a stream followed from here (for cancel), if known. */
-  ownerOf(streamId: string): string | undefined {
-    return this.follower.ownerOf(streamId);
-  }
-
+  /** Stops batching (the writes still pending are dropped: {@link flushNow} first to keep them). */
   close(): void {
     clearTimeout(this.flushTimer);
-    this.follower.close();
+    this.flushTimer = undefined;
   }
-
-  /**
-   * The owner's lease is gone: end the log with one terminal, at the seq after the last logged
-   * frame. The entry id makes this refused if the owner wrote more meanwhile (then it is alive).
-   */
-  private async endForDeadProducer(streamId: string, lastSeq: number): Promise<boolean> {
-    const seq = lastSeq + 1;
-    const frame: LoggedFrame = { seq, type: 'chat.error', rest: restOf({ stream_id: streamId, seq, ...PRODUCER_DIED }) };
-    const retention = Math.max(1, this.options.retentionMs);
-    try {
-      await this.redis.client!.xadd(streamKey(streamId), `${seq}-0`, ...encodeFrame(frame));
-    } catch (error) {
-      if (isIdConflict(error)) return false;
-      throw error;
-    }
-    await this.redis
-      .client!.pipeline()
-      .hset(metaKey(streamId), { state: 'failed', last_seq: String(seq) })
-      .pexpire(metaKey(streamId), retention)
-      .pexpire(streamKey(streamId), retention)
-      .exec();
-    return true;
-  }
-}
-
-function toMeta(streamId: string, raw: Record<string, string> | undefined): StreamMeta | undefined {
-  if (!raw || raw.principal === undefined || raw.owner === undefined) return undefined;
-  return { streamId, principal: raw.principal, requestId: raw.id ?? streamId, model: raw.model ?? '', startedAt: Number(raw.started_at ?? 0), owner: raw.owner, traceparent: raw.traceparent };
 }

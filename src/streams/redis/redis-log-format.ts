@@ -1,0 +1,76 @@
+import { KEY_PREFIX, type RedisService } from '../../redis/redis.service';
+import type { FramePrefixes, RecordFrame, StreamFrameType } from '../record-frame';
+
+/**
+ * The Redis Stream holding a stream's frames: one entry per batch, id `<first seq>-0`, one field per
+ * frame: `<seq>` → the frame's JSON under the id the stream was requested with (the bytes the
+ * producing instance holds, copied as they are).
+ */
+export const streamKey = (streamId: string) => `${KEY_PREFIX}s:${streamId}`;
+/** The hash holding what is known of a stream besides its frames. */
+export const metaKey = (streamId: string) => `${KEY_PREFIX}m:${streamId}`;
+/** A principal's streams by start time, for `stream.list`. */
+export const principalKey = (principal: string) => `${KEY_PREFIX}p:${principal}`;
+
+/** An XRANGE / XREAD entry as ioredis returns it: `[id, [field, value, …]]`. */
+export type RawEntry = [string, string[]];
+
+export type Pipeline = ReturnType<NonNullable<RedisService['client']>['pipeline']>;
+
+/** Where the type starts in a frame's JSON: after `{"type":"`. */
+const TYPE_AT = 9;
+
+/**
+ * Queues on `pipeline` the two reads that give a stream's entries from the one holding seq
+ * `after + 1` on (entry ids are `<first seq>-0`): that entry, found by reading back from it, then
+ * every later one. Their two results, concatenated, are those entries in order: never the part of
+ * the stream a reader at `after` already has.
+ */
+export function readEntriesAfter(pipeline: Pipeline, streamId: string, after: number): Pipeline {
+  const key = streamKey(streamId);
+  return pipeline.xrevrange(key, String(after + 1), '-', 'COUNT', 1).xrange(key, String(after + 2), '+');
+}
+
+/** The entries {@link readEntriesAfter}'s two reads gave (their pipeline results), in order; throws the first error. */
+export function entriesReadAfter(results: Array<[Error | null, unknown]>): RawEntry[] {
+  const entries: RawEntry[] = [];
+  for (const [error, result] of results) {
+    if (error) throw error;
+    entries.push(...(result as RawEntry[]));
+  }
+  return entries;
+}
+
+/**
+ * The frames of entries, in order. `prefixes` are those of the id the stream was requested with:
+ * what each value starts with. (A value of the format before it, `<type> <rest>`, is read too, so
+ * logs written by the previous release stay readable through a rolling deploy.)
+ */
+export function parseEntries(entries: RawEntry[], prefixes: FramePrefixes): RecordFrame[] {
+  const frames: RecordFrame[] = [];
+  for (const [, fields] of entries) {
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const value = fields[i + 1]!;
+      const seq = Number(fields[i]);
+      if (value.charCodeAt(0) !== 0x7b /* { */) {
+        const space = value.indexOf(' ');
+        frames.push({ seq, type: value.slice(0, space) as StreamFrameType, rest: value.slice(space + 1) });
+        continue;
+      }
+      const type = typeOf(value);
+      frames.push({ seq, type, rest: value.slice(prefixes.prefixOf(type).text.length) });
+    }
+  }
+  return frames;
+}
+
+/** The seq and type of the last frame of entries (what `find` and `list` need of a stream), if any. */
+export function lastFrameOf(entries: RawEntry[]): { seq: number; type: StreamFrameType } | undefined {
+  const fields = entries.at(-1)?.[1];
+  if (!fields || fields.length < 2) return undefined;
+  const value = fields.at(-1)!;
+  const type = value.charCodeAt(0) === 0x7b ? typeOf(value) : (value.slice(0, value.indexOf(' ')) as StreamFrameType);
+  return { seq: Number(fields.at(-2)), type };
+}
+
+const typeOf = (json: string): StreamFrameType => json.slice(TYPE_AT, json.indexOf('"', TYPE_AT)) as StreamFrameType;

@@ -1,0 +1,114 @@
+import type { StreamSummary } from '@holysheep/protocol';
+import type { RedisService } from '../../redis/redis.service';
+import { MemoryStreamLog, newestFirst, type MemoryStreamLogOptions } from '../memory-stream-log';
+import type { LogReader, LogSnapshot, LogSubscription, NewStreamMeta, StreamLog, StreamProducer } from '../stream-log';
+import type { StreamRecord } from '../stream-record';
+import { RedisLogReader } from './redis-log-reader';
+import { RedisLogWriter, type RedisLogWriterOptions } from './redis-log-writer';
+import type { StreamOwnership } from './stream-ownership';
+
+/**
+ * The stream log with `REDIS_URL`: every replica's streams, readable from any of them. This
+ * instance's own streams are kept in memory ({@link MemoryStreamLog}: its sockets read them there,
+ * complete even while Redis is away) and copied to Redis ({@link RedisLogWriter}); other replicas'
+ * streams are read from Redis ({@link RedisLogReader}). Who owns which stream — leases, fencing,
+ * cancels sent to the owner — is {@link StreamOwnership}'s.
+ *
+ * A Redis failure on a read reads as "not there" (and is counted): nothing waits on an outage.
+ */
+export class ReplicatedStreamLog implements StreamLog {
+  private readonly memory: MemoryStreamLog;
+  private readonly writer: RedisLogWriter;
+  private readonly reader: RedisLogReader;
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly ownership: StreamOwnership,
+    options: { memory: MemoryStreamLogOptions; redis: RedisLogWriterOptions },
+    /** Told of every batch written: its entries (one per stream) and frames. */
+    onBatch: (entries: number, frames: number) => void,
+  ) {
+    this.memory = new MemoryStreamLog({ ...options.memory, owner: ownership.instance });
+    this.writer = new RedisLogWriter(redis, ownership, options.redis, onBatch);
+    this.reader = new RedisLogReader(redis, ownership, options.redis);
+  }
+
+  /**
+   * Starts holding this instance's lease and taking cancels of its streams from other replicas.
+   * @returns resolves once the lease is first held (when Redis is up)
+   */
+  start(): Promise<void> {
+    return this.ownership.start((streamId) => this.memory.cancel(streamId));
+  }
+
+  open(meta: NewStreamMeta, producer: StreamProducer): StreamRecord {
+    const record = this.memory.open(meta, producer);
+    this.writer.replicate(record);
+    return record;
+  }
+
+  /** Whether another replica can resume this instance's streams now: Redis is up. */
+  get shared(): boolean {
+    return this.redis.up;
+  }
+
+  /** Bytes of this instance's streams' frames held in memory. */
+  get totalBytes(): number {
+    return this.memory.totalBytes;
+  }
+
+  async find(streamId: string, principal: string): Promise<LogSnapshot | undefined> {
+    return (await this.memory.find(streamId, principal)) ?? (await this.fromRedis(() => this.reader.find(streamId, principal)));
+  }
+
+  /** A stream kept here is read here (complete, even while Redis is away); any other from Redis. */
+  follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
+    if (this.memory.get(streamId)) return this.memory.follow(streamId, afterSeq, reader);
+    return this.fromRedis(() => this.reader.follow(streamId, afterSeq, reader));
+  }
+
+  async list(principal: string): Promise<StreamSummary[]> {
+    const local = await this.memory.list(principal);
+    const shared = (await this.fromRedis(() => this.reader.list(principal))) ?? [];
+    const seen = new Set(local.map((s) => s.stream_id));
+    return newestFirst([...local, ...shared.filter((s) => !seen.has(s.stream_id))]);
+  }
+
+  /** A stream of this instance is cancelled here; one followed from another is cancelled by its owner, told over Redis. */
+  cancel(streamId: string): void {
+    if (this.memory.get(streamId)) return this.memory.cancel(streamId);
+    const owner = this.reader.ownerOf(streamId);
+    if (owner !== undefined) this.ownership.cancel(owner, streamId).catch((error) => this.redis.failed('cancel', error));
+  }
+
+  /** Writes what is pending now (a drain, or a test waiting for Redis to have it). */
+  flushNow(): Promise<void> {
+    return this.writer.flushNow();
+  }
+
+  async release(): Promise<void> {
+    await this.writer.flushNow().catch((error) => this.redis.failed('log_write', error));
+    await this.ownership.stop();
+    this.writer.close();
+    this.reader.close();
+  }
+
+  /**
+   * Stops the memory log's sweeper. Redis writes and reads go on: Nest destroys modules before the
+   * drain, which still needs them; {@link release} ends them.
+   */
+  close(): void {
+    this.memory.close();
+  }
+
+  /** Runs a read of Redis; a failure reads as "not there" (and is counted). */
+  private async fromRedis<T>(read: () => Promise<T>): Promise<T | undefined> {
+    if (!this.redis.up) return undefined;
+    try {
+      return await read();
+    } catch (error) {
+      this.redis.failed('log_read', error);
+      return undefined;
+    }
+  }
+}
