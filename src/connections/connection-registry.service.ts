@@ -2,7 +2,7 @@ import { Injectable, Optional } from '@nestjs/common';
 import { EmptySignal } from '../async/empty-signal';
 import { InboundByteBudgetService } from '../limits/inbound-byte-budget.service';
 import { ClientConnection, type Clock, type ConnectionContext, type ConnectionHandler, type ConnectionInfo, type ConnectionSettings } from './client-connection';
-import type { ClientTransport } from './client-transport';
+import type { ClientTransport } from '../transport/client-transport';
 import { FrameScheduler } from './frame-scheduler';
 import { RelayTotals } from './relay-totals';
 
