@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { ConnectionsModule } from '../connections/connections.module';
-import { ShutdownModule } from '../shutdown/shutdown.module';
+import { DrainModule } from '../drain/drain.module';
 import { SharedLimitsModule } from '../limits/shared-limits.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { StreamsModule } from '../streams/streams.module';
@@ -10,7 +10,7 @@ import { ChatGateway } from './chat.gateway';
 import { ChatRequestPolicy } from './chat-request.policy';
 
 @Module({
-  imports: [ConnectionsModule, StreamsModule, ShutdownModule, SharedLimitsModule, AuthModule, MetricsModule],
+  imports: [ConnectionsModule, StreamsModule, DrainModule, SharedLimitsModule, AuthModule, MetricsModule],
   providers: [ChatGateway, AdmissionService, ChatRequestPolicy],
   exports: [AdmissionService],
 })

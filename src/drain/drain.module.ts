@@ -3,5 +3,6 @@ import { ConnectionsModule } from '../connections/connections.module';
 import { StreamsModule } from '../streams/streams.module';
 import { DrainService } from './drain.service';
 
+/** The graceful shutdown on SIGTERM: the drain. */
 @Module({ imports: [ConnectionsModule, StreamsModule], providers: [DrainService], exports: [DrainService] })
-export class ShutdownModule {}
+export class DrainModule {}
