@@ -8,10 +8,11 @@ import { StreamsModule } from '../streams/streams.module';
 import { AdmissionService } from './admission.service';
 import { ChatGateway } from './chat.gateway';
 import { ChatRequestPolicy } from './chat-request.policy';
+import { ConfiguredLimits } from './configured-limits';
 
 @Module({
   imports: [ConnectionsModule, StreamsModule, DrainModule, SharedLimitsModule, AuthModule, MetricsModule],
-  providers: [ChatGateway, AdmissionService, ChatRequestPolicy],
+  providers: [ChatGateway, AdmissionService, ChatRequestPolicy, ConfiguredLimits],
   exports: [AdmissionService],
 })
 export class GatewayModule {}
