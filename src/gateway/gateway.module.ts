@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { ConnectionsModule } from '../connections/connections.module';
 import { DrainModule } from '../drain/drain.module';
-import { SharedLimitsModule } from '../limits/shared-limits.module';
+import { LimitsModule } from '../limits/limits.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { StreamsModule } from '../streams/streams.module';
 import { AdmissionService } from './admission.service';
@@ -11,7 +11,7 @@ import { ChatRequestPolicy } from './chat-request.policy';
 import { ConfiguredLimits } from './configured-limits';
 
 @Module({
-  imports: [ConnectionsModule, StreamsModule, DrainModule, SharedLimitsModule, AuthModule, MetricsModule],
+  imports: [ConnectionsModule, StreamsModule, DrainModule, LimitsModule, AuthModule, MetricsModule],
   providers: [ChatGateway, AdmissionService, ChatRequestPolicy, ConfiguredLimits],
   exports: [AdmissionService],
 })
