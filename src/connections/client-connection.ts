@@ -2,7 +2,7 @@ import { FlowGate } from '../backpressure/flow-gate';
 import { textFramePayloadBytes } from '../wire/ws-text-frame';
 import { FrameFloodGuard, type FloodVerdict } from '../limits/frame-flood-guard';
 import { CLOSE_CODES, type ServerFrame } from '@holysheep/protocol';
-import type { ClientTransport } from './client-transport';
+import type { ClientTransport } from '../transport/client-transport';
 import type { FrameScheduler } from './frame-scheduler';
 import { InboundQueue, type InboundFrame } from './inbound-queue';
 import { RelayTotals } from './relay-totals';

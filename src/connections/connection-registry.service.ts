@@ -2,7 +2,7 @@ import { Injectable, Optional } from '@nestjs/common';
 import { EmptySignal } from '../async/empty-signal';
 import { InboundByteBudgetService } from '../limits/inbound-byte-budget.service';
 import { ClientConnection, type Clock, type ConnectionContext, type ConnectionHandler, type ConnectionInfo, type ConnectionSettings } from './client-connection';
-import type { ClientTransport } from './client-transport';
+import type { ClientTransport } from '../transport/client-transport';
 import { FrameScheduler } from './frame-scheduler';
 import { RelayTotals } from './relay-totals';
 
@@ -29,7 +29,7 @@ export class ConnectionRegistryService {
   private readonly perPrincipal = new Map<string, number>();
   private clock: Clock = SYSTEM_CLOCK;
   private readonly empty = new EmptySignal();
-  /** Frames, bytes and chunks sent by every connection of this instance. */
+  /** Frames and bytes sent by every connection of this instance. */
   readonly totals = new RelayTotals();
   private readonly context: ConnectionContext;
   private readonly listeners: RegistryListener[] = [];

@@ -3,7 +3,6 @@
  * metrics library call per chunk would cost more than the relay itself. Read at scrape time.
  */
 export class RelayTotals {
-  chunks = 0;
   framesOut = 0;
   bytesOut = 0;
 }

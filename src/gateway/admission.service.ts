@@ -8,7 +8,7 @@ import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { ConnectionQuotaService, type Seat } from '../limits/connection-quota.service';
-import { DrainService } from '../shutdown/drain.service';
+import { DrainService } from '../drain/drain.service';
 import type { CloseReasonLabel } from '../metrics/metrics.service';
 import { CLOSE_CODES, type ErrorFrame } from '@holysheep/protocol';
 import type { UpgradeVerdict } from './gateway-ws.adapter';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
-import { DrainService } from '../shutdown/drain.service';
+import { DrainService } from '../drain/drain.service';
 import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
 import type { ChatErrorFrame, ChatRequestFrame, ErrorCode, ErrorFrame } from '@holysheep/protocol';
 

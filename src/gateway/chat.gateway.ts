@@ -15,7 +15,7 @@ import { AdmissionService } from './admission.service';
 import { ChatRequestPolicy, type Refusal } from './chat-request.policy';
 import { closeReasonLabel, logSocketClosed } from './socket-close-log';
 import { frameLimits, parseClientFrame, peekFrameHead, toUpstreamRequest, type FrameLimits } from './inbound-frames';
-import { WsTransport } from './ws-transport';
+import { WsTransport } from '../transport/ws-transport';
 
 /**
  * The streaming socket at `/v1/ws` (docs/protocol.md): a router. It admits a socket, greets it

@@ -1,17 +1,18 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { ConnectionsModule } from '../connections/connections.module';
-import { ShutdownModule } from '../shutdown/shutdown.module';
-import { SharedLimitsModule } from '../limits/shared-limits.module';
+import { DrainModule } from '../drain/drain.module';
+import { LimitsModule } from '../limits/limits.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { StreamsModule } from '../streams/streams.module';
 import { AdmissionService } from './admission.service';
 import { ChatGateway } from './chat.gateway';
 import { ChatRequestPolicy } from './chat-request.policy';
+import { ConfiguredLimits } from './configured-limits';
 
 @Module({
-  imports: [ConnectionsModule, StreamsModule, ShutdownModule, SharedLimitsModule, AuthModule, MetricsModule],
-  providers: [ChatGateway, AdmissionService, ChatRequestPolicy],
+  imports: [ConnectionsModule, StreamsModule, DrainModule, LimitsModule, AuthModule, MetricsModule],
+  providers: [ChatGateway, AdmissionService, ChatRequestPolicy, ConfiguredLimits],
   exports: [AdmissionService],
 })
 export class GatewayModule {}

@@ -3,7 +3,7 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
-import { DrainService } from '../shutdown/drain.service';
+import { DrainService } from '../drain/drain.service';
 
 /**
  * Kubernetes probes. Liveness never looks at the upstream: an upstream outage must not get every

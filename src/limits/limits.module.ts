@@ -1,10 +1,17 @@
 import { Module } from '@nestjs/common';
+import { RedisModule } from '../redis/redis.module';
+import { ConnectionQuotaService } from './connection-quota.service';
 import { InboundByteBudgetService } from './inbound-byte-budget.service';
+import { RequestRateLimiterService } from './request-rate-limiter.service';
 
 /**
- * The limits kept in this instance's memory alone (the connection registry charges inbound bytes
- * here). The request rate and connection count, shared across replicas through Redis, are in
- * `SharedLimitsModule`: apart, because RedisModule's metrics need the connection registry, which needs this.
+ * Per-principal limits: the inbound byte budget (this instance's memory alone: the connection
+ * registry charges it), and the request rate and connection count (on this instance alone without
+ * `REDIS_URL`, across every replica sharing the Redis with it).
  */
-@Module({ providers: [InboundByteBudgetService], exports: [InboundByteBudgetService] })
+@Module({
+  imports: [RedisModule],
+  providers: [InboundByteBudgetService, RequestRateLimiterService, ConnectionQuotaService],
+  exports: [InboundByteBudgetService, RequestRateLimiterService, ConnectionQuotaService],
+})
 export class LimitsModule {}

@@ -4,7 +4,6 @@
  * REQUIRE_REDIS=1.
  */
 import { parseConfig } from '../config/config.schema';
-import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { RedisService } from '../redis/redis.service';
 import { TestRedis } from '../../test/support/redis-server';
@@ -78,7 +77,7 @@ describe('limits shared through Redis', () => {
   /** One replica's view: its own Redis connections, config and limit services. */
   async function replica(env: Record<string, string>) {
     const config = parseConfig({ REDIS_URL: server!.url, INSTANCE_LEASE_MS: '600', ...env });
-    const redis = new RedisService(config, new MetricsService(new ConnectionRegistryService(), config), quiet);
+    const redis = new RedisService(config, new MetricsService(), quiet);
     services.push(redis);
     await new Promise<void>((resolve) => redis.onUp(resolve));
     const failed = jest.spyOn(redis, 'failed').mockImplementation(() => undefined);

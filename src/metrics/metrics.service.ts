@@ -1,8 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { GatewayConfig } from '../config/config.schema';
-import { InjectConfig } from '../config/gateway-config.module';
-import { ConnectionRegistryService } from '../connections/connection-registry.service';
 
 export const METRIC_PREFIX = 'holysheep_gateway_';
 
@@ -47,33 +44,12 @@ export class MetricsService {
     [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
   );
 
-  constructor(
-    registry: ConnectionRegistryService,
-    @InjectConfig() config: GatewayConfig,
-  ) {
+  /**
+   * Nothing to inject: every owner registers the figures it keeps ({@link gauge},
+   * {@link runningTotal}, {@link constant}), so this module reads no other one.
+   */
+  constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
-    const totals = registry.totals;
-    new Gauge({
-      name: `${METRIC_PREFIX}open_connections`,
-      help: 'Open client WebSocket connections',
-      registers: [this.registry],
-      collect() {
-        this.set(registry.size);
-      },
-    });
-    new Gauge({
-      name: `${METRIC_PREFIX}send_buffer_bytes`,
-      help: 'Bytes queued for client sockets and not yet written, all sockets together (each is bounded by SEND_BUFFER_HIGH_WATER_BYTES plus what was already read for its streams)',
-      registers: [this.registry],
-      collect() {
-        let queued = 0;
-        for (const connection of registry.all()) queued += connection.transport.bufferedAmount;
-        this.set(queued);
-      },
-    });
-    this.runningTotal('chunks_relayed_total', 'Upstream chunks relayed to clients as chat.chunk frames', () => totals.chunks);
-    this.runningTotal('sent_bytes_total', 'Bytes of frame payload sent to clients (all frame types)', () => totals.bytesOut);
-    this.configuredLimits(config);
   }
 
   streamStarted(): void {
@@ -143,22 +119,10 @@ export class MetricsService {
   }
 
   /**
-   * The limits this instance runs with, as constant gauges, so alerts and dashboards compare usage
-   * with the configured value (`open_connections / config_max_connections`) instead of a number
-   * copied from the ConfigMap that drifts when the ConfigMap changes.
+   * A counter fed at scrape time from a running total its owner keeps outside prom-client, because
+   * it changes on every frame (see `RelayTotals`): `read` must only ever grow.
    */
-  private configuredLimits(config: GatewayConfig): void {
-    const limits: Array<[name: string, help: string, value: number]> = [
-      ['config_max_connections', 'MAX_CONNECTIONS: open sockets this instance accepts (readiness turns 503 at this count)', config.limits.maxConnections],
-      ['config_max_connections_per_principal', 'MAX_CONNECTIONS_PER_PRINCIPAL: open sockets one principal may hold on this instance', config.limits.maxConnectionsPerPrincipal],
-      ['config_max_streams_per_connection', 'MAX_STREAMS_PER_CONNECTION: concurrent streams one socket may run', config.socket.maxStreamsPerConnection],
-      ['config_drain_timeout_seconds', 'DRAIN_TIMEOUT_MS in seconds: how long in-flight streams may finish after SIGTERM', config.drain.timeoutMs / 1000],
-    ];
-    for (const [name, help, value] of limits) new Gauge({ name: `${METRIC_PREFIX}${name}`, help, registers: [this.registry] }).set(value);
-  }
-
-  /** A counter fed at scrape time from a running total kept outside prom-client. */
-  private runningTotal(name: string, help: string, read: () => number): void {
+  runningTotal(name: string, help: string, read: () => number): void {
     let seen = 0;
     new Counter({
       name: `${METRIC_PREFIX}${name}`,
@@ -170,6 +134,15 @@ export class MetricsService {
         seen = now;
       },
     });
+  }
+
+  /**
+   * A gauge that never changes: a configured value, so alerts and dashboards compare usage with
+   * it (`open_connections / config_max_connections`) instead of a number copied from the
+   * ConfigMap that drifts when the ConfigMap changes.
+   */
+  constant(name: string, help: string, value: number): void {
+    new Gauge({ name: `${METRIC_PREFIX}${name}`, help, registers: [this.registry] }).set(value);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {

@@ -1,7 +1,6 @@
 import { Module, type FactoryProvider } from '@nestjs/common';
-import { ConnectionRegistryService } from '../connections/connection-registry.service';
-import { ConnectionsModule } from '../connections/connections.module';
 import { MetricsModule } from '../metrics/metrics.module';
+import { MetricsService } from '../metrics/metrics.service';
 import { RedisModule } from '../redis/redis.module';
 import { TracingModule } from '../tracing/tracing.module';
 import { UpstreamModule } from '../upstream/upstream.module';
@@ -10,18 +9,21 @@ import { StreamManagerService } from './stream-manager.service';
 import { STREAM_RUNTIME, type StreamRuntime } from './stream-runtime';
 
 /**
- * The instance's clock and relay totals, as the streams need them. The connection registry keeps
- * both today (its clock is the one tests drive); this wiring is the only place in `streams/` that
- * knows it: when the totals move (to `metrics/`, say), only this provider changes.
+ * The streams' clock and their count of relayed chunks. The count is the streams' own (a chunk is
+ * relayed when a stream logs it), so they register its metric here, as every owner does.
  */
 const runtimeProvider: FactoryProvider<StreamRuntime> = {
   provide: STREAM_RUNTIME,
-  inject: [ConnectionRegistryService],
-  useFactory: (registry: ConnectionRegistryService): StreamRuntime => ({ now: () => registry.now(), totals: registry.totals }),
+  inject: [MetricsService],
+  useFactory: (metrics: MetricsService): StreamRuntime => {
+    const totals = { chunks: 0 };
+    metrics.runningTotal('chunks_relayed_total', 'Upstream chunks relayed to clients as chat.chunk frames', () => totals.chunks);
+    return { now: Date.now, totals };
+  },
 };
 
 @Module({
-  imports: [UpstreamModule, ConnectionsModule, MetricsModule, TracingModule, RedisModule],
+  imports: [UpstreamModule, MetricsModule, TracingModule, RedisModule],
   providers: [runtimeProvider, streamLogProvider, StreamManagerService],
   exports: [StreamManagerService],
 })

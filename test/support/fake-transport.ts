@@ -1,5 +1,5 @@
 import { textFramePayload } from '../../src/wire/ws-text-frame';
-import type { ClientTransport, TransportEvents } from '../../src/connections/client-transport';
+import type { ClientTransport, TransportEvents } from '../../src/transport/client-transport';
 
 /**
  * A {@link ClientTransport} without a socket, for unit tests of the connection layer: it records

@@ -10,7 +10,7 @@ export interface TransportEvents {
 
 /**
  * What the connection layer needs from a socket, both ways. The real one wraps a `ws` WebSocket
- * (`gateway/ws-transport.ts`); tests pass a plain object, so the registry, heartbeat and
+ * (`ws-transport.ts`, beside it); tests pass a plain object, so the registry, heartbeat and
  * connection logic are testable without sockets.
  */
 export interface ClientTransport {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
 import { textFramePayload } from '../wire/ws-text-frame';
-import type { ClientTransport, TransportEvents } from '../connections/client-transport';
+import type { ClientTransport, TransportEvents } from './client-transport';
 
 /** Buffers sent as text frames: the payload is already UTF-8, so ws neither scans nor encodes it. */
 const TEXT_FRAME = { binary: false } as const;

@@ -4,6 +4,7 @@ import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { CLOSE_CODES } from '@holysheep/protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 
@@ -34,8 +35,10 @@ export class DrainService implements BeforeApplicationShutdown {
     private readonly registry: ConnectionRegistryService,
     private readonly streams: StreamManagerService,
     @InjectConfig() config: GatewayConfig,
+    metrics: MetricsService,
   ) {
     this.timeoutMs = config.drain.timeoutMs;
+    metrics.constant('config_drain_timeout_seconds', 'DRAIN_TIMEOUT_MS in seconds: how long in-flight streams may finish after SIGTERM', this.timeoutMs / 1000);
     this.streams.onWatchEnd((socket) => {
       const connection = this.isDraining ? this.registry.get(socket.id) : undefined;
       if (connection?.streamCount === 0) closeForDrain(connection);
