@@ -33,6 +33,16 @@ export class TestRedis {
     await waitForPort(this.port, child);
   }
 
+  /** Stops it with SIGSTOP: connections stay open and every command waits unanswered, as on a blackholed network. */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a {@link freeze}d server run again (SIGCONT): it answers what waited. */
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Kills it, as a crash or a failover would (everything in it is lost). */
   async down(): Promise<void> {
     const child = this.child;
