@@ -1,4 +1,4 @@
-import { raceTimeout } from './race-timeout';
+import { DeadlineError, raceTimeout, withDeadline } from './race-timeout';
 
 describe('raceTimeout', () => {
   beforeEach(() => jest.useFakeTimers());
@@ -38,5 +38,38 @@ describe('raceTimeout', () => {
     expect(timer.hasRef()).toBe(false);
     await expect(raced).resolves.toBe(true);
     spy.mockRestore();
+  });
+});
+
+describe('withDeadline', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('yields the value in time, and clears its timer', async () => {
+    await expect(withDeadline(Promise.resolve(7), 500, 'read')).resolves.toBe(7);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('passes a failure in time through', async () => {
+    await expect(withDeadline(Promise.reject(new Error('boom')), 500, 'read')).rejects.toThrow('boom');
+  });
+
+  it('rejects with a DeadlineError when the time runs out; a late value goes to `late`, a late failure nowhere', async () => {
+    let resolve!: (value: string) => void;
+    const late = jest.fn();
+    const bounded = withDeadline(new Promise<string>((r) => (resolve = r)), 500, 'read', late);
+    jest.advanceTimersByTime(500);
+    await expect(bounded).rejects.toBeInstanceOf(DeadlineError);
+    resolve('subscription');
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(late).toHaveBeenCalledWith('subscription');
+
+    let reject!: (error: Error) => void;
+    const failing = withDeadline(new Promise<string>((_r, j) => (reject = j)), 500, 'read');
+    jest.advanceTimersByTime(500);
+    await expect(failing).rejects.toThrow('read: no answer within 500 ms');
+    reject(new Error('late'));
+    await Promise.resolve();
   });
 });

@@ -3,6 +3,7 @@ import { textFramePayloadBytes } from '../wire/ws-text-frame';
 import { FrameFloodGuard, type FloodVerdict } from '../limits/frame-flood-guard';
 import { CLOSE_CODES, type ServerFrame } from '@holysheep/protocol';
 import type { ClientTransport } from '../transport/client-transport';
+import { FrameOrder, type OrderKey } from './frame-order';
 import type { FrameScheduler } from './frame-scheduler';
 import { InboundQueue, type InboundFrame } from './inbound-queue';
 import { RelayTotals } from './relay-totals';
@@ -37,8 +38,9 @@ export interface ConnectionContext {
 /** What the gateway does with a connection's traffic. */
 export interface ConnectionHandler {
   /**
-   * One inbound frame that passed the flood guard, in arrival order. When handling it takes a
-   * round trip (a resume reading a shared log), the returned promise holds the frames behind it.
+   * One inbound frame that passed the flood guard, in arrival order. Work that takes a round trip
+   * (a resume reading a shared log) goes through {@link ClientConnection.inOrder}; a returned
+   * promise holds every frame behind it (the socket is not read until it settles).
    */
   frame(connection: ClientConnection, data: Buffer, isBinary: boolean): void | Promise<void>;
   /** One frame the flood guard refused (`drop`, `drop-and-warn`) or the flood that ends the socket (`close`). */
@@ -93,6 +95,7 @@ export class ClientConnection {
   private ended = false;
   private readonly flood: FrameFloodGuard;
   private readonly inbound: InboundQueue;
+  private readonly order = new FrameOrder();
   private readonly lowWaterBytes: number;
   private slowTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -204,6 +207,15 @@ export class ClientConnection {
     return [...this.streams.values()].map((entry) => entry.streamId);
   }
 
+  /**
+   * Runs the handling of an inbound frame in its socket's order per id (see {@link FrameOrder}):
+   * now, or after the earlier frames with the same `key` have finished. Returns a promise (to
+   * return from {@link ConnectionHandler.frame}) only while the socket has too many frames in flight.
+   */
+  inOrder(key: OrderKey, work: () => void | Promise<void>): void | Promise<void> {
+    return this.order.run(key, work);
+  }
+
   // ------------------------------------------------------------------------------------- outbound
 
   /** Typed send: the only way a protocol object becomes a frame. */
@@ -283,6 +295,7 @@ export class ClientConnection {
     if (!this.ended) {
       this.ended = true;
       this.inbound.close();
+      this.order.close();
       this.detachStreams();
     }
     this.transport.close(code, reason, graceMs);
@@ -291,6 +304,7 @@ export class ClientConnection {
   /** Releases every timer, waiting frame and stream attachment; runs once the socket has closed (idempotent). */
   dispose(): void {
     this.inbound.close();
+    this.order.close();
     this.detachStreams();
     for (const timer of [this.slowTimer, this.expiryTimer, this.budgetTimer]) clearTimeout(timer);
     this.slowTimer = this.expiryTimer = this.budgetTimer = undefined;

@@ -7,6 +7,7 @@ import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection, ConnectionHandler, ConnectionSettings } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
+import { ANY_ID, type OrderKey } from '../connections/frame-order';
 import type { FloodVerdict } from '../limits/frame-flood-guard';
 import { MetricsService } from '../metrics/metrics.service';
 import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame } from '@holysheep/protocol';
@@ -72,19 +73,19 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     if (auth.expiresAt !== undefined) connection.expireAt(auth.expiresAt);
   }
 
+  /**
+   * Parses a frame and handles it in the socket's order per id (see `FrameOrder`): a frame whose
+   * id waits on a round trip (Redis) holds only the frames with that id behind it.
+   */
   frame(connection: ClientConnection, data: Buffer, isBinary: boolean): void | Promise<void> {
     const parsed = parseClientFrame(data, isBinary, this.frameLimits);
-    if (!parsed.ok) return this.refuse(connection, parsed.code, parsed.message, parsed.id);
-    const failed = (error: unknown) => {
-      // A bug must cost one frame, never the socket or the process.
-      this.logger.error({ event: 'frame_failed', connection_id: connection.id, err: error }, 'frame handling failed');
-      this.refuse(connection, 'internal_error', 'The gateway could not handle this frame', 'id' in parsed.frame ? parsed.frame.id : undefined);
-    };
-    try {
-      return this.dispatch(connection, parsed.frame)?.catch(failed);
-    } catch (error) {
-      failed(error);
+    if (!parsed.ok) {
+      const { code, message, id } = parsed;
+      // The refusal keeps its place among the answers to its id.
+      return connection.inOrder(id, () => this.refuse(connection, code, message, id));
     }
+    const frame = parsed.frame;
+    return connection.inOrder(orderKey(connection, frame), () => this.handle(connection, frame));
   }
 
   flooded(connection: ClientConnection, verdict: Exclude<FloodVerdict, 'accept'>, data: Buffer, isBinary: boolean): void {
@@ -102,6 +103,19 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     this.registry.unregister(connection.id);
     this.metrics.socketClosed(closeReasonLabel(connection.closeReason, code));
     logSocketClosed(this.logger, connection, this.registry.now(), code, reason);
+  }
+
+  private handle(connection: ClientConnection, frame: ClientFrame): void | Promise<void> {
+    const failed = (error: unknown) => {
+      // A bug must cost one frame, never the socket or the process.
+      this.logger.error({ event: 'frame_failed', connection_id: connection.id, err: error }, 'frame handling failed');
+      this.refuse(connection, 'internal_error', 'The gateway could not handle this frame', 'id' in frame ? frame.id : undefined);
+    };
+    try {
+      return this.dispatch(connection, frame)?.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   private dispatch(connection: ClientConnection, frame: ClientFrame): void | Promise<void> {
@@ -140,5 +154,23 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
 
   private refuse(connection: ClientConnection, code: ErrorCode, message: string, id?: string): void {
     connection.reply(id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id });
+  }
+}
+
+/**
+ * Which earlier frames of its socket a frame waits for: those with the same id. A `ping` waits for
+ * nothing, nor does a `chat.cancel` of a stream the socket has (what it stops is already there);
+ * a `stream.resume` without an `id` learns it from the log, so it waits for, and holds, every id.
+ */
+function orderKey(connection: ClientConnection, frame: ClientFrame): OrderKey {
+  switch (frame.type) {
+    case 'ping':
+      return undefined;
+    case 'chat.cancel':
+      return connection.hasStream(frame.id) ? undefined : frame.id;
+    case 'stream.resume':
+      return frame.id ?? ANY_ID;
+    default:
+      return frame.id;
   }
 }

@@ -1,5 +1,5 @@
 import type { StreamSummary } from '@holysheep/protocol';
-import type { LogReader, LogSnapshot, LogSubscription, NewStreamMeta, StreamLog, StreamProducer } from './stream-log';
+import type { LogReader, LogSnapshot, LogSubscription, NewStreamMeta, StreamListing, StreamLog, StreamProducer } from './stream-log';
 import { StreamRecord } from './stream-record';
 
 export interface MemoryStreamLogOptions {
@@ -75,11 +75,12 @@ export class MemoryStreamLog implements StreamLog {
     return Promise.resolve(this.records.get(streamId)?.follow(afterSeq, reader));
   }
 
-  list(principal: string): Promise<StreamSummary[]> {
+  /** Always whole: every stream it lists is in this instance's memory. */
+  list(principal: string): Promise<StreamListing> {
     const mine: StreamSummary[] = [];
     for (const record of this.records.values()) if (record.meta.principal === principal) mine.push(record.summary());
     // Kept in the order they started, nearly always: reversed, then sorted (stable) for the odd clock step back.
-    return Promise.resolve(newestFirst(mine.reverse()));
+    return Promise.resolve({ streams: newestFirst(mine.reverse()) });
   }
 
   cancel(streamId: string): void {

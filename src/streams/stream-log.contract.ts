@@ -155,7 +155,7 @@ export function describeStreamLog(name: string, makeHarness: () => Promise<Strea
       harness.produce(newer);
       harness.produce(meta('someone-else'));
       await harness.settle();
-      const listed = await harness.log.list('lister');
+      const { streams: listed } = await harness.log.list('lister');
       expect(listed.map((s) => s.stream_id)).toEqual([newer.streamId, older.streamId]);
       expect(listed[1]).toMatchObject({ id: older.requestId, model: 'gpt-4.1', state: 'streaming', last_seq: 1 });
       expect(listed[0]).toMatchObject({ state: 'pending', last_seq: 0 });

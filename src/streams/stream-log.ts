@@ -67,6 +67,14 @@ export interface LogSnapshot {
   lastSeq: number;
 }
 
+/** What {@link StreamLog.list} found. */
+export interface StreamListing {
+  /** Newest first. */
+  streams: StreamSummary[];
+  /** Set when streams kept elsewhere could not be read in time: `streams` are this instance's only. */
+  partial?: true;
+}
+
 /**
  * Where streams' frames are kept so that they outlive their socket (docs/protocol.md "Resume"):
  * writes (`open` a stream, then append to its {@link StreamRecord}) and reads (`find`, `follow`,
@@ -89,8 +97,11 @@ export interface StreamLog {
    * frames after `afterSeq` are gone (or the stream is unknown).
    */
   follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined>;
-  /** The principal's streams that can still be resumed, newest first. */
-  list(principal: string): Promise<StreamSummary[]>;
+  /**
+   * The principal's streams that can still be resumed, newest first. Answers in bounded time: a
+   * log that could not read all of them in time (Redis away or slow) lists what it has, `partial`.
+   */
+  list(principal: string): Promise<StreamListing>;
   /** `chat.cancel` of a stream: its producer is told, here or on the replica running it. Unknown ids are a no-op. */
   cancel(streamId: string): void;
   /** Whether other replicas can read this instance's streams now (a drain may leave them running). */

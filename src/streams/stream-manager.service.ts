@@ -146,10 +146,14 @@ export class StreamManagerService implements OnModuleDestroy {
     if (streamId !== undefined) this.log.cancel(streamId);
   }
 
-  /** `stream.list`: this principal's streams that can be resumed, newest first. */
+  /**
+   * `stream.list`: this principal's streams that can be resumed, newest first. The log answers in
+   * bounded time; when it could not read other replicas' streams in time, the answer lists this
+   * instance's and says `partial`.
+   */
   async list(socket: StreamSocket, id?: string): Promise<StreamListResultFrame> {
-    const streams = await this.log.list(socket.principal);
-    return id === undefined ? { type: 'stream.list.result', streams } : { type: 'stream.list.result', id, streams };
+    const { streams, partial } = await this.log.list(socket.principal);
+    return { type: 'stream.list.result', ...(id === undefined ? {} : { id }), streams, ...(partial ? { partial } : {}) };
   }
 
   /** A drain with a shared log: detached streams run on to their end, for other replicas to resume. */

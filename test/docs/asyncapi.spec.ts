@@ -68,7 +68,7 @@ const DOCUMENTED_EXTENSIONS: Record<string, string[]> = {
   // Additive fields (a v1 client ignores fields it does not know).
   'session.ready': ['models', 'default', 'allowed', 'resume', 'enabled', 'grace_ms', 'retention_ms'],
   'stream.list': ['id'],
-  'stream.list.result': ['id', 'streams', 'stream_id', 'model', 'state', 'pending', 'streaming', 'done', 'failed', 'last_seq', 'started_at'],
+  'stream.list.result': ['id', 'streams', 'stream_id', 'model', 'state', 'pending', 'streaming', 'done', 'failed', 'last_seq', 'started_at', 'partial'],
 };
 
 /** The error codes and close codes of protocol v1, hard-coded. */

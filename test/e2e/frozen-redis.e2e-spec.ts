@@ -49,7 +49,7 @@ describe('a frozen Redis never holds up a socket (e2e, real process)', () => {
     return { list, pong, cancelled, pongBeforeList: arrival(pong) < arrival(list), cancelBeforeList: arrival(cancelled) < arrival(list) };
   }
 
-  test.failing('stream.list answers partial within a second; a ping and a cancel sent behind it do not wait for Redis; no stream ends for it', async () => {
+  it('stream.list answers partial within a second; a ping and a cancel sent behind it do not wait for Redis; no stream ends for it', async () => {
     if (!cluster.redis) return;
     const client = await open();
     await startStreaming(client, cluster.upstream, 'first', ['a']);

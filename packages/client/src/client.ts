@@ -8,10 +8,10 @@
  * - the `stream.list` requests (list-requests.ts), the caller's and the registry's own lookups.
  * This class wires them together and is the API callers use.
  */
-import type { SessionReadyFrame, StreamSummary } from '@holysheep/protocol';
+import type { SessionReadyFrame } from '@holysheep/protocol';
 import type { ChatHandle } from './chat-handle';
 import { ChatError } from './errors';
-import { ListRequests } from './list-requests';
+import { ListRequests, type StreamList } from './list-requests';
 import { StreamRegistry, type StreamEntry, type StreamLink } from './stream-registry';
 import { ReconnectingTransport, type AppFrame } from './transport';
 
@@ -114,10 +114,11 @@ export class StreamClient {
   }
 
   /**
-   * This principal's resumable streams (`stream.list`), newest first. Rejects with `unsupported`
-   * on a gateway that does not know `stream.list`.
+   * This principal's resumable streams (`stream.list`), newest first; `partial` when the gateway
+   * could only list the streams its answering instance knows (its Redis is away or slow). Rejects
+   * with `unsupported` on a gateway that does not know `stream.list`.
    */
-  streams(): Promise<StreamSummary[]> {
+  streams(): Promise<StreamList> {
     return new Promise((resolve, reject) => {
       const id = this.lists.add(resolve, reject);
       if (this.transport.ready) this.lists.send(id);

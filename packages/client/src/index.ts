@@ -19,6 +19,7 @@ export type {
   WatchOptions,
 } from './client-types';
 export type { ChatEvent, ChatHandle, ChatResult, ChatStatus } from './chat-handle';
+export type { StreamList } from './list-requests';
 export { ChatError, type ClientErrorCode } from './errors';
 export { backoffDelay, BROWSER_CLOSE_CODES, closeAction, DEFAULT_BACKOFF, type BackoffOptions, type CloseAction } from './reconnect-policy';
 export { Conversation } from './conversation';

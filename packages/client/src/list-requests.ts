@@ -6,6 +6,13 @@
 import type { ClientFrame, StreamListResultFrame, StreamSummary } from '@holysheep/protocol';
 import { ChatError } from './errors';
 
+/**
+ * What `client.streams()` resolves with: the streams, newest first (an array, as before), and
+ * whether the list is `partial` — the gateway could not read every replica's streams in time, so
+ * streams running or kept elsewhere may be missing. False from gateways that do not say.
+ */
+export type StreamList = StreamSummary[] & { readonly partial: boolean };
+
 /** What the list requests need from the layers around them. */
 export interface ListLink {
   /** Sends a frame on the open socket. */
@@ -18,7 +25,7 @@ export interface ListLink {
 interface PendingList {
   /** The SDK's own lookup after a reconnect: dropped with its socket. */
   internal?: boolean;
-  resolve: (streams: StreamSummary[]) => void;
+  resolve: (streams: StreamList) => void;
   reject: (error: ChatError) => void;
   sent: boolean;
   timer?: ReturnType<typeof setTimeout>;
@@ -41,7 +48,7 @@ export class ListRequests {
   }
 
   /** Registers a caller's request; returns its id, for {@link send} now or {@link sendUnsent} on the next socket. */
-  add(resolve: (streams: StreamSummary[]) => void, reject: (error: ChatError) => void): string {
+  add(resolve: (streams: StreamList) => void, reject: (error: ChatError) => void): string {
     const id = this.link.newId('l');
     this.pending.set(id, { resolve, reject, sent: false });
     return id;
@@ -72,7 +79,9 @@ export class ListRequests {
 
   onResult(frame: StreamListResultFrame): void {
     const list = frame.id === undefined ? undefined : this.pending.get(frame.id);
-    if (list && frame.id !== undefined) this.settle(frame.id, list, frame.streams);
+    // Not enumerable: the list still equals (and serialises as) the plain array it was before.
+    const streams = Object.defineProperty(frame.streams, 'partial', { value: frame.partial === true, enumerable: false }) as StreamList;
+    if (list && frame.id !== undefined) this.settle(frame.id, list, streams);
   }
 
   /**
@@ -102,7 +111,7 @@ export class ListRequests {
     for (const [id, list] of this.pending) this.settle(id, list, error);
   }
 
-  private settle(id: string, list: PendingList, outcome: StreamSummary[] | ChatError): void {
+  private settle(id: string, list: PendingList, outcome: StreamList | ChatError): void {
     if (this.pending.get(id) !== list) return;
     this.pending.delete(id);
     clearTimeout(list.timer);

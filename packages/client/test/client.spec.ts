@@ -328,9 +328,16 @@ describe('StreamClient', () => {
     const streams = [{ stream_id: 's', id: 'r', model: 'm', state: 'done', last_seq: 5, started_at: '2026-01-01T00:00:00Z' }];
     ws.receive({ type: 'stream.list.result', id: frame!.id, streams });
     await expect(listing).resolves.toEqual(streams);
+    expect((await listing).partial).toBe(false);
+
+    // A gateway that could not read every replica's streams in time says so.
+    const partly = client.streams();
+    const partial = ws.sentOfType('stream.list')[1]!;
+    ws.receive({ type: 'stream.list.result', id: partial.id, streams, partial: true });
+    expect((await partly).partial).toBe(true);
 
     const again = client.streams();
-    const second = ws.sentOfType('stream.list')[1]!;
+    const second = ws.sentOfType('stream.list')[2]!;
     ws.receive({ type: 'error', code: 'unknown_type', message: 'Unknown frame type "stream.list"', id: second.id });
     await expect(again).rejects.toMatchObject({ code: 'unsupported' });
   });

@@ -214,6 +214,11 @@ export interface StreamListResultFrame {
   id?: string;
   /** Newest first. */
   streams: StreamSummary[];
+  /**
+   * *New.* Present (`true`) when the gateway could not read every replica's streams in time (its
+   * Redis is away or slow): `streams` are the ones the answering instance knows. Absent otherwise.
+   */
+  partial?: true;
 }
 
 export type ServerFrame =

@@ -1,11 +1,14 @@
-import type { StreamSummary } from '@holysheep/protocol';
+import { withDeadline } from '../../async/race-timeout';
 import type { RedisService } from '../../redis/redis.service';
 import { MemoryStreamLog, newestFirst, type MemoryStreamLogOptions } from '../memory-stream-log';
-import type { LogReader, LogSnapshot, LogSubscription, NewStreamMeta, StreamLog, StreamProducer } from '../stream-log';
+import type { LogReader, LogSnapshot, LogSubscription, NewStreamMeta, StreamListing, StreamLog, StreamProducer } from '../stream-log';
 import type { StreamRecord } from '../stream-record';
 import { RedisLogReader } from './redis-log-reader';
 import { RedisLogWriter, type RedisLogWriterOptions } from './redis-log-writer';
 import type { StreamOwnership } from './stream-ownership';
+
+/** The longest a read of Redis on a socket's path (resume, list) waits, like the shared limits' 500 ms. */
+export const REDIS_READ_TIMEOUT_MS = 500;
 
 /**
  * The stream log with `REDIS_URL`: every replica's streams, readable from any of them. This
@@ -15,6 +18,8 @@ import type { StreamOwnership } from './stream-ownership';
  * cancels sent to the owner — is {@link StreamOwnership}'s.
  *
  * A Redis failure on a read reads as "not there" (and is counted): nothing waits on an outage.
+ * Every read is bounded by {@link REDIS_READ_TIMEOUT_MS}: a Redis that is up but does not answer
+ * (stopped, a blackholed network) costs a socket at most that, then counts as a failure.
  */
 export class ReplicatedStreamLog implements StreamLog {
   private readonly memory: MemoryStreamLog;
@@ -64,14 +69,17 @@ export class ReplicatedStreamLog implements StreamLog {
   /** A stream kept here is read here (complete, even while Redis is away); any other from Redis. */
   follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
     if (this.memory.get(streamId)) return this.memory.follow(streamId, afterSeq, reader);
-    return this.fromRedis(() => this.reader.follow(streamId, afterSeq, reader));
+    // A subscription made after its resume gave up is closed, not left following.
+    return this.fromRedis(() => this.reader.follow(streamId, afterSeq, reader), (late) => late?.close());
   }
 
-  async list(principal: string): Promise<StreamSummary[]> {
-    const local = await this.memory.list(principal);
-    const shared = (await this.fromRedis(() => this.reader.list(principal))) ?? [];
+  /** This instance's streams and, read in bounded time, other replicas'; without theirs, `partial`. */
+  async list(principal: string): Promise<StreamListing> {
+    const local = (await this.memory.list(principal)).streams;
+    const shared = await this.fromRedis(() => this.reader.list(principal));
+    if (!shared) return { streams: local, partial: true };
     const seen = new Set(local.map((s) => s.stream_id));
-    return newestFirst([...local, ...shared.filter((s) => !seen.has(s.stream_id))]);
+    return { streams: newestFirst([...local, ...shared.filter((s) => !seen.has(s.stream_id))]) };
   }
 
   /** A stream of this instance is cancelled here; one followed from another is cancelled by its owner, told over Redis. */
@@ -101,11 +109,14 @@ export class ReplicatedStreamLog implements StreamLog {
     this.memory.close();
   }
 
-  /** Runs a read of Redis; a failure reads as "not there" (and is counted). */
-  private async fromRedis<T>(read: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * Runs a read of Redis for at most {@link REDIS_READ_TIMEOUT_MS}; a failure or no answer in time
+   * reads as "not there" (and is counted). What the read yields too late goes to `late`.
+   */
+  private async fromRedis<T>(read: () => Promise<T>, late?: (value: T) => void): Promise<T | undefined> {
     if (!this.redis.up) return undefined;
     try {
-      return await read();
+      return await withDeadline(read(), REDIS_READ_TIMEOUT_MS, 'stream log read', late);
     } catch (error) {
       this.redis.failed('log_read', error);
       return undefined;
