@@ -4,7 +4,7 @@ import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection } from '../connections/client-connection';
 import { DrainService } from '../drain/drain.service';
 import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
-import type { ChatErrorFrame, ChatRequestFrame, ErrorCode, ErrorFrame } from '@holysheep/protocol';
+import type { ChatErrorFrame, ChatRequestFrame, ErrorCode, ErrorFrame, StreamResumeFrame } from '@holysheep/protocol';
 
 /** Why a request may not start: an `error` frame, or `chat.error` `rate_limited`. */
 export type Refusal = ErrorFrame | ChatErrorFrame;
@@ -65,6 +65,19 @@ export class ChatRequestPolicy {
       if (this.drain.isDraining) return refuse('shutting_down', SHUTTING_DOWN);
       return this.rateLimited(request, ms);
     });
+  }
+
+  /**
+   * Whether `stream.resume` may make this socket watch one more stream: watching counts against
+   * `MAX_STREAMS_PER_CONNECTION` like running one (a socket could otherwise hold any number of
+   * streams open, and their memory, by resuming them). Over it: `error` `too_many_streams` under
+   * the resume's `id`, else its `stream_id`. An `id` the socket already uses is left to the resume
+   * (`duplicate_id`), as `chat.request` checks it before the cap.
+   */
+  checkResume(connection: ClientConnection, resume: StreamResumeFrame): ErrorFrame | undefined {
+    if (resume.id !== undefined && connection.hasStream(resume.id)) return undefined;
+    if (connection.streamCount < this.maxStreams) return undefined;
+    return { type: 'error', code: 'too_many_streams', message: `At most ${this.maxStreams} streams may be active on one socket`, id: resume.id ?? resume.stream_id };
   }
 
   private rateLimited(request: ChatRequestFrame, retryAfterMs: number): ChatErrorFrame | undefined {

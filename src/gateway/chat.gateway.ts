@@ -125,8 +125,10 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
       case 'chat.cancel':
         // Unknown or finished ids are a silent no-op (docs/protocol.md).
         return this.streams.cancel(connection, frame.id);
-      case 'stream.resume':
-        return this.streams.resume(connection, frame);
+      case 'stream.resume': {
+        const refusal = this.policy.checkResume(connection, frame);
+        return refusal ? connection.reply(refusal) : this.streams.resume(connection, frame);
+      }
       case 'stream.list':
         return this.streams.list(connection, frame.id).then((result) => connection.reply(result));
       case 'ping':

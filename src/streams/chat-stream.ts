@@ -141,6 +141,11 @@ export class ChatStream {
     this.end({ kind: 'abandoned' }, ABANDONED);
   }
 
+  /** Nobody will resume it here (a drain hands it to other replicas): its record need not keep frames for a client. */
+  stopKeeping(): void {
+    this.record.stopKeeping();
+  }
+
   /**
    * One request may not bill forever: past `MAX_STREAM_DURATION_MS` the upstream is dropped and
    * the stream ends with `upstream_timeout`, not retryable (the same request would be cut again).

@@ -2,7 +2,9 @@ import type { ChatStream } from './chat-stream';
 
 /**
  * Streams running here with no socket attached, each for its resume grace (`RESUME_GRACE_MS`): a
- * client that reconnects in time finds its answer still coming; when the grace ends with nobody
+ * client that reconnects in time finds its answer still coming, and every frame its socket may not
+ * have delivered (the record keeps them, its upstream paused at the bound: whatever closed the
+ * socket, 4008 and 4401 included); when the grace ends with nobody
  * back, the stream is abandoned (its upstream request aborted: billing stops). A principal may have
  * at most `MAX_DETACHED_STREAMS_PER_PRINCIPAL` of them, so reconnecting in a loop cannot keep
  * unbounded generations billing: past it, its longest-detached stream is abandoned at once.
@@ -30,6 +32,7 @@ export class DetachedStreams {
     if (!stream.active || this.timers.has(stream)) return;
     if (this.mode === 'abandon' || this.graceMs === 0 || this.maxPerPrincipal === 0) return this.abandon(stream);
     this.timers.set(stream, this.mode === 'hold' ? undefined : setTimeout(() => this.expire(stream), this.graceMs));
+    if (this.mode === 'hold') stream.stopKeeping();
     let mine = this.byPrincipal.get(stream.principal);
     if (!mine) this.byPrincipal.set(stream.principal, (mine = new Set()));
     mine.add(stream);
@@ -53,6 +56,7 @@ export class DetachedStreams {
     for (const [stream, timer] of this.timers) {
       clearTimeout(timer);
       this.timers.set(stream, undefined);
+      stream.stopKeeping();
     }
   }
 

@@ -126,7 +126,8 @@ export class MemoryStreamLog implements StreamLog {
 
   /**
    * Drops ended streams past their retention; then, while over the total, the longest-ended ones;
-   * then the oldest frames of running ones that no attached reader still needs.
+   * then the oldest frames of running ones that no attached reader still needs — but a stream
+   * waiting for its client (no reader) is ended instead (see {@link StreamProducer.outOfRoom}).
    */
   sweep(): void {
     this.sweepQueued = false;
@@ -136,7 +137,13 @@ export class MemoryStreamLog implements StreamLog {
     for (let record = this.oldestEnded(); record && (now - record.endedAt! >= retentionMs || this.total > max); record = this.oldestEnded()) this.dropOldestEnded();
     if (this.total <= max) return;
     const share = Math.floor(max / Math.max(1, this.records.size));
-    for (const record of this.records.values()) if (record.size > share) record.trim(share);
+    for (const record of this.records.values()) {
+      if (record.size <= share) continue;
+      // A stream waiting for its client cannot lose frames the client may lack while it runs on:
+      // it ends, with its terminal frame, and goes whole with the ended ones when room is needed.
+      if (record.waiting && record.producer?.outOfRoom) record.producer.outOfRoom();
+      else record.trim(share);
+    }
   }
 
   /** The kept record that ended first (records deleted meanwhile are skipped). */

@@ -48,6 +48,3 @@ export function restOf(fields: Record<string, unknown>): string {
   const json = JSON.stringify(fields);
   return json === '{}' ? '}' : `,${json.slice(1)}`;
 }
-
-/** Approximate bytes a frame holds in memory (its text, mostly one byte per character, plus the prefix and header kept with it), for the log's bounds. */
-export const frameBytes = (frame: RecordFrame): number => frame.rest.length + 64;

@@ -6,7 +6,7 @@ describe('RecordSlabs', () => {
   // A non-ASCII id and non-ASCII text: byte offsets and UTF-16 lengths differ.
   const prefixes = new FramePrefixes('réq "1"');
   const rest = (seq: number, text: string) => `,"seq":${seq},"chunk":{"text":${JSON.stringify(text)}}}`;
-  const push = (store: RecordSlabs, type: StreamFrameType, r: string) => store.push(type, prefixes.prefixOf(type), r, r.length + 64);
+  const push = (store: RecordSlabs, type: StreamFrameType, r: string) => store.push(type, prefixes.prefixOf(type), r);
   const whole = (type: StreamFrameType, r: string) => prefixes.render({ seq: 0, type, rest: r });
   /** The JSON a WebSocket text frame carries. */
   const payload = (wire: Buffer) => textFramePayload(wire).toString();

@@ -14,6 +14,8 @@ const STRIDE = 6;
  */
 const FIRST_SLAB_BYTES = 2_048;
 const LARGEST_SLAB_BYTES = 32_768;
+/** What one frame's entry in the index takes (six 32-bit integers), counted with its bytes. */
+const INDEX_BYTES = STRIDE * 4;
 /** Frames the index has room for at first (it doubles when full): most answers fit. */
 const FIRST_INDEX_FRAMES = 32;
 /** At its end a stream's last slab is cut to what it holds when at least this much of it is unused. */
@@ -60,9 +62,10 @@ export class RecordSlabs {
    * Appends a frame: its `prefix` (`{"type":…,"id":…`) and `rest`, encoded once, with room in front
    * for a WebSocket header. Returns the frame as a WebSocket text frame (header and JSON), a view
    * into the slab: slab bytes are never written twice, so a view stays valid while a socket still
-   * has it queued. `size` is what the frame counts for the log's bounds.
+   * has it queued. The frame counts for the log's bounds as the bytes it holds: its WebSocket frame
+   * (UTF-8, as written: a CJK character is three bytes) and its index entry ({@link sizeAt}).
    */
-  push(type: StreamFrameType, prefix: { text: string; bytes: number }, rest: string, size: number): Buffer {
+  push(type: StreamFrameType, prefix: { text: string; bytes: number }, rest: string): Buffer {
     const text = prefix.text + rest;
     // A UTF-8 encoding takes at most 3 bytes per UTF-16 unit: measure exactly only near a slab's end.
     const reserve = textFrameHeaderBytes(text.length * 3);
@@ -72,6 +75,7 @@ export class RecordSlabs {
     const offset = this.fill + reserve;
     const length = slab.write(text, offset);
     this.fill = offset + length;
+    const start = writeTextFrameHeader(slab, offset, length);
     if ((this.head + this.count + 1) * STRIDE > this.index.length) this.makeRoom();
     const p = (this.head + this.count) * STRIDE;
     const index = this.index;
@@ -79,10 +83,11 @@ export class RecordSlabs {
     index[p + 1] = this.slabBase + this.slabs.length - 1;
     index[p + 2] = offset;
     index[p + 3] = length;
-    index[p + 4] = size;
+    // Known from the encode that just happened: no second measure of the text.
+    index[p + 4] = offset + length - start + INDEX_BYTES;
     index[p + 5] = prefix.bytes;
     this.count++;
-    return slab.subarray(writeTextFrameHeader(slab, offset, length), offset + length);
+    return slab.subarray(start, offset + length);
   }
 
   /** The `i`-th kept frame (0 = oldest), as frame `seq`, its `rest` decoded from its bytes. */
@@ -113,7 +118,7 @@ export class RecordSlabs {
     return this.slabs[this.index[p + 1]! - this.slabBase]!.subarray(offset, offset + this.index[p + 3]!);
   }
 
-  /** What the `i`-th kept frame counts for the bounds. */
+  /** What the `i`-th kept frame counts for the bounds: its bytes as held (see {@link push}). */
   sizeAt(i: number): number {
     return this.index[(this.head + i) * STRIDE + 4]!;
   }

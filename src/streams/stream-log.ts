@@ -28,6 +28,11 @@ export interface StreamProducer extends Pausable {
   cancel(): void;
   /** The log takes no more of this stream: another instance ended it while this one was cut off. */
   fenced(): void;
+  /**
+   * The log is over its total and this stream, running with nobody reading it, keeps frames its
+   * client may lack: end it now, with its terminal frame, rather than drop frames while it runs on.
+   */
+  outOfRoom?(): void;
 }
 
 /** Someone reading a stream's log from some seq on: a socket watching it, or a test. */

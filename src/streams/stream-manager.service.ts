@@ -83,6 +83,10 @@ export class StreamManagerService implements OnModuleDestroy {
       pause: () => stream.flow.pause(),
       resume: () => stream.flow.resume(),
       cancel: () => stream.cancel(),
+      outOfRoom: () => {
+        this.logger.warn({ event: 'stream_out_of_room', stream_id: streamId }, 'stream log over its total: a stream nobody reads was ended');
+        this.abandon(stream);
+      },
       fenced: () => {
         // Another instance ended this stream's log (this one's lease had lapsed): it cannot go on.
         this.logger.warn({ event: 'stream_fenced', stream_id: streamId }, 'stream ended elsewhere while this instance was cut off from the shared log');

@@ -1,6 +1,6 @@
 import type { StreamState, StreamSummary } from '@holysheep/protocol';
 import { viewAfter } from './reader-view';
-import { FramePrefixes, frameBytes, isTerminal, type RecordFrame } from './record-frame';
+import { FramePrefixes, isTerminal, type RecordFrame } from './record-frame';
 import { RecordSlabs } from './record-slabs';
 import type { LogReader, LogSubscription, StreamMeta, StreamProducer } from './stream-log';
 
@@ -11,8 +11,11 @@ import type { LogReader, LogSubscription, StreamMeta, StreamProducer } from './s
  *
  * Past `maxBytes` the oldest frames go, but never ones an attached reader has yet to read: then the
  * producer is paused (`producer.pause()`, i.e. the upstream body is not read) until the slowest
- * reader catches up or leaves. With no reader attached the oldest frames simply go, and a resume
- * from below them is refused.
+ * reader catches up or leaves. When the last reader leaves a running stream (its socket closed:
+ * 4008, 4401, a lost network) the record keeps every frame it holds from then on for the client
+ * coming back ({@link waiting}), and pauses the producer at the bound rather than drop any, until a
+ * reader follows it again or it ends (its grace ran out). Only an ended stream with no reader, or
+ * one released by {@link stopKeeping}, drops its oldest frames freely; a resume from below them is refused.
  *
  * The frames themselves are kept as bytes off the V8 heap ({@link RecordSlabs}), whole, as the
  * WebSocket frames the socket that asked for the stream receives: a reader that knows the stream by
@@ -31,6 +34,8 @@ export class StreamRecord {
   private bytes = 0;
   private readonly subscriptions = new Set<RecordSubscription>();
   private producerPaused = false;
+  /** While nobody reads the running stream: frames from this seq on are kept for its client (see {@link waiting}). */
+  private keepFrom: number | undefined;
   /** Told after every append (the Redis writer marks the stream for its next batch). */
   onAppend: (() => void) | undefined;
 
@@ -64,11 +69,34 @@ export class StreamRecord {
     return this.subscriptions.size;
   }
 
+  /** Running with no reader, keeping its frames for a client that may resume (its upstream pauses at the bound). */
+  get waiting(): boolean {
+    return this.keepFrom !== undefined && this.subscriptions.size === 0 && !this.ended;
+  }
+
+  /**
+   * The seq from which this record keeps every frame for a client that may resume (undefined when
+   * it keeps none on purpose). Another copy of the log (Redis) trims no further either.
+   */
+  get keptFrom(): number | undefined {
+    return this.keepFrom;
+  }
+
+  /**
+   * Nobody will come back here for the frames kept since the last reader left (a drain hands the
+   * stream to other replicas): the oldest go past the bound again, and the producer goes on.
+   */
+  stopKeeping(): void {
+    if (this.keepFrom === undefined) return;
+    this.keepFrom = undefined;
+    this.evict();
+  }
+
   /** Appends the next frame and hands it to every reader that is keeping up; `now` starts the retention clock (terminal frames). */
   append(frame: RecordFrame, now = 0): void {
-    const bytes = frameBytes(frame);
     const type = frame.type;
-    const wire = this.frames.push(type, this.prefixes.prefixOf(type), frame.rest, bytes);
+    const wire = this.frames.push(type, this.prefixes.prefixOf(type), frame.rest);
+    const bytes = this.frames.sizeAt(this.frames.length - 1);
     this.bytes += bytes;
     this.onSize?.(bytes);
     if (type === 'chat.started') this.state = 'streaming';
@@ -94,6 +122,8 @@ export class StreamRecord {
    */
   follow(afterSeq: number, reader: LogReader): LogSubscription | undefined {
     if (viewAfter(afterSeq, this.firstSeq) === 'gone') return undefined;
+    // Someone reads it again: what it needs is kept for its cursor now.
+    this.keepFrom = undefined;
     const subscription = new RecordSubscription(this, reader, afterSeq, reader.id === this.meta.requestId);
     this.subscriptions.add(subscription);
     return subscription;
@@ -131,6 +161,7 @@ export class StreamRecord {
 
   /** Drops every frame; readers still attached are told. */
   discard(): void {
+    this.keepFrom = undefined;
     this.frames.clear();
     this.onSize?.(-this.bytes);
     this.bytes = 0;
@@ -140,6 +171,9 @@ export class StreamRecord {
   /** @internal */
   detach(subscription: RecordSubscription): void {
     this.subscriptions.delete(subscription);
+    // The last reader left a running stream: its client may come back for anything still held
+    // (its socket may not have delivered what was written to it), so nothing held goes now.
+    if (this.subscriptions.size === 0 && !this.ended) this.keepFrom = this.firstSeq;
     if (this.producerPaused) this.evict();
   }
 
@@ -168,7 +202,7 @@ export class StreamRecord {
   }
 
   private dropOldest(targetBytes: number): void {
-    let keepFrom = Infinity;
+    let keepFrom = this.keepFrom ?? Infinity;
     for (const subscription of this.subscriptions) keepFrom = Math.min(keepFrom, subscription.position + 1);
     let dropped = 0;
     let freed = 0;

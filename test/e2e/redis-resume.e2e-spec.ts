@@ -77,7 +77,8 @@ describe('resume across instances on Redis (e2e, real processes)', () => {
   it('SIGTERM on A with 30 streams: 1012 within seconds, every answer completes whole on B, A exits 0', async () => {
     if (!cluster.redis) return;
     const a = await instance({ MAX_STREAMS_PER_CONNECTION: '64', RATE_LIMIT_REQUESTS_PER_MINUTE: '1000' });
-    const b = await instance();
+    // One socket resumes all 30 there: watching counts against the cap too.
+    const b = await instance({ MAX_STREAMS_PER_CONNECTION: '64' });
     const onA = await open(a);
     const streams: Array<{ id: string; call: UpstreamCall; streamId: string }> = [];
     for (let i = 0; i < 30; i++) streams.push({ id: `s${i}`, ...(await startStreaming(onA, cluster.upstream, `s${i}`, [`${i}:a `])) });

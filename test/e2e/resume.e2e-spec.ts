@@ -212,9 +212,9 @@ describe('resume (e2e, in memory)', () => {
     await boot({ STREAM_BUFFER_MAX_BYTES: '16384', RESUME_GRACE_MS: '60000' });
     const { client: first } = await open();
     const { call, streamId } = await startStreaming(first, upstream, 'q8', ['x']);
-    first.ws.terminate();
-    await first.closed;
+    // Read as they come (a stream nobody reads keeps its frames for its client instead).
     for (let i = 0; i < 20; i++) await call.event(chunk({ content: 'y'.repeat(2048) }));
+    await first.next((f) => f.id === 'q8' && f.seq === 22);
     const { client: back } = await open();
     back.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     expect(await back.nextOfType('chat.error')).toMatchObject({ code: 'stream_not_found', stream_id: streamId });

@@ -231,7 +231,8 @@ export class RedisLogWriter {
         entry.keptBytes += xadd.bytes;
       }
       // Entries of this batch that its own later XADDs trimmed (a burst over the whole bound).
-      while (entry.keptBytes > this.options.maxStreamBytes && entry.entries.length > 1) entry.keptBytes -= entry.entries.shift()!.bytes;
+      const keep = entry.record.keptFrom ?? Infinity;
+      while (entry.keptBytes > this.options.maxStreamBytes && entry.entries.length > 1 && entry.entries[1]!.firstSeq <= keep) entry.keptBytes -= entry.entries.shift()!.bytes;
       if (entry.record.ended && entry.seq === entry.record.lastSeq) this.written.delete(entry.record.meta.streamId);
       else if (entry.seq < entry.record.lastSeq) this.dirty.add(entry);
     }
@@ -247,7 +248,9 @@ export class RedisLogWriter {
     const all = [...entry.entries, ...pending.map((x) => ({ firstSeq: x.first, bytes: x.bytes }))];
     let kept = all.reduce((sum, e) => sum + e.bytes, 0) + adding;
     let drop = 0;
-    while (kept > this.options.maxStreamBytes && drop < all.length) kept -= all[drop++]!.bytes;
+    // Never past the frames a stream waiting for its client keeps (an entry goes whole, so only one that ends below them).
+    const keep = entry.record.keptFrom ?? Infinity;
+    while (kept > this.options.maxStreamBytes && drop < all.length && (all[drop + 1]?.firstSeq ?? from) <= keep) kept -= all[drop++]!.bytes;
     if (drop === 0) return undefined;
     // Forget the dropped ones that were already written; the pending ones are kept by settle().
     const written = Math.min(drop, entry.entries.length);
