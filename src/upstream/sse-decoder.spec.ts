@@ -86,6 +86,11 @@ describe('createSseDecoder', () => {
     expect(events).toEqual(['\uFEFFx']);
   });
 
+  it.failing('ignores, as the WHATWG rules say, an unknown field, a retry that is not a number and a stray BOM line, and goes on', () => {
+    const input = Buffer.from('data: a\n\nx-vendor: 1\ndata: b\n\nretry: abc\n\n\uFEFF\ndata: c\n\n\uFEFFdata: lost\n\ndata: d\n\n');
+    for (let cut = 1; cut < input.length; cut++) expect(decode(input, [cut])).toEqual(['a', 'b', 'c', 'd']);
+  });
+
   it('reports an event larger than maxBufferSize instead of buffering without bound', () => {
     const errors: string[] = [];
     const decoder = createSseDecoder({ onEvent: () => undefined, onError: (e) => errors.push(e.type), maxBufferSize: 1024 });
