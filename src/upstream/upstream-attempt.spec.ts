@@ -218,7 +218,7 @@ describe('UpstreamAttempt (against a loopback HTTP server)', () => {
     });
   });
 
-  it.failing.each(['text/event-streamx', 'application/json; x=text/event-stream', 'text/event-stream-json'])(
+  it.each(['text/event-streamx', 'application/json; x=text/event-stream', 'text/event-stream-json'])(
     'fails with bad_response on content-type %s: the media type is parsed, not searched for',
     async (contentType) => {
       server.handler = (_req, res) => {
@@ -243,14 +243,28 @@ describe('UpstreamAttempt (against a loopback HTTP server)', () => {
     },
   );
 
-  it.failing('goes on past lines the SSE rules say to ignore (unknown field, bad retry, stray BOM line)', async () => {
+  it('goes on past lines the SSE rules say to ignore (unknown field, bad retry, stray BOM line), counting each', async () => {
     server.handler = (_req, res) => {
       sse(res);
       res.end(`x-vendor: 1\ndata: ${chunkData('a')}\n\nretry: abc\n\n\uFEFF\ndata: ${chunkData('b', 'stop')}\n\ndata: [DONE]\n\n`);
     };
-    const { recorder } = startAttempt();
+    const totals = { sseLinesIgnored: 5 };
+    const { recorder } = startAttempt({ totals });
     await expect(recorder.ended).resolves.toBe('completed');
     expect(recorder.chunks.map((c) => c.chunk.choices[0]!.delta.content)).toEqual(['a', 'b']);
+    expect(totals.sseLinesIgnored).toBe(8);
+  });
+
+  it('fails with bad_response when the event stream cannot be parsed any further (an event over the buffer cap)', async () => {
+    server.handler = (_req, res) => {
+      sse(res);
+      // Past 4 MiB with no line end: the decoder's one fatal error.
+      res.write(`data: ${'x'.repeat(4 * 1024 * 1024 + 1)}`);
+    };
+    await expect(startAttempt().recorder.ended).resolves.toMatchObject({
+      kind: 'bad_response',
+      message: expect.stringMatching(/^Unparseable event stream: Buffered data exceeded max buffer size/),
+    });
   });
 
   it('abort() destroys the request at once and reports a cancel, and nothing more reaches the sink', async () => {
