@@ -9,6 +9,7 @@ import type { ChatCompletionChunk } from '@holysheep/protocol';
 import { RetryPolicy } from './retry-policy';
 import { UpstreamAttempt, type AttemptObserver } from './upstream-attempt';
 import { UPSTREAM_TARGET, type UpstreamTarget } from './upstream-target';
+import { UPSTREAM_TOTALS, type UpstreamTotals } from './upstream-totals';
 import type { UpstreamChatRequest, UpstreamChunk } from './upstream-request';
 
 export type { AttemptObserver } from './upstream-attempt';
@@ -59,6 +60,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
   constructor(
     @Inject(UPSTREAM_TARGET) private readonly target: UpstreamTarget,
     @InjectConfig() gateway: GatewayConfig,
+    @Inject(UPSTREAM_TOTALS) private readonly totals: UpstreamTotals,
   ) {
     this.timeouts = gateway.upstream;
     this.retryPolicy = new RetryPolicy(gateway.retry);
@@ -141,6 +143,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
           secret: this.target.apiKey,
           observer,
           flow,
+          totals: this.totals,
         },
         subscriber,
       );

@@ -86,10 +86,44 @@ describe('createSseDecoder', () => {
     expect(events).toEqual(['\uFEFFx']);
   });
 
+  it('ignores, as the WHATWG rules say, an unknown field, a retry that is not a number and a stray BOM line, and goes on', () => {
+    const input = Buffer.from('data: a\n\nx-vendor: 1\ndata: b\n\nretry: abc\n\n\uFEFF\ndata: c\n\n\uFEFFdata: lost\n\ndata: d\n\n');
+    for (let cut = 1; cut < input.length; cut++) expect(decode(input, [cut])).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('tells each ignored line to onIgnoredLine, with its reason, and nothing to onError', () => {
+    const ignored: Array<[string, string | undefined]> = [];
+    const errors: string[] = [];
+    const events: string[] = [];
+    const decoder = createSseDecoder({
+      onEvent: (e) => events.push(e.data),
+      onError: (e) => errors.push(e.type),
+      onIgnoredLine: (e) => ignored.push([e.type, e.line]),
+    });
+    decoder.write(Buffer.from('x-vendor: 1\nretry: abc\n\uFEFF\ndata: a\n\n'));
+    expect(ignored).toEqual([
+      ['unknown-field', 'x-vendor: 1'],
+      ['invalid-retry', 'retry: abc'],
+      ['unknown-field', '\uFEFF'],
+    ]);
+    expect(errors).toEqual([]);
+    expect(events).toEqual(['a']);
+  });
+
   it('reports an event larger than maxBufferSize instead of buffering without bound', () => {
     const errors: string[] = [];
     const decoder = createSseDecoder({ onEvent: () => undefined, onError: (e) => errors.push(e.type), maxBufferSize: 1024 });
     decoder.write(Buffer.from(`data: ${'x'.repeat(2048)}`));
     expect(errors).toEqual(['max-buffer-size-exceeded']);
+  });
+
+  it('stops at a buffer overflow, the one fatal error: later writes are ignored, not thrown on', () => {
+    const errors: string[] = [];
+    const events: string[] = [];
+    const decoder = createSseDecoder({ onEvent: (e) => events.push(e.data), onError: (e) => errors.push(e.type), maxBufferSize: 1024 });
+    decoder.write(Buffer.from(`data: ${'x'.repeat(2048)}`));
+    expect(() => decoder.write(Buffer.from('\n\ndata: after\n\n'))).not.toThrow();
+    expect(errors).toEqual(['max-buffer-size-exceeded']);
+    expect(events).toEqual([]);
   });
 });

@@ -218,6 +218,55 @@ describe('UpstreamAttempt (against a loopback HTTP server)', () => {
     });
   });
 
+  it.each(['text/event-streamx', 'application/json; x=text/event-stream', 'text/event-stream-json'])(
+    'fails with bad_response on content-type %s: the media type is parsed, not searched for',
+    async (contentType) => {
+      server.handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': contentType });
+        res.end(`data: ${chunkData('x', 'stop')}\n\ndata: [DONE]\n\n`);
+      };
+      await expect(startAttempt().recorder.ended).resolves.toMatchObject({
+        kind: 'bad_response',
+        message: `Upstream answered ${contentType} instead of text/event-stream`,
+      });
+    },
+  );
+
+  it.each(['text/event-stream', 'text/event-stream; charset=utf-8', 'Text/Event-Stream', 'TEXT/EVENT-STREAM;charset=UTF-8', ' text/event-stream ; charset=utf-8'])(
+    'accepts content-type %s (media types are case-insensitive and may carry parameters)',
+    async (contentType) => {
+      server.handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': contentType });
+        res.end(`data: ${chunkData('x', 'stop')}\n\ndata: [DONE]\n\n`);
+      };
+      await expect(startAttempt().recorder.ended).resolves.toBe('completed');
+    },
+  );
+
+  it('goes on past lines the SSE rules say to ignore (unknown field, bad retry, stray BOM line), counting each', async () => {
+    server.handler = (_req, res) => {
+      sse(res);
+      res.end(`x-vendor: 1\ndata: ${chunkData('a')}\n\nretry: abc\n\n\uFEFF\ndata: ${chunkData('b', 'stop')}\n\ndata: [DONE]\n\n`);
+    };
+    const totals = { sseLinesIgnored: 5 };
+    const { recorder } = startAttempt({ totals });
+    await expect(recorder.ended).resolves.toBe('completed');
+    expect(recorder.chunks.map((c) => c.chunk.choices[0]!.delta.content)).toEqual(['a', 'b']);
+    expect(totals.sseLinesIgnored).toBe(8);
+  });
+
+  it('fails with bad_response when the event stream cannot be parsed any further (an event over the buffer cap)', async () => {
+    server.handler = (_req, res) => {
+      sse(res);
+      // Past 4 MiB with no line end: the decoder's one fatal error.
+      res.write(`data: ${'x'.repeat(4 * 1024 * 1024 + 1)}`);
+    };
+    await expect(startAttempt().recorder.ended).resolves.toMatchObject({
+      kind: 'bad_response',
+      message: expect.stringMatching(/^Unparseable event stream: Buffered data exceeded max buffer size/),
+    });
+  });
+
   it('abort() destroys the request at once and reports a cancel, and nothing more reaches the sink', async () => {
     const served = new Promise<http.ServerResponse>((resolve) => {
       server.handler = (_req, res) => {

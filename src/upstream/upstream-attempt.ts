@@ -7,8 +7,9 @@ import { readCappedBody } from './read-capped-body';
 import { redactSecrets } from '../redaction/redact';
 import { ChunkWatchdog, type ChunkWatchdogTimeouts } from './chunk-watchdog';
 import { classifyEvent, DONE } from './classify-event';
-import { createSseDecoder } from './sse-decoder';
+import { createSseDecoder, isEventStreamContentType } from './sse-decoder';
 import type { UpstreamChunk } from './upstream-request';
+import type { UpstreamTotals } from './upstream-totals';
 import { extractUpstreamMessage, parseRetryAfter, UpstreamError } from './upstream.errors';
 
 /**
@@ -52,6 +53,8 @@ export interface UpstreamAttemptInit {
   observer?: AttemptObserver;
   /** Backpressure: while the gate is closed, the response body is not read. */
   flow?: FlowGate;
+  /** Instance-wide counts this attempt adds to (SSE lines ignored). */
+  totals?: UpstreamTotals;
 }
 
 /**
@@ -146,8 +149,8 @@ export class UpstreamAttempt implements Pausable {
       readCappedBody(res, MAX_ERROR_BODY_BYTES, (text) => this.fail(statusError(res, status, text)));
       return;
     }
-    const contentType = String(res.headers['content-type'] ?? '');
-    if (!contentType.toLowerCase().includes('text/event-stream')) {
+    const contentType = res.headers['content-type'];
+    if (!isEventStreamContentType(contentType)) {
       this.fail(new UpstreamError('bad_response', `Upstream answered ${contentType || 'no content-type'} instead of text/event-stream`));
       return;
     }
@@ -156,9 +159,12 @@ export class UpstreamAttempt implements Pausable {
 
   private readEvents(res: http.IncomingMessage): void {
     this.res = res;
+    const totals = this.init.totals;
     const decoder = createSseDecoder({
       onError: (error) => this.fail(new UpstreamError('bad_response', `Unparseable event stream: ${error.message}`)),
       onEvent: (event) => this.onEvent(event),
+      // Skipped as a browser would; counted, so an upstream that changed its format shows.
+      onIgnoredLine: totals ? () => void totals.sseLinesIgnored++ : undefined,
     });
     res.on('data', (bytes: Buffer) => {
       if (this.state === 'open') decoder.write(bytes);

@@ -1,9 +1,11 @@
 import { Logger, Module } from '@nestjs/common';
 import type { GatewayConfig } from '../config/config.schema';
 import { GATEWAY_CONFIG } from '../config/gateway-config.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { HolySheepStreamService } from './holysheep-stream.service';
 import { SimulatedUpstream } from './simulator/simulated-upstream';
 import { UPSTREAM_TARGET, type UpstreamTarget } from './upstream-target';
+import { upstreamTotalsProvider } from './upstream-totals';
 
 /**
  * The upstream target is resolved once at boot. Without an API key outside production it is the
@@ -26,7 +28,8 @@ const upstreamTarget = {
 };
 
 @Module({
-  providers: [upstreamTarget, HolySheepStreamService],
+  imports: [MetricsModule],
+  providers: [upstreamTarget, upstreamTotalsProvider, HolySheepStreamService],
   exports: [HolySheepStreamService, UPSTREAM_TARGET],
 })
 export class UpstreamModule {}

@@ -12,6 +12,12 @@ import { TestClient } from '../support/ws-client';
 
 const JWT_SECRET = 'jwt-test-secret-that-is-32-bytes-or-more!';
 
+/** What jest's fake timers can replace in Node (jest's own `FakeableAPI`, less the browser ones). */
+const FAKEABLE = ['Date', 'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
+type FakeableAPI = (typeof FAKEABLE)[number];
+/** The `doNotFake` list that fakes only `faked`: sockets, immediates and every other timer stay real. */
+const allBut = (faked: FakeableAPI[]): FakeableAPI[] => FAKEABLE.filter((api) => !faked.includes(api));
+
 describe('security limits (e2e)', () => {
   let upstream: FakeUpstream;
   let gateway: RunningGateway;
@@ -68,17 +74,28 @@ describe('security limits (e2e)', () => {
 
   it('holds a JWT valid until exp plus the clock tolerance, at the upgrade and on the open socket alike', async () => {
     await boot({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: JWT_SECRET });
-    // Expired 4 s ago: inside the 5 s tolerance, so it is accepted, and stays so for about 1 s.
-    const exp = Math.floor(Date.now() / 1000) - 4;
-    const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('late').setExpirationTime(exp).sign(new TextEncoder().encode(JWT_SECRET));
-    const client = await ready({ headers: { Authorization: `Bearer ${jwt}` } });
-    client.send({ type: 'ping', ts: 1 });
-    expect(await client.nextOfType('pong')).toEqual({ type: 'pong', ts: 1 });
-    const closed = await client.closed;
-    expect(closed.code).toBe(4401);
-    // Not at once, as when the open socket used the raw exp.
-    expect(Date.now()).toBeGreaterThanOrEqual((exp + 5) * 1000);
-    expect(client.frames.at(-1)).toEqual({ type: 'error', code: 'unauthorized', message: 'token expired' });
+    // The test holds the clock (Date only; timers and sockets stay real): on the wall clock, the
+    // token's last second of validity ran out after 1000 - (now % 1000) ms, less than the time
+    // a loaded machine may take to sign, connect and answer a ping.
+    const now = Math.ceil(Date.now() / 1000) * 1000;
+    jest.useFakeTimers({ now, doNotFake: allBut(['Date']) });
+    try {
+      // Expired 4 s ago: inside the 5 s tolerance, so it is accepted, until the clock passes exp + 5 s.
+      const exp = now / 1000 - 4;
+      const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('late').setExpirationTime(exp).sign(new TextEncoder().encode(JWT_SECRET));
+      const client = await ready({ headers: { Authorization: `Bearer ${jwt}` } });
+      const closedAt = client.closed.then(() => Date.now());
+      client.send({ type: 'ping', ts: 1 });
+      expect(await client.nextOfType('pong')).toEqual({ type: 'pong', ts: 1 });
+      jest.setSystemTime((exp + 5) * 1000);
+      const closed = await client.closed;
+      expect(closed.code).toBe(4401);
+      // Not at once, as when the open socket used the raw exp: only once the clock passed exp + 5 s.
+      expect(await closedAt).toBeGreaterThanOrEqual((exp + 5) * 1000);
+      expect(client.frames.at(-1)).toEqual({ type: 'error', code: 'unauthorized', message: 'token expired' });
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('closes a connection whose request headers do not arrive within HTTP_HEADERS_TIMEOUT_MS (slowloris)', async () => {
@@ -123,14 +140,24 @@ describe('security limits (e2e)', () => {
     it('cuts a stream that runs past MAX_STREAM_DURATION_MS with one clear terminal frame and aborts its upstream', async () => {
       await boot({ MAX_STREAM_DURATION_MS: '300', UPSTREAM_STALL_TIMEOUT_MS: '60000' });
       const client = await ready();
-      client.send({ type: 'chat.request', id: 'endless', messages: [{ role: 'user', content: 'x' }] });
-      const call = await upstream.nextCall();
-      call.startSse();
-      await call.event(chunk({ content: 'and on ' }));
-      const frames = await client.collectStream('endless');
-      expect(frames.map((f) => f.type)).toEqual(['chat.started', 'chat.chunk', 'chat.error']);
-      expect(frames[2]).toMatchObject({ code: 'upstream_timeout', retryable: false, seq: 3, message: "The answer ran longer than this gateway's limit of 300 ms and was cut" });
-      await call.aborted;
+      // The test runs the gateway's timers from here (sockets and immediates stay real): on the
+      // real clock the 300 ms ran from the request and raced the upstream round trip, so a loaded
+      // machine cut the stream before its first chunk arrived.
+      jest.useFakeTimers({ doNotFake: allBut(['setTimeout', 'clearTimeout']) });
+      try {
+        client.send({ type: 'chat.request', id: 'endless', messages: [{ role: 'user', content: 'x' }] });
+        const call = await upstream.nextCall();
+        call.startSse();
+        await call.event(chunk({ content: 'and on ' }));
+        await client.nextOfType('chat.chunk', 'endless');
+        jest.advanceTimersByTime(300);
+        const frames = await client.collectStream('endless');
+        expect(frames.map((f) => f.type)).toEqual(['chat.started', 'chat.chunk', 'chat.error']);
+        expect(frames[2]).toMatchObject({ code: 'upstream_timeout', retryable: false, seq: 3, message: "The answer ran longer than this gateway's limit of 300 ms and was cut" });
+        await call.aborted;
+      } finally {
+        jest.useRealTimers();
+      }
     });
   });
 

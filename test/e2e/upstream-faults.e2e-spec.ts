@@ -11,6 +11,13 @@ import { assertStreamInvariants, streamText, TestClient } from '../support/ws-cl
 const ask = (client: TestClient, id: string, extra: Record<string, unknown> = {}) =>
   client.send({ type: 'chat.request', id, messages: [{ role: 'user', content: 'hi' }], ...extra });
 
+/** The value of one series in the gateway's /metrics (Prometheus text format), or undefined. */
+async function metricSample(gateway: RunningGateway, series: string): Promise<number | undefined> {
+  const text = await (await fetch(`${gateway.httpUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 describe('upstream fault injection (e2e)', () => {
   let upstream: FakeUpstream;
   let gateway: RunningGateway;
@@ -182,6 +189,65 @@ describe('upstream fault injection (e2e)', () => {
     ]);
     await call.aborted;
     expect(upstream.calls).toHaveLength(1);
+  });
+
+  describe('lines the SSE rules say to ignore (WHATWG: unknown fields, a bad retry) do not end the stream', () => {
+    it.each([
+      ['an unknown field', 'x-vendor: 1\n'],
+      ['a retry that is not a number', 'retry: abc\n'],
+      ['a stray BOM line mid-stream', '\uFEFF\n'],
+    ])('%s: the whole answer and chat.done, and the line is counted', async (_name, line) => {
+      await boot();
+      ask(client, 'ignored');
+      const call = await upstream.nextCall();
+      call.startSse();
+      const event = (payload: unknown) => `data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`;
+      // Once between two events, once inside an event (before its data line). One write: a
+      // gateway that gave up after the line must not leave the rest of the script waiting.
+      call.res.end(
+        event(chunk({ role: 'assistant', content: '' })) +
+          `${line}\n` +
+          event(chunk({ content: 'the whole ' })) +
+          line +
+          event(chunk({ content: 'answer' })) +
+          event(chunk({}, 'stop')) +
+          event('[DONE]'),
+      );
+      const frames = await client.collectStream('ignored');
+      assertStreamInvariants(frames);
+      expect(streamText(frames)).toBe('the whole answer');
+      expect(frames.at(-1)).toMatchObject({ type: 'chat.done', finish_reason: 'stop' });
+      expect(await metricSample(gateway, 'holysheep_gateway_upstream_sse_lines_ignored_total')).toBe(2);
+    });
+  });
+
+  describe('the content type must be text/event-stream (parameters allowed, any case), not merely contain it', () => {
+    it.each(['text/event-streamx', 'application/json; x=text/event-stream'])('%s is refused with upstream_bad_response, not retried', async (contentType) => {
+      await boot();
+      ask(client, 'ctype');
+      const call = await upstream.nextCall();
+      call.startSse({ 'content-type': contentType });
+      await call.event(chunk({ content: 'never relayed' }, 'stop'));
+      await call.event('[DONE]');
+      call.res.end();
+      expect(await client.collectStream('ctype')).toEqual([
+        { type: 'chat.error', id: 'ctype', code: 'upstream_bad_response', message: `Upstream answered ${contentType} instead of text/event-stream`, retryable: false },
+      ]);
+      expect(upstream.calls).toHaveLength(1);
+    });
+
+    it.each(['text/event-stream; charset=utf-8', 'Text/Event-Stream', ' text/event-stream ;charset=utf-8'])('%s is accepted', async (contentType) => {
+      await boot();
+      ask(client, 'ctype');
+      const call = await upstream.nextCall();
+      call.startSse({ 'content-type': contentType });
+      await call.event(chunk({ content: 'relayed' }, 'stop'));
+      await call.event('[DONE]');
+      call.res.end();
+      const frames = await client.collectStream('ctype');
+      assertStreamInvariants(frames);
+      expect(streamText(frames)).toBe('relayed');
+    });
   });
 
   it('an unavailable model falls back to FALLBACK_MODELS, and chat.started names the model used', async () => {
