@@ -8,8 +8,9 @@ import { InjectConfig } from '../config/gateway-config.module';
 import type { ClientConnection, ConnectionHandler, ConnectionSettings } from '../connections/client-connection';
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import type { FloodVerdict } from '../limits/frame-flood-guard';
+import { ResumeRateBudget } from '../limits/resume-rate-budget';
 import { MetricsService } from '../metrics/metrics.service';
-import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame } from '@holysheep/protocol';
+import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame, type StreamResumeFrame } from '@holysheep/protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 import { AdmissionService } from './admission.service';
 import { ChatRequestPolicy, type Refusal } from './chat-request.policy';
@@ -34,6 +35,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     private readonly streams: StreamManagerService,
     private readonly admission: AdmissionService,
     private readonly policy: ChatRequestPolicy,
+    private readonly resumeBudget: ResumeRateBudget,
     private readonly metrics: MetricsService,
     @InjectPinoLogger('Gateway') private readonly logger: PinoLogger,
     @InjectConfig() private readonly config: GatewayConfig,
@@ -112,7 +114,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
         // Unknown or finished ids are a silent no-op (docs/protocol.md).
         return this.streams.cancel(connection, frame.id);
       case 'stream.resume':
-        return this.streams.resume(connection, frame);
+        return this.resume(connection, frame);
       case 'stream.list':
         return this.streams.list(connection, frame.id).then((result) => connection.reply(result));
       case 'ping':
@@ -136,6 +138,23 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     }
     const { models, limits } = this.config;
     this.streams.start(connection, frame.id, toUpstreamRequest(frame, models.default, limits.maxCompletionTokens), frame.traceparent);
+  }
+
+  /** `stream.resume`, within the resume budget; over it, `rate_limited` under the resume's id. */
+  private resume(connection: ClientConnection, frame: StreamResumeFrame): void | Promise<void> {
+    const retryAfterMs = this.resumeBudget.take(connection.id, connection.principal, this.registry.now());
+    if (retryAfterMs === 0) return this.streams.resume(connection, frame);
+    this.metrics.rateLimited('resume');
+    const { perMinute } = this.config.resume;
+    connection.send({
+      type: 'chat.error',
+      id: frame.id ?? frame.stream_id,
+      stream_id: frame.stream_id,
+      code: 'rate_limited',
+      message: `More than ${perMinute} resumes per minute`,
+      retryable: true,
+      retry_after_ms: retryAfterMs,
+    });
   }
 
   private refuse(connection: ClientConnection, code: ErrorCode, message: string, id?: string): void {

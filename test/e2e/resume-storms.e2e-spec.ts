@@ -42,7 +42,7 @@ describe('resume storms (e2e, in memory)', () => {
     return client;
   }
   /** How long each of `count` chunks takes from the upstream to `client` (ms). */
-  async function chunkLatencies(call: UpstreamCall, client: TestClient, id: string, tag: string, count: number): Promise<number[]> {
+  async function chunkLatencies(call: UpstreamCall, client: TestClient, id: string, tag: string, count: number, sample = () => {}): Promise<number[]> {
     const latencies: number[] = [];
     for (let i = 0; i < count; i++) {
       const content = `${tag}${i} `;
@@ -50,6 +50,7 @@ describe('resume storms (e2e, in memory)', () => {
       await call.event(chunk({ content }));
       await client.next((f) => f.id === id && f.type === 'chat.chunk' && f.chunk.choices[0]?.delta?.content === content, 10_000);
       latencies.push(performance.now() - sent);
+      sample();
     }
     return latencies;
   }
@@ -63,7 +64,7 @@ describe('resume storms (e2e, in memory)', () => {
     await upstream.close();
   });
 
-  test.failing('100 paused sockets × 3 resumes of a finished 0.8 MB stream: another user’s stream is not stalled, and each socket holds at most its mark plus a page', async () => {
+  it('100 paused sockets × 3 resumes of a finished 0.8 MB stream: another user’s stream is not stalled, and each socket holds at most its mark plus a page', async () => {
     await boot();
     // Alice's finished stream: 200 chunks of ~4 KiB.
     const first = await open();
@@ -84,21 +85,24 @@ describe('resume storms (e2e, in memory)', () => {
       client.ws.pause();
       for (let r = 0; r < 3; r++) client.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: `r${r}` });
     }
-    const during = await chunkLatencies(bobCall, bob, 'bob', 's', 30);
+    // What each resuming socket holds in the gateway (its unsent bytes), sampled between Bob's chunks.
+    const registry = gateway.app.get(ConnectionRegistryService);
+    let held = 0;
+    const during = await chunkLatencies(bobCall, bob, 'bob', 's', 30, () => {
+      for (const c of registry.all()) if (c.principal === 'alice') held = Math.max(held, c.transport.bufferedAmount);
+    });
     const stall = Math.max(...during);
     // eslint-disable-next-line no-console
     console.log(`bob's chunk latency: quiet max ${Math.max(...quiet).toFixed(1)} ms, during the storm max ${stall.toFixed(1)} ms`);
     expect(stall).toBeLessThan(Math.max(...quiet) + 150);
 
-    // What each resuming socket holds in the gateway: its unsent bytes, at most the mark plus one page.
-    const registry = gateway.app.get(ConnectionRegistryService);
-    const held = [...registry.all()].filter((c) => c.streamCount > 0 && c.principal === 'alice').map((c) => c.transport.bufferedAmount);
-    expect(held.length).toBeGreaterThan(0);
-    expect(Math.max(...held)).toBeLessThanOrEqual(HIGH_WATER + PAGE + FRAME);
+    // eslint-disable-next-line no-console
+    console.log(`most unsent bytes one resuming socket held: ${held}`);
+    expect(held).toBeLessThanOrEqual(HIGH_WATER + PAGE + FRAME);
     await finishStream(bobCall, []);
   }, 60_000);
 
-  test.failing('resumes have their own budget: a burst of at least MAX_STREAMS_PER_CONNECTION, then rate_limited with retry_after_ms', async () => {
+  it('resumes have their own budget: a burst of at least MAX_STREAMS_PER_CONNECTION, then rate_limited with retry_after_ms', async () => {
     await boot({ MAX_STREAMS_PER_CONNECTION: '4', RESUME_BURST: '2', RESUMES_PER_MINUTE: '6' });
     const first = await open();
     const { call, streamId } = await startStreaming(first, upstream, 'q', ['a']);
@@ -106,14 +110,15 @@ describe('resume storms (e2e, in memory)', () => {
     await first.collectStream('q');
     const later = await open();
     for (let r = 0; r < 5; r++) later.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: `r${r}` });
-    for (let r = 0; r < 4; r++) expect((await later.collectStream(`r${r}`)).at(-1)!.type).toBe('chat.done');
+    // Every replay of the same stream_id: each is told apart by its id.
+    for (let r = 0; r < 4; r++) await later.next((f) => f.id === `r${r}` && f.type === 'chat.done');
     const refused = await later.next((f) => f.id === 'r4', 2_000);
     expect(refused).toMatchObject({ type: 'chat.error', id: 'r4', stream_id: streamId, code: 'rate_limited', retryable: true });
     expect(refused.retry_after_ms).toBeGreaterThan(0);
     expect(refused.retry_after_ms).toBeLessThanOrEqual(10_000);
   });
 
-  test.failing('a second socket that resumes a long answer and stops reading never holds up the first: it is told its stream moved past it', async () => {
+  it('a second socket that resumes a long answer and stops reading never holds up the first: it is told its stream moved past it', async () => {
     await boot({ STREAM_BUFFER_MAX_BYTES: '65536', SEND_BUFFER_HIGH_WATER_BYTES: '16384' });
     const first = await open();
     const { call, streamId } = await startStreaming(first, upstream, 'long', ['start ']);
