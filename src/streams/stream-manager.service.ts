@@ -150,6 +150,13 @@ export class StreamManagerService implements OnModuleDestroy {
     if (frame.after_seq === found.lastSeq) {
       return socket.send({ type: 'stream.complete', id, stream_id: frame.stream_id, last_seq: found.lastSeq, state: found.state as 'done' | 'failed' });
     }
+    if (found.state === 'failed') {
+      // A client can only be past a failed stream's end when the log lost frames it was sent (a
+      // crashed producer's last batch): it gets the stream's end at after_seq + 1, to it alone,
+      // never logged, so it is not dropped as a duplicate and the log keeps its one terminal.
+      const seq = frame.after_seq + 1;
+      return socket.send({ type: 'chat.error', id, stream_id: frame.stream_id, seq, ...PRODUCER_DIED });
+    }
     const message = `after_seq ${frame.after_seq} is past the stream's last seq ${found.lastSeq}`;
     socket.send({ type: 'chat.error', id, stream_id: frame.stream_id, code: 'bad_request', message, retryable: false });
   }
