@@ -98,6 +98,12 @@ export interface GatewayConfig {
     maxTotalBytes: number;
     /** Streams of one principal running with no socket attached; beyond, the oldest is aborted. */
     maxDetachedPerPrincipal: number;
+    /** How long a resume past what a live stream has logged waits for the log to get there. */
+    waitTimeoutMs: number;
+    /** Sustained resumes per minute, per socket and per principal. */
+    perMinute: number;
+    /** Resumes one socket may send at once (never below `maxStreamsPerConnection`); a principal, 4×. */
+    burst: number;
   };
   /** Shared log, limits and cancel across replicas; undefined = this instance alone (in memory). */
   redis: { url: string; batchMs: number; leaseMs: number } | undefined;
@@ -189,6 +195,10 @@ function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig): Gat
       maxStreamBytes: e.STREAM_BUFFER_MAX_BYTES,
       maxTotalBytes: e.STREAM_LOG_MAX_BYTES,
       maxDetachedPerPrincipal: e.MAX_DETACHED_STREAMS_PER_PRINCIPAL,
+      waitTimeoutMs: e.RESUME_WAIT_TIMEOUT_MS,
+      perMinute: e.RESUMES_PER_MINUTE,
+      // The SDK resumes every stream of a socket at once after a reconnect: that burst always passes.
+      burst: Math.max(e.RESUME_BURST, e.MAX_STREAMS_PER_CONNECTION),
     },
     redis: e.REDIS_URL === undefined ? undefined : { url: e.REDIS_URL, batchMs: e.STREAM_LOG_BATCH_MS, leaseMs: e.INSTANCE_LEASE_MS },
     tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },

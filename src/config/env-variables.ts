@@ -180,6 +180,17 @@ export const ENV_VARIABLES = {
     description: 'Frames kept in memory by all streams of this instance (sized for a 512 MiB pod); past it the longest-ended streams go first.',
   },
   MAX_DETACHED_STREAMS_PER_PRINCIPAL: { group: 'resume', ...integer(16, 0, 100_000), description: 'Streams of one principal running with no socket attached; beyond, the oldest is aborted at once.' },
+  RESUME_WAIT_TIMEOUT_MS: {
+    group: 'resume',
+    ...integer(30_000, 100, 3_600_000),
+    description: 'A resume past what a live stream has logged waits this long for the log to get there, then is answered `bad_request`.',
+  },
+  RESUMES_PER_MINUTE: { group: 'resume', ...integer(120, 1, 1_000_000), description: 'Sustained `stream.resume` rate per socket and per principal; beyond, `rate_limited` with `retry_after_ms`.' },
+  RESUME_BURST: {
+    group: 'resume',
+    ...integer(32, 1, 100_000),
+    description: 'Resumes one socket may send at once (raised to `MAX_STREAMS_PER_CONNECTION` if lower: the SDK resumes every stream after a reconnect); a principal may send 4× this.',
+  },
   REDIS_URL: {
     group: 'resume',
     ...redisUrl(),

@@ -9,8 +9,9 @@ import type { ClientConnection, ConnectionHandler, ConnectionSettings } from '..
 import { ConnectionRegistryService } from '../connections/connection-registry.service';
 import { ANY_ID, type OrderKey } from '../connections/frame-order';
 import type { FloodVerdict } from '../limits/frame-flood-guard';
+import { ResumeRateBudget } from '../limits/resume-rate-budget';
 import { MetricsService } from '../metrics/metrics.service';
-import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame } from '@holysheep/protocol';
+import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame, type StreamResumeFrame } from '@holysheep/protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 import { AdmissionService } from './admission.service';
 import { ChatRequestPolicy, type Refusal } from './chat-request.policy';
@@ -35,6 +36,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     private readonly streams: StreamManagerService,
     private readonly admission: AdmissionService,
     private readonly policy: ChatRequestPolicy,
+    private readonly resumeBudget: ResumeRateBudget,
     private readonly metrics: MetricsService,
     @InjectPinoLogger('Gateway') private readonly logger: PinoLogger,
     @InjectConfig() private readonly config: GatewayConfig,
@@ -125,10 +127,8 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
       case 'chat.cancel':
         // Unknown or finished ids are a silent no-op (docs/protocol.md).
         return this.streams.cancel(connection, frame.id);
-      case 'stream.resume': {
-        const refusal = this.policy.checkResume(connection, frame);
-        return refusal ? connection.reply(refusal) : this.streams.resume(connection, frame);
-      }
+      case 'stream.resume':
+        return this.resume(connection, frame);
       case 'stream.list':
         return this.streams.list(connection, frame.id).then((result) => connection.reply(result));
       case 'ping':
@@ -152,6 +152,26 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     }
     const { models, limits } = this.config;
     this.streams.start(connection, frame.id, toUpstreamRequest(frame, models.default, limits.maxCompletionTokens), frame.traceparent);
+  }
+
+  /** `stream.resume`, within the resume budget; over it, `rate_limited` under the resume's id. */
+  /** Watching counts against the socket's cap (checked first: a refused resume spends no budget), then the resume budget. */
+  private resume(connection: ClientConnection, frame: StreamResumeFrame): void | Promise<void> {
+    const refusal = this.policy.checkResume(connection, frame);
+    if (refusal) return connection.reply(refusal);
+    const retryAfterMs = this.resumeBudget.take(connection.id, connection.principal, this.registry.now());
+    if (retryAfterMs === 0) return this.streams.resume(connection, frame);
+    this.metrics.rateLimited('resume');
+    const { perMinute } = this.config.resume;
+    connection.send({
+      type: 'chat.error',
+      id: frame.id ?? frame.stream_id,
+      stream_id: frame.stream_id,
+      code: 'rate_limited',
+      message: `More than ${perMinute} resumes per minute`,
+      retryable: true,
+      retry_after_ms: retryAfterMs,
+    });
   }
 
   private refuse(connection: ClientConnection, code: ErrorCode, message: string, id?: string): void {

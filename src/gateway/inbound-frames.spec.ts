@@ -74,6 +74,7 @@ describe('parseClientFrame', () => {
     ['a message that is a string', text({ type: 'chat.request', id: 'a', messages: ['hi'] }), false, 'bad_request'],
     ['resume without stream_id', text({ type: 'stream.resume', after_seq: 0 }), false, 'bad_request'],
     ['resume with fractional after_seq', text({ type: 'stream.resume', stream_id: 's', after_seq: 0.5 }), false, 'bad_request'],
+    ['resume with an after_seq past 2^53', text({ type: 'stream.resume', stream_id: 's', after_seq: 1e300 }), false, 'bad_request'],
   ])('rejects %s', (_name, data, isBinary, code) => {
     const result = parseClientFrame(data, isBinary);
     expect(result).toMatchObject({ ok: false, code });

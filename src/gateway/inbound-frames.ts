@@ -98,7 +98,8 @@ const chatCancel = z.object({ type: z.literal('chat.cancel'), id: clientId }) sa
 const streamResume = z.object({
   type: z.literal('stream.resume'),
   stream_id: z.string().min(1, 'must be a non-empty string').max(256),
-  after_seq: int.min(0, 'must be ≥ 0'),
+  // A seq past 2^53 cannot be told from its neighbours: never a seq this gateway logged.
+  after_seq: int.min(0, 'must be ≥ 0').max(Number.MAX_SAFE_INTEGER, 'must be a safe integer'),
   id: clientId.optional(),
 }) satisfies z.ZodType<StreamResumeFrame, z.ZodTypeDef, unknown>;
 

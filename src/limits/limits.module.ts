@@ -3,6 +3,7 @@ import { RedisModule } from '../redis/redis.module';
 import { ConnectionQuotaService } from './connection-quota.service';
 import { InboundByteBudgetService } from './inbound-byte-budget.service';
 import { RequestRateLimiterService } from './request-rate-limiter.service';
+import { ResumeRateBudget } from './resume-rate-budget';
 
 /**
  * Per-principal limits: the inbound byte budget (this instance's memory alone: the connection
@@ -11,7 +12,7 @@ import { RequestRateLimiterService } from './request-rate-limiter.service';
  */
 @Module({
   imports: [RedisModule],
-  providers: [InboundByteBudgetService, RequestRateLimiterService, ConnectionQuotaService],
-  exports: [InboundByteBudgetService, RequestRateLimiterService, ConnectionQuotaService],
+  providers: [InboundByteBudgetService, RequestRateLimiterService, ConnectionQuotaService, ResumeRateBudget],
+  exports: [InboundByteBudgetService, RequestRateLimiterService, ConnectionQuotaService, ResumeRateBudget],
 })
 export class LimitsModule {}

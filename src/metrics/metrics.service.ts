@@ -114,7 +114,7 @@ export class MetricsService {
     });
   }
 
-  rateLimited(scope: 'request' | 'frame'): void {
+  rateLimited(scope: 'request' | 'frame' | 'resume'): void {
     this.rateLimitedTotal.inc({ scope });
   }
 

@@ -49,9 +49,12 @@ export interface LogReader {
   frame(frame: RecordFrame, wire?: Buffer): void;
   /**
    * The log cannot go on for this reader: frames it had not read were dropped (bounds, Redis lost),
-   * or its producer died.
+   * its producer died, or it was `overtaken`: it fell behind the per-stream bound while another
+   * reader kept up, so it was cut loose (`keptFrom`: the oldest seq still held then).
    */
-  lost(reason: 'evicted' | 'log_lost' | 'producer_died'): void;
+  lost(reason: 'evicted' | 'log_lost' | 'producer_died' | 'overtaken', keptFrom?: number): void;
+  /** Whether this reader is not reading now (its socket is over its mark): only such a reader is ever overtaken. */
+  readonly behind?: boolean;
 }
 
 /** A reader's hold on a log; also what a socket's backpressure pauses. */

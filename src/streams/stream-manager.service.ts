@@ -12,10 +12,11 @@ import type { UpstreamChatRequest } from '../upstream/upstream-request';
 import { ChatStream } from './chat-stream';
 import { DetachedStreams } from './detached-streams';
 import { PRODUCER_DIED, type StreamFailure } from './stream-errors';
-import { STREAM_LOG, type LogSubscription, type StreamLog, type StreamProducer } from './stream-log';
+import { STREAM_LOG, type LogSnapshot, type LogSubscription, type StreamLog, type StreamProducer } from './stream-log';
 import type { StreamRecord } from './stream-record';
 import { STREAM_RUNTIME, type StreamRuntime } from './stream-runtime';
 import type { StreamSocket } from './stream-socket';
+import { ReplayPacer } from './replay-pacer';
 import { StreamWatcher } from './stream-watcher';
 
 /** Told whenever a socket stops watching a stream (drain closes sockets with none left). */
@@ -41,6 +42,8 @@ export class StreamManagerService implements OnModuleDestroy {
   private readonly detached: DetachedStreams;
   private readonly watchEndListeners: WatchEndListener[] = [];
   private readonly idle = new EmptySignal();
+  /** Replays go out a page per socket per event-loop turn (issue 21 item 5). */
+  private readonly pacer = new ReplayPacer();
 
   constructor(
     @Inject(STREAM_LOG) private readonly log: StreamLog,
@@ -116,8 +119,11 @@ export class StreamManagerService implements OnModuleDestroy {
   }
 
   /**
-   * `stream.resume`: replays the stream's frames after `after_seq` to this socket, then continues
-   * live. Only its principal may; a stream unknown, expired, or partly gone is `stream_not_found`.
+   * `stream.resume`: replays the stream's frames after `after_seq` to this socket (paged, a page per
+   * event-loop turn), then continues live. Only its principal may; a stream unknown, expired, or
+   * partly gone is `stream_not_found`. Every resume is answered (issue 21 item 7): an ended stream
+   * whose last seq is `after_seq` is `stream.complete`, one past it `bad_request`; past what a live
+   * stream has logged, the watcher waits for the log to get there (`RESUME_WAIT_TIMEOUT_MS`).
    */
   async resume(socket: StreamSocket, frame: StreamResumeFrame): Promise<void> {
     const found = await this.log.find(frame.stream_id, socket.principal);
@@ -125,20 +131,48 @@ export class StreamManagerService implements OnModuleDestroy {
     if (found && socket.hasStream(id)) {
       return socket.reply({ type: 'error', code: 'duplicate_id', message: `A stream with id "${id}" is already active on this socket`, id });
     }
+    const ended = found !== undefined && (found.state === 'done' || found.state === 'failed');
+    if (ended && frame.after_seq >= found.lastSeq) return this.resumedPastEnd(socket, frame, id, found);
     const watcher = this.watcher(socket, frame.stream_id, id, frame.after_seq);
-    const subscription = found ? await this.log.follow(frame.stream_id, frame.after_seq, watcher) : undefined;
+    // Ahead of the log: read from where it is (so no log, here or in Redis, ever takes the client's
+    // after_seq for its own position); the watcher skips up to after_seq.
+    const ahead = found !== undefined && frame.after_seq > found.lastSeq;
+    const subscription = found ? await this.log.follow(frame.stream_id, ahead ? found.lastSeq : frame.after_seq, watcher) : undefined;
     const result = subscription ? 'resumed' : 'not_found';
+    this.resumeRecorded(socket, frame, id, result, found);
+    if (!subscription) return socket.reply(notFound(frame, id));
+    // The socket may have closed, or taken the id, while the log was read.
+    if (!socket.transport.isOpen || socket.hasStream(id)) return subscription.close();
+    if (found!.lastSeq > frame.after_seq) this.metrics.framesReplayed(found!.lastSeq - frame.after_seq);
+    if (ahead) watcher.awaitLog(this.config.resume.waitTimeoutMs);
+    this.attach(socket, watcher, subscription, true);
+  }
+
+  /** A resume of an ended stream from its last seq or past it: answered at once, nothing attached. */
+  private resumedPastEnd(socket: StreamSocket, frame: StreamResumeFrame, id: string, found: LogSnapshot): void {
+    this.resumeRecorded(socket, frame, id, 'resumed', found);
+    if (frame.after_seq === found.lastSeq) {
+      return socket.send({ type: 'stream.complete', id, stream_id: frame.stream_id, last_seq: found.lastSeq, state: found.state as 'done' | 'failed' });
+    }
+    if (found.state === 'failed') {
+      // A client can only be past a failed stream's end when the log lost frames it was sent (a
+      // crashed producer's last batch): it gets the stream's end at after_seq + 1, to it alone,
+      // never logged, so it is not dropped as a duplicate and the log keeps its one terminal.
+      const seq = frame.after_seq + 1;
+      return socket.send({ type: 'chat.error', id, stream_id: frame.stream_id, seq, ...PRODUCER_DIED });
+    }
+    const message = `after_seq ${frame.after_seq} is past the stream's last seq ${found.lastSeq}`;
+    socket.send({ type: 'chat.error', id, stream_id: frame.stream_id, code: 'bad_request', message, retryable: false });
+  }
+
+  /** The resume's metric, span and log line. */
+  private resumeRecorded(socket: StreamSocket, frame: StreamResumeFrame, id: string, result: 'resumed' | 'not_found', found: LogSnapshot | undefined): void {
     this.metrics.streamResumed(result);
     this.tracing.startResume({ streamId: frame.stream_id, principal: socket.principal, afterSeq: frame.after_seq }, found?.meta.traceparent)(result);
     this.logger.info(
       { event: 'stream_resume', stream_id: frame.stream_id, id, principal: socket.principal, connection_id: socket.id, after_seq: frame.after_seq, result, last_seq: found?.lastSeq },
       'stream resume',
     );
-    if (!subscription) return socket.reply(notFound(frame, id));
-    // The socket may have closed, or taken the id, while the log was read.
-    if (!socket.transport.isOpen || socket.hasStream(id)) return subscription.close();
-    if (found!.lastSeq > frame.after_seq) this.metrics.framesReplayed(found!.lastSeq - frame.after_seq);
-    this.attach(socket, watcher, subscription);
   }
 
   /**
@@ -190,7 +224,7 @@ export class StreamManagerService implements OnModuleDestroy {
   }
 
   private watcher(socket: StreamSocket, streamId: string, id: string, afterSeq: number): StreamWatcher {
-    return new StreamWatcher(socket, streamId, id, afterSeq, (ended) => this.watchEnded(socket, ended));
+    return new StreamWatcher(socket, streamId, id, afterSeq, this.pacer, (ended) => this.watchEnded(socket, ended));
   }
 
   /** The socket that asked for `streamId` watches it from the start, through the subscription `follow` makes for the watcher. */
@@ -199,12 +233,12 @@ export class StreamManagerService implements OnModuleDestroy {
     this.attach(socket, watcher, follow(watcher));
   }
 
-  /** The socket now watches the stream: delivery starts (the subscription was created paused). */
-  private attach(socket: StreamSocket, watcher: StreamWatcher, subscription: LogSubscription): void {
+  /** The socket now watches the stream: delivery starts (the subscription was created paused), in a pacer turn for a replay. */
+  private attach(socket: StreamSocket, watcher: StreamWatcher, subscription: LogSubscription, paced = false): void {
     socket.streamStarted(watcher.id, watcher.streamId, watcher);
     const running = this.running.get(watcher.streamId);
     if (running) this.detached.attached(running.stream);
-    watcher.attach(subscription);
+    watcher.attach(subscription, paced);
   }
 
   private watchEnded(socket: StreamSocket, watcher: StreamWatcher): void {

@@ -193,12 +193,33 @@ export class StreamRecord {
   /** Drops the oldest frames down to the bound, never past an attached reader; pauses the producer if that is not enough. */
   private evict(): void {
     this.dropOldest(this.maxBytes);
+    if (this.bytes > this.maxBytes && !this.ended) this.overtakeSlow();
     const full = this.bytes > this.maxBytes && !this.ended;
     if (full !== this.producerPaused) {
       this.producerPaused = full;
       if (full) this.producer?.pause();
       else this.producer?.resume();
     }
+  }
+
+  /**
+   * Full while a reader keeps up: the readers that are behind (their socket over its mark) are cut
+   * loose, slowest first, until the bound holds, so one slow socket never pauses the stream for the
+   * others (issue 21 item 9). Only when every attached reader is behind does the producer pause.
+   */
+  private overtakeSlow(): void {
+    const behind = [...this.subscriptions].filter((s) => s.behind).sort((a, b) => a.position - b.position);
+    if (behind.length === this.subscriptions.size) return;
+    const cut: RecordSubscription[] = [];
+    for (const subscription of behind) {
+      if (this.bytes <= this.maxBytes) break;
+      // Not through close(): its detach would re-enter this eviction.
+      this.subscriptions.delete(subscription);
+      subscription.cutLoose();
+      cut.push(subscription);
+      this.dropOldest(this.maxBytes);
+    }
+    for (const subscription of cut) subscription.overtaken(this.firstSeq);
   }
 
   private dropOldest(targetBytes: number): void {
@@ -270,6 +291,20 @@ class RecordSubscription implements LogSubscription {
     if (this.closed) return;
     this.closed = true;
     this.record.detach(this);
+  }
+
+  get behind(): boolean {
+    return this.reader.behind === true;
+  }
+
+  /** The record let go of it (see {@link StreamRecord.overtakeSlow}): it delivers no more. */
+  cutLoose(): void {
+    this.closed = true;
+  }
+
+  /** Cut loose: told where the log now starts. */
+  overtaken(keptFrom: number): void {
+    this.reader.lost('overtaken', keptFrom);
   }
 
   lose(reason: 'evicted'): void {

@@ -3,6 +3,7 @@ import type { ServerFrame } from '@holysheep/protocol';
 import { textFramePayload } from '../wire/ws-text-frame';
 import { MemoryStreamLog } from './memory-stream-log';
 import { restOf } from './record-frame';
+import { REPLAY_PAGE_BYTES, ReplayPacer } from './replay-pacer';
 import { IDLE_PRODUCER } from './stream-log.contract';
 import type { StreamSocket } from './stream-socket';
 import { StreamWatcher } from './stream-watcher';
@@ -36,8 +37,8 @@ describe('StreamWatcher on the memory log', () => {
     record.append({ seq: 1, type: 'chat.started', rest: restOf({ stream_id: 's', seq: 1, model: 'm' }) });
     const asked = socket();
     const resumed = socket();
-    const requester = new StreamWatcher(asked, 's', 'req-1', 0, () => undefined);
-    const renamed = new StreamWatcher(resumed, 's', 'mine', 0, () => undefined);
+    const requester = new StreamWatcher(asked, 's', 'req-1', 0, new ReplayPacer(), () => undefined);
+    const renamed = new StreamWatcher(resumed, 's', 'mine', 0, new ReplayPacer(), () => undefined);
     requester.attach(record.follow(0, requester)!);
     renamed.attach(record.follow(0, renamed)!);
     record.append(chunk(2));
@@ -52,6 +53,86 @@ describe('StreamWatcher on the memory log', () => {
     expect(asked.writes.map((w) => JSON.parse(w.json))).toMatchObject([{ id: 'req-1', seq: 1 }, { id: 'req-1', seq: 2 }, { id: 'req-1', seq: 3 }, { id: 'req-1', seq: 4 }]);
     expect(resumed.writes.map((w) => w.how)).toEqual(['text', 'text', 'text', 'text']);
     expect(resumed.writes.map((w) => JSON.parse(w.json))).toMatchObject([{ id: 'mine', seq: 1 }, { id: 'mine', seq: 2 }, { id: 'mine', seq: 3 }, { id: 'mine', type: 'chat.done' }]);
+    log.close();
+  });
+
+  const done = (seq: number) => ({ seq, type: 'chat.done' as const, rest: restOf({ stream_id: 's', seq, finish_reason: 'stop', usage: null }) });
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  const newLog = (maxStreamBytes = 1 << 24) => new MemoryStreamLog({ maxStreamBytes, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => 0 });
+  const bigChunk = (seq: number) => ({ seq, type: 'chat.chunk' as const, rest: restOf({ stream_id: 's', seq, chunk: { text: 'x'.repeat(4_000) } }) });
+
+  it('a replay goes out a page per event-loop turn, starting in a pacer turn, whole and in order', async () => {
+    const log = newLog();
+    const record = log.open({ streamId: 's', principal: 'p', requestId: 'req', model: 'm', startedAt: 0 }, IDLE_PRODUCER);
+    for (let seq = 1; seq <= 100; seq++) record.append(bigChunk(seq));
+    record.append(done(101), 1);
+    const resumed = socket();
+    let ended = false;
+    const watcher = new StreamWatcher(resumed, 's', 'again', 0, new ReplayPacer(), () => (ended = true));
+    watcher.attach(record.follow(0, watcher)!, true);
+    expect(resumed.writes).toHaveLength(0);
+    const perTurn: number[] = [];
+    while (!ended) {
+      const before = resumed.writes.length;
+      await turn();
+      perTurn.push(resumed.writes.reduce((n, w, i) => n + (i >= before ? w.json.length : 0), 0));
+    }
+    expect(Math.max(...perTurn)).toBeLessThan(REPLAY_PAGE_BYTES + 4_200);
+    expect(resumed.writes.map((w) => JSON.parse(w.json).seq)).toEqual(Array.from({ length: 101 }, (_, i) => i + 1));
+    log.close();
+  });
+
+  it('a log that ends at or before after_seq answers: stream.complete at its last seq, bad_request before it', () => {
+    const log = newLog();
+    const record = log.open({ streamId: 's', principal: 'p', requestId: 'req', model: 'm', startedAt: 0 }, IDLE_PRODUCER);
+    record.append(chunk(1));
+    const atEnd = socket();
+    const past = socket();
+    const a = new StreamWatcher(atEnd, 's', 'a', 2, new ReplayPacer(), () => undefined);
+    const b = new StreamWatcher(past, 's', 'b', 5, new ReplayPacer(), () => undefined);
+    a.attach(record.follow(1, a)!);
+    b.attach(record.follow(1, b)!);
+    record.append(done(2), 1);
+    expect(JSON.parse(atEnd.writes[0]!.json)).toEqual({ type: 'stream.complete', id: 'a', stream_id: 's', last_seq: 2, state: 'done' });
+    expect(JSON.parse(past.writes[0]!.json)).toMatchObject({ type: 'chat.error', id: 'b', code: 'bad_request' });
+    expect(record.readerCount).toBe(0);
+    log.close();
+  });
+
+  it('a producer that dies while a socket waits ahead of the log: a terminal at after_seq + 1 to that socket alone', () => {
+    const log = newLog();
+    const record = log.open({ streamId: 's', principal: 'p', requestId: 'req', model: 'm', startedAt: 0 }, IDLE_PRODUCER);
+    record.append(chunk(1));
+    const ahead = socket();
+    const watcher = new StreamWatcher(ahead, 's', 'a', 1_000, new ReplayPacer(), () => undefined);
+    watcher.attach(record.follow(1, watcher)!);
+    watcher.lost('producer_died');
+    expect(JSON.parse(ahead.writes[0]!.json)).toMatchObject({ type: 'chat.error', id: 'a', seq: 1_001 });
+    expect(record.lastSeq).toBe(1);
+  });
+
+  it('a watcher behind its mark while another keeps up is cut loose (stream.overtaken); the producer is not paused', async () => {
+    const paused: string[] = [];
+    const log = newLog(65_536);
+    const record = log.open({ streamId: 's', principal: 'p', requestId: 'req', model: 'm', startedAt: 0 }, { ...IDLE_PRODUCER, pause: () => paused.push('pause') });
+    const fast = socket();
+    const slow = socket();
+    const keeping = new StreamWatcher(fast, 's', 'req', 0, new ReplayPacer(), () => undefined);
+    const lagging = new StreamWatcher(slow, 's', 'copy', 0, new ReplayPacer(), () => undefined);
+    keeping.attach(record.follow(0, keeping)!);
+    lagging.attach(record.follow(0, lagging)!);
+    record.append(chunk(1));
+    slow.flow.pause();
+    for (let seq = 2; seq <= 40; seq++) {
+      record.append(bigChunk(seq));
+      await turn();
+    }
+    expect(paused).toEqual([]);
+    expect(fast.writes).toHaveLength(40);
+    const told = JSON.parse(slow.writes.at(-1)!.json);
+    expect(told).toMatchObject({ type: 'stream.overtaken', id: 'copy', stream_id: 's', last_seq: 1 });
+    expect(told.kept_from).toBeGreaterThan(2);
+    expect(record.readerCount).toBe(1);
     log.close();
   });
 });

@@ -1,5 +1,6 @@
 import type { Pausable } from '../backpressure/flow-gate';
 import { FramePrefixes, isTerminal, restOf, type RecordFrame } from './record-frame';
+import { REPLAY_PAGE_BYTES, type Paced, type ReplayPacer } from './replay-pacer';
 import { PRODUCER_DIED } from './stream-errors';
 import type { LogReader, LogSubscription } from './stream-log';
 import type { StreamAttachment, StreamSocket } from './stream-socket';
@@ -8,16 +9,23 @@ import type { StreamAttachment, StreamSocket } from './stream-socket';
  * One socket watching one stream: it sends the stream's frames under the `id` this socket knows
  * it by, each seq once and in order, from the seq it attached at. When the socket is over its
  * send-buffer mark the watcher stops taking frames (it is a {@link Pausable} on the socket's flow
- * gate) and catches up from the log once the socket drains, so a slow socket never holds up the
- * stream or its other watchers.
+ * gate) and catches up from the log once the socket drains; a log that fills up while another
+ * watcher keeps up cuts this one loose (`stream.overtaken`), so a slow socket never holds up the
+ * stream or its other watchers. A replay goes out a page per event-loop turn ({@link ReplayPacer}).
  */
-export class StreamWatcher implements LogReader, Pausable, StreamAttachment {
+export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachment {
   /** Built on first use: a socket the log hands every frame ready-encoded needs none. */
   private prefixes: FramePrefixes | undefined;
   private subscription: LogSubscription | undefined;
   private detachFlow: (() => void) | undefined;
   private ended = false;
-  /** The seq of the last frame sent to this socket. */
+  /** Waiting for the pacer: the subscription stays paused until its turn. */
+  private yielded = false;
+  private pageTurn = -1;
+  private pageBytes = 0;
+  /** Set while the socket is past what the log holds (a resume ahead of a live stream). */
+  private waitTimer: NodeJS.Timeout | undefined;
+  /** The seq of the last frame sent to this socket (or the resume's `after_seq`). */
   lastSeq: number;
 
   constructor(
@@ -26,36 +34,77 @@ export class StreamWatcher implements LogReader, Pausable, StreamAttachment {
     /** The `id` this socket knows the stream by. */
     readonly id: string,
     afterSeq: number,
+    private readonly pacer: ReplayPacer,
     /** The watcher is done: its terminal frame went out, or it was detached. Once. */
     private readonly onEnded: (watcher: StreamWatcher) => void,
   ) {
     this.lastSeq = afterSeq;
   }
 
-  /** Starts reading through `subscription` (created paused), unless the socket is over its mark. */
-  attach(subscription: LogSubscription): void {
+  /** Whether this socket is over its send-buffer mark (the log cuts it loose if another keeps up). */
+  get behind(): boolean {
+    return this.socket.flow.isPaused;
+  }
+
+  /**
+   * Starts reading through `subscription` (created paused), unless the socket is over its mark. A
+   * replay (`paced`) starts in a pacer turn, so a burst of resumes costs no turn more than its budget.
+   */
+  attach(subscription: LogSubscription, paced = false): void {
     if (this.ended) return subscription.close();
     this.subscription = subscription;
     this.detachFlow = this.socket.flow.attach(this);
-    if (!this.socket.flow.isPaused) subscription.resume();
+    if (paced) this.yieldTurn();
+    else if (!this.socket.flow.isPaused) subscription.resume();
+  }
+
+  /**
+   * The socket is ahead of the log (`after_seq` past its last seq): wait for it, or answer
+   * `bad_request` once `timeoutMs` passes. Frames up to `after_seq` are skipped.
+   */
+  awaitLog(timeoutMs: number): void {
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = undefined;
+      this.refuse(`after_seq ${this.lastSeq} was not reached within ${timeoutMs} ms`);
+    }, timeoutMs);
   }
 
   frame(frame: RecordFrame, wire?: Buffer): void {
-    if (this.ended || frame.seq <= this.lastSeq) return;
+    if (this.ended) return;
+    if (frame.seq <= this.lastSeq) {
+      if (frame.seq === this.lastSeq) this.stopWaiting();
+      // The stream ended at or before the seq this socket says it has.
+      if (isTerminal(frame.type)) this.pastEnd(frame.seq, frame.type === 'chat.done' ? 'done' : 'failed');
+      return;
+    }
     this.lastSeq = frame.seq;
+    this.stopWaiting();
+    let bytes: number;
     // The log hands the bytes only when they are this socket's frame (see LogReader.id).
-    if (wire !== undefined) this.socket.sendWire(wire);
-    else this.socket.sendText((this.prefixes ??= new FramePrefixes(this.id)).render(frame));
-    if (isTerminal(frame.type)) this.finish();
+    if (wire !== undefined) {
+      this.socket.sendWire(wire);
+      bytes = wire.length;
+    } else {
+      const text = (this.prefixes ??= new FramePrefixes(this.id)).render(frame);
+      this.socket.sendText(text);
+      bytes = text.length;
+    }
+    if (isTerminal(frame.type)) return this.finish();
+    this.count(bytes);
   }
 
-  lost(reason: 'evicted' | 'log_lost' | 'producer_died'): void {
+  lost(reason: 'evicted' | 'log_lost' | 'producer_died' | 'overtaken', keptFrom?: number): void {
     if (this.ended) return;
     if (reason === 'producer_died') {
-      // One past anything this socket has seen, so a client deduplicating by seq never drops it.
+      // One past anything this socket has seen (or asked to skip), so a client deduplicating by
+      // seq never drops it; sent to this socket alone, never logged.
       const seq = this.lastSeq + 1;
       this.frame({ seq, type: 'chat.error', rest: restOf({ stream_id: this.streamId, seq, ...PRODUCER_DIED }) });
       return;
+    }
+    if (reason === 'overtaken') {
+      this.socket.send({ type: 'stream.overtaken', id: this.id, stream_id: this.streamId, last_seq: this.lastSeq, kept_from: keptFrom ?? this.lastSeq + 1 });
+      return this.finish();
     }
     this.socket.send({
       type: 'chat.error',
@@ -73,7 +122,16 @@ export class StreamWatcher implements LogReader, Pausable, StreamAttachment {
   }
 
   resume(): void {
-    this.subscription?.resume();
+    if (!this.yielded) this.subscription?.resume();
+  }
+
+  /** The pacer's turn came: one more page (or live frames), unless the socket is over its mark. */
+  continuePage(): void {
+    if (this.ended) return;
+    this.yielded = false;
+    this.pageTurn = this.pacer.turn;
+    this.pageBytes = 0;
+    if (!this.socket.flow.isPaused) this.subscription?.resume();
   }
 
   /** Stops watching (the socket closed, or the stream was handed to another id). */
@@ -81,9 +139,49 @@ export class StreamWatcher implements LogReader, Pausable, StreamAttachment {
     this.finish();
   }
 
+  /** Counts a frame against this turn's page; past it, the watcher yields to the next turn. */
+  private count(bytes: number): void {
+    const turn = this.pacer.turn;
+    if (turn !== this.pageTurn) {
+      this.pageTurn = turn;
+      this.pageBytes = 0;
+    }
+    this.pageBytes += bytes;
+    if (this.pageBytes >= REPLAY_PAGE_BYTES && !this.yielded) this.yieldTurn();
+  }
+
+  private yieldTurn(): void {
+    this.yielded = true;
+    this.subscription?.pause();
+    this.pacer.later(this);
+  }
+
+  /** The log's terminal frame is at `seq`, at or before the socket's `after_seq`. */
+  private pastEnd(seq: number, state: 'done' | 'failed'): void {
+    if (seq === this.lastSeq) {
+      this.socket.send({ type: 'stream.complete', id: this.id, stream_id: this.streamId, last_seq: seq, state });
+      return this.finish();
+    }
+    this.refuse(`after_seq ${this.lastSeq} is past the stream's last seq ${seq}`);
+  }
+
+  /** Answers the resume `bad_request` under its id (no seq: nothing of the stream) and stops. */
+  private refuse(message: string): void {
+    if (this.ended) return;
+    this.socket.send({ type: 'chat.error', id: this.id, stream_id: this.streamId, code: 'bad_request', message, retryable: false });
+    this.finish();
+  }
+
+  private stopWaiting(): void {
+    if (this.waitTimer === undefined) return;
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+  }
+
   private finish(): void {
     if (this.ended) return;
     this.ended = true;
+    this.stopWaiting();
     this.detachFlow?.();
     this.subscription?.close();
     this.onEnded(this);

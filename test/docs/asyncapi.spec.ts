@@ -18,7 +18,7 @@ const PROTOCOL_PATH = join(__dirname, '..', '..', 'docs', 'protocol.md');
 
 /** The frame types of protocol v1 (and the additive `stream.list` pair), hard-coded as a second, independent reading. */
 const CLIENT_TYPES = ['chat.request', 'chat.cancel', 'stream.resume', 'ping', 'stream.list'];
-const SERVER_TYPES = ['session.ready', 'chat.started', 'chat.chunk', 'chat.done', 'chat.error', 'error', 'pong', 'session.draining', 'stream.list.result'];
+const SERVER_TYPES = ['session.ready', 'chat.started', 'chat.chunk', 'chat.done', 'chat.error', 'error', 'pong', 'session.draining', 'stream.list.result', 'stream.complete', 'stream.overtaken'];
 
 /** Fields each frame must carry: the contract's tables plus docs/protocol.md "Where the protocol is silent". */
 const REQUIRED_FIELDS: Record<string, string[]> = {
@@ -38,6 +38,8 @@ const REQUIRED_FIELDS: Record<string, string[]> = {
   'session.draining': ['type', 'reconnect_after_ms'],
   'stream.list': ['type'],
   'stream.list.result': ['type', 'streams'],
+  'stream.complete': ['type', 'id', 'stream_id', 'last_seq', 'state'],
+  'stream.overtaken': ['type', 'id', 'stream_id', 'last_seq', 'kept_from'],
 };
 
 /** Every field protocol v1 lists per frame (nested names and enum values included), hard-coded. */
@@ -60,6 +62,8 @@ const CONTRACT_FIELDS: Record<string, string[]> = {
   // Additive frames: every field is an extension (below).
   'stream.list': [],
   'stream.list.result': [],
+  'stream.complete': [],
+  'stream.overtaken': [],
 };
 
 /** Fields docs/protocol.md adds to the contract's, as documented extensions ("Where the protocol is silent"). */
@@ -69,6 +73,8 @@ const DOCUMENTED_EXTENSIONS: Record<string, string[]> = {
   'session.ready': ['models', 'default', 'allowed', 'resume', 'enabled', 'grace_ms', 'retention_ms'],
   'stream.list': ['id'],
   'stream.list.result': ['id', 'streams', 'stream_id', 'model', 'state', 'pending', 'streaming', 'done', 'failed', 'last_seq', 'started_at', 'partial'],
+  'stream.complete': ['id', 'stream_id', 'last_seq', 'state', 'done', 'failed'],
+  'stream.overtaken': ['id', 'stream_id', 'last_seq', 'kept_from'],
 };
 
 /** The error codes and close codes of protocol v1, hard-coded. */
@@ -251,7 +257,7 @@ describe('docs/asyncapi.yaml', () => {
     );
   });
 
-  it('defines exactly the 14 frame types of docs/protocol.md, each in its direction', () => {
+  it('defines exactly the 16 frame types of docs/protocol.md, each in its direction', () => {
     const document = parsed.document!;
     const receive = messageTypes(document, 'receive');
     const send = messageTypes(document, 'send');

@@ -166,7 +166,7 @@ const INVALID_SERVER: Array<[string, unknown, string]> = [
   ['chat.done with a code', { ...done, code: 'internal_error' }, 'unexpected field "code"'],
   ['chat.error with an unknown code', { ...failed, code: 'upstream_gone' }, '/code: must be one of "bad_request"'],
   ['chat.error with seq but no stream_id', failedWithoutStreamId, "must have property stream_id when property seq is present"],
-  ['chat.error with stream_id but no seq (not a resume answer)', failedWithoutSeq, '/code: must be "stream_not_found"'],
+  ['chat.error with stream_id but no seq (not a resume answer)', failedWithoutSeq, '/code: must be one of "stream_not_found", "bad_request", "rate_limited"'],
   ['chat.error without retryable', failedWithoutRetryable, "must have required property 'retryable'"],
   ['chat.error with retryable a string', { ...failed, retryable: 'true' }, '/retryable: must be boolean'],
   ['chat.error with a negative retry_after_ms', { ...failed, retry_after_ms: -1 }, '/retry_after_ms: must be >= 0'],
@@ -220,10 +220,10 @@ const INVALID_CLIENT: Array<[string, unknown, string]> = [
 ];
 
 describe('frame schemas from docs/asyncapi.yaml', () => {
-  it('knows the 14 frame types (v1 and the additive stream.list pair), each in its direction', () => {
+  it('knows the 16 frame types (v1, the additive stream.list pair, stream.complete and stream.overtaken), each in its direction', () => {
     const { client, server } = documentedFrameTypes();
     expect(client.sort()).toEqual(['chat.cancel', 'chat.request', 'ping', 'stream.list', 'stream.resume']);
-    expect(server.sort()).toEqual(['chat.chunk', 'chat.done', 'chat.error', 'chat.started', 'error', 'pong', 'session.draining', 'session.ready', 'stream.list.result']);
+    expect(server.sort()).toEqual(['chat.chunk', 'chat.done', 'chat.error', 'chat.started', 'error', 'pong', 'session.draining', 'session.ready', 'stream.complete', 'stream.list.result', 'stream.overtaken']);
   });
 
   describe('server → client: accepts', () => {

@@ -164,6 +164,10 @@ export class StreamClient {
         this.lists.onError(frame.code, frame.id);
         if (frame.id !== undefined) this.registry.onRefused(frame.code, frame.message, frame.id);
         return;
+      case 'stream.complete':
+        return this.registry.onComplete(frame);
+      case 'stream.overtaken':
+        return this.registry.onOvertaken(frame);
       default:
         return this.registry.onFrame(frame);
     }

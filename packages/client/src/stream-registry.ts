@@ -3,7 +3,7 @@
  * drop as already seen, and what to send for it on a fresh socket (resume, a lookup by request id,
  * or the request again). It never touches a socket: frames go out through a {@link StreamLink}.
  */
-import type { ChatErrorFrame, ChatRequestFrame, ClientFrame, ServerFrame, StreamSummary } from '@holysheep/protocol';
+import type { ChatErrorFrame, ChatRequestFrame, ClientFrame, ServerFrame, StreamCompleteFrame, StreamOvertakenFrame, StreamSummary } from '@holysheep/protocol';
 import { ChatHandleImpl } from './chat-handle';
 import { ChatError } from './errors';
 
@@ -17,7 +17,9 @@ export type StreamPhase =
   /** Sent before a drop, never reported started: being looked up with `stream.list`. */
   | 'locating'
   /** Its socket is gone: to be resumed on the next one. */
-  | 'detached';
+  | 'detached'
+  /** Its resume was answered `rate_limited`: sent again after `retry_after_ms`, or on the next socket. */
+  | 'throttled';
 
 export interface StreamEntry {
   handle: ChatHandleImpl;
@@ -151,6 +153,30 @@ export class StreamRegistry {
     this.end(entry, () => entry.handle.fail(new ChatError({ code: code as ChatError['code'], message })));
   }
 
+  /**
+   * `stream.complete`: the resume asked from the stream's last seq, so this handle already had all of
+   * it. A stream that had failed fails the handle (its error frame was not seen here).
+   */
+  onComplete(frame: StreamCompleteFrame): void {
+    const entry = this.entries.get(frame.id);
+    if (!entry || entry.handle.ended) return;
+    const { handle } = entry;
+    if (frame.state === 'done') return this.end(entry, () => handle.done(frame.last_seq, 'stop', null));
+    const error = new ChatError({ code: 'stream_not_found', message: 'The stream had already failed', retryable: false, streamId: frame.stream_id });
+    this.end(entry, () => handle.fail(error));
+  }
+
+  /**
+   * `stream.overtaken`: this socket fell behind while another watcher kept up. The rest is asked for
+   * again at once: the gateway reads the resume only once the socket has drained, and answers
+   * `stream_not_found` if what this handle lacks is gone by then.
+   */
+  onOvertaken(frame: StreamOvertakenFrame): void {
+    const entry = this.entries.get(frame.id);
+    if (!entry || entry.handle.ended || entry.phase !== 'live') return;
+    this.dispatch(entry);
+  }
+
   /** The entry a stream frame belongs to, or undefined to drop it (unknown id, or a seq already delivered). */
   private accept(id: string, seq: number | undefined): StreamEntry | undefined {
     const entry = this.entries.get(id);
@@ -161,6 +187,8 @@ export class StreamRegistry {
 
   private onStreamError(entry: StreamEntry, frame: ChatErrorFrame): void {
     if (frame.code === 'shutting_down' && entry.phase === 'sent' && frame.stream_id === undefined) return this.requeue(entry);
+    // A resume over the gateway's resume budget is not the stream's end: asked again when told.
+    if (frame.code === 'rate_limited' && frame.seq === undefined && entry.phase === 'live' && entry.handle.stream_id) return this.throttle(entry, frame.retry_after_ms);
     const error = new ChatError({
       code: frame.code,
       message: frame.message,
@@ -169,6 +197,14 @@ export class StreamRegistry {
       streamId: frame.stream_id ?? entry.handle.stream_id,
     });
     this.end(entry, () => entry.handle.fail(error, frame.seq));
+  }
+
+  /** Sends the entry's resume again after `retryAfterMs`, unless a fresh socket has sent it first. */
+  private throttle(entry: StreamEntry, retryAfterMs = 1_000): void {
+    entry.phase = 'throttled';
+    setTimeout(() => {
+      if (this.entries.get(entry.handle.id) === entry && entry.phase === 'throttled' && this.link.ready) this.dispatch(entry);
+    }, retryAfterMs);
   }
 
   /** A request the draining instance refused: it goes out again on the next socket. */
@@ -189,7 +225,7 @@ export class StreamRegistry {
     const unknownStart: StreamEntry[] = [];
     for (const entry of this.entries.values()) {
       if (entry.phase === 'queued') this.dispatch(entry);
-      else if (entry.phase === 'detached') {
+      else if (entry.phase === 'detached' || entry.phase === 'throttled') {
         if (entry.kind === 'watch' || entry.handle.stream_id) this.dispatch(entry);
         else if (resumeEnabled) unknownStart.push(entry);
         else this.resend(entry);

@@ -325,7 +325,7 @@ describe('StreamClient', () => {
     const ws = await nextSocket();
     ws.ready(RESUME);
     const [frame] = ws.sentOfType('stream.list');
-    const streams = [{ stream_id: 's', id: 'r', model: 'm', state: 'done', last_seq: 5, started_at: '2026-01-01T00:00:00Z' }];
+    const streams = [{ stream_id: 's', id: 'r', model: 'm', state: 'done' as const, last_seq: 5, started_at: '2026-01-01T00:00:00Z' }];
     ws.receive({ type: 'stream.list.result', id: frame!.id, streams });
     await expect(listing).resolves.toEqual(streams);
     expect((await listing).partial).toBe(false);

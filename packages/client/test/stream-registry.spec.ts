@@ -222,6 +222,51 @@ describe('StreamRegistry', () => {
     });
   });
 
+  describe('resume answers (issue 21)', () => {
+    /** A chat that started, lost its socket and was resumed from seq 2 on a fresh one. */
+    const resumed = (id: string): StreamEntry => {
+      const entry = sentChat(id);
+      registry.onFrame(startedFrame(id, `str_${id}`));
+      registry.onFrame(chunkFrame(id, 2, 'x', `str_${id}`));
+      registry.onSocketLost();
+      registry.onOpen(true);
+      link.take();
+      return entry;
+    };
+
+    it('a resume answered rate_limited is sent again after retry_after_ms, not failed', () => {
+      jest.useFakeTimers();
+      try {
+        const entry = resumed('a');
+        registry.onFrame({ type: 'chat.error', id: 'a', stream_id: 'str_a', code: 'rate_limited', message: 'm', retryable: true, retry_after_ms: 500 });
+        expect(entry.handle.ended).toBe(false);
+        jest.advanceTimersByTime(499);
+        expect(link.take()).toEqual([]);
+        jest.advanceTimersByTime(1);
+        expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_a', after_seq: 2, id: 'a' }]);
+        expect(entry.phase).toBe('live');
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
+    it('stream.overtaken resumes from the last seq delivered', () => {
+      const entry = resumed('b');
+      registry.onOvertaken({ type: 'stream.overtaken', id: 'b', stream_id: 'str_b', last_seq: 2, kept_from: 9 });
+      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_b', after_seq: 2, id: 'b' }]);
+      expect(entry.handle.ended).toBe(false);
+    });
+
+    it('stream.complete ends a watch that already had everything', async () => {
+      const entry = registry.watchEntry('w', 'str_w', 7);
+      registry.add(entry);
+      registry.dispatch(entry);
+      registry.onComplete({ type: 'stream.complete', id: 'w', stream_id: 'str_w', last_seq: 7, state: 'done' });
+      expect(entry.handle.ended).toBe(true);
+      expect(registry.has('w')).toBe(false);
+    });
+  });
+
   describe('refusals', () => {
     it('shutting_down requeues a request and reports the draining; it goes out on the next socket', () => {
       const entry = sentChat('a');

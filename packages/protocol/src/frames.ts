@@ -221,6 +221,37 @@ export interface StreamListResultFrame {
   partial?: true;
 }
 
+/**
+ * Additive (issue 21): the answer to a `stream.resume` whose `after_seq` is the last seq of a stream
+ * that has ended: the client already has all of it, terminal frame included. Nothing stays active
+ * under `id`.
+ */
+export interface StreamCompleteFrame {
+  type: 'stream.complete';
+  /** The resume's `id` (the stream's request id when it named none). */
+  id: string;
+  stream_id: string;
+  /** The seq of the stream's terminal frame (= the resume's `after_seq`). */
+  last_seq: number;
+  state: 'done' | 'failed';
+}
+
+/**
+ * Additive (issue 21): this socket fell behind the stream's per-stream bound while another watcher
+ * kept up, so it stopped watching it (the stream goes on for the others). Nothing stays active under
+ * `id`; a `stream.resume` with `after_seq: last_seq` gets the rest if the log still holds it (else
+ * `stream_not_found`). The frame's own `seq`-less: it is not part of the stream.
+ */
+export interface StreamOvertakenFrame {
+  type: 'stream.overtaken';
+  id: string;
+  stream_id: string;
+  /** The seq of the last frame this socket was sent of the stream. */
+  last_seq: number;
+  /** The oldest seq the log held here when it moved on: frames before it are gone from this instance. */
+  kept_from: number;
+}
+
 export type ServerFrame =
   | SessionReadyFrame
   | ChatStartedFrame
@@ -230,7 +261,9 @@ export type ServerFrame =
   | ErrorFrame
   | PongFrame
   | SessionDrainingFrame
-  | StreamListResultFrame;
+  | StreamListResultFrame
+  | StreamCompleteFrame
+  | StreamOvertakenFrame;
 export type ServerFrameType = ServerFrame['type'];
 /** Frames that belong to one stream and carry its `seq`. */
 export type StreamFrame = ChatStartedFrame | ChatChunkFrame | ChatDoneFrame | ChatErrorFrame;
