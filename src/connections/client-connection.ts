@@ -91,6 +91,8 @@ export class ClientConnection {
   private counters = { framesIn: 0, framesOut: 0, bytesOut: 0 };
   /** Client-chosen `id` → the stream it names on this socket, while that stream is active here. */
   private readonly streams = new Map<string, { streamId: string; attachment?: StreamAttachment }>();
+  /** Places under the stream cap held by streams still being admitted (see {@link reserveStream}). */
+  private reserved = 0;
   private why: string | undefined;
   private ended = false;
   private readonly flood: FrameFloodGuard;
@@ -199,8 +201,28 @@ export class ClientConnection {
     return this.streams.get(id)?.streamId;
   }
 
+  /**
+   * Streams active here, and places held for streams still being admitted: what the per-socket cap
+   * counts. Frames of different ids are handled concurrently (`FrameOrder`), so a stream admitted
+   * across an await (a request counted through Redis, a resume's look-up) must hold its place
+   * before the await, or every frame in that window would see the same free places.
+   */
   get streamCount(): number {
-    return this.streams.size;
+    return this.streams.size + this.reserved;
+  }
+
+  /**
+   * Holds one place under the cap until the returned release is called (once; later calls do
+   * nothing). Release it when the admission is decided: by then the stream is registered with
+   * {@link streamStarted}, or was refused.
+   */
+  reserveStream(): () => void {
+    this.reserved++;
+    let held = true;
+    return () => {
+      if (held) this.reserved--;
+      held = false;
+    };
   }
 
   streamIds(): string[] {

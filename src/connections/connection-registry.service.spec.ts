@@ -36,6 +36,22 @@ describe('ConnectionRegistryService', () => {
     expect(seen).toEqual(['+before', '+after', '-before']);
   });
 
+  it('counts places reserved for streams still being admitted under the cap, each released once', () => {
+    const connection = registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' });
+    const first = connection.reserveStream();
+    const second = connection.reserveStream();
+    expect(connection.streamCount).toBe(2);
+    first();
+    connection.streamStarted('r1', 'str_1');
+    expect(connection.streamCount).toBe(2);
+    first();
+    expect(connection.streamCount).toBe(2);
+    second();
+    expect(connection.streamCount).toBe(1);
+    connection.streamEnded('r1');
+    expect(connection.streamCount).toBe(0);
+  });
+
   it('refuses a duplicate connection id', () => {
     registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' });
     expect(() => registry.register(fakeTransport(), { id: 'a', principal: 'p', remoteAddress: 'x' })).toThrow(/already registered/);

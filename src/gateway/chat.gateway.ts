@@ -139,10 +139,19 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
   private startStream(connection: ClientConnection, frame: ChatRequestFrame): void | Promise<void> {
     const verdict = this.policy.check(connection, frame, this.registry.now());
     if (!(verdict instanceof Promise)) return this.startChecked(connection, frame, verdict);
-    // Counted through Redis: the socket's later frames wait until this one is decided.
-    return verdict.then((refusal) => {
-      if (connection.transport.isOpen) this.startChecked(connection, frame, refusal);
-    });
+    // Counted through Redis. Frames of other ids run meanwhile (FrameOrder): this one holds its
+    // place under the cap until it is decided, and gives it back in the same turn it registers.
+    const release = connection.reserveStream();
+    return verdict.then(
+      (refusal) => {
+        release();
+        if (connection.transport.isOpen) this.startChecked(connection, frame, refusal);
+      },
+      (error: unknown) => {
+        release();
+        throw error;
+      },
+    );
   }
 
   private startChecked(connection: ClientConnection, frame: ChatRequestFrame, refusal: Refusal | undefined): void {
@@ -154,13 +163,17 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     this.streams.start(connection, frame.id, toUpstreamRequest(frame, models.default, limits.maxCompletionTokens), frame.traceparent);
   }
 
-  /** `stream.resume`, within the resume budget; over it, `rate_limited` under the resume's id. */
-  /** Watching counts against the socket's cap (checked first: a refused resume spends no budget), then the resume budget. */
+  /**
+   * `stream.resume`: watching counts against the socket's cap (checked first, so a refused resume
+   * spends no budget), then the resume budget; over it, `rate_limited` under the resume's id. The
+   * look-up is async and frames of other ids run meanwhile: the resume holds its place under the
+   * cap until it is answered.
+   */
   private resume(connection: ClientConnection, frame: StreamResumeFrame): void | Promise<void> {
     const refusal = this.policy.checkResume(connection, frame);
     if (refusal) return connection.reply(refusal);
     const retryAfterMs = this.resumeBudget.take(connection.id, connection.principal, this.registry.now());
-    if (retryAfterMs === 0) return this.streams.resume(connection, frame);
+    if (retryAfterMs === 0) return this.streams.resume(connection, frame).finally(connection.reserveStream());
     this.metrics.rateLimited('resume');
     const { perMinute } = this.config.resume;
     connection.send({
