@@ -85,11 +85,13 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     await started(onB, 'r2');
     await started(onA, 'r3');
     await rateLimited(onB, 'r4');
-    // Frames behind a request wait for its verdict from Redis: answers keep the socket's order.
+    // A ping never waits behind another id's Redis call (docs/protocol.md, order per id): the
+    // request's verdict comes from Redis, before or after the pong.
     onA.send({ type: 'chat.request', id: 'r5', messages: hello });
     onA.send({ type: 'ping', ts: 5 });
     await onA.nextOfType('pong');
-    expect(onA.frames.filter((f) => f.type !== 'session.ready').map((f) => f.type)).toEqual(['chat.error', 'pong']);
+    await onA.nextOfType('chat.error', 'r5');
+    expect(onA.frames.filter((f) => f.type !== 'session.ready').map((f) => f.type).sort()).toEqual(['chat.error', 'pong']);
     expect(onA.frames.find((f) => f.type === 'chat.error')).toMatchObject({ id: 'r5', code: 'rate_limited' });
     expect(cluster.upstream.calls).toHaveLength(3);
     // Another principal has a budget of its own.

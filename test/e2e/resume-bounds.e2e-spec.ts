@@ -50,10 +50,15 @@ describe('resume bounds (e2e, in memory)', () => {
   const log = () => gateway.app.get<MemoryStreamLog>(STREAM_LOG);
   const record = (streamId: string): StreamRecord | undefined => log().get(streamId);
 
-  /** Round trips through the gateway until `condition` holds (each one lets it read and act). */
+  /**
+   * Round trips through the gateway until `condition` holds (each one lets it read and act). Bounded
+   * in time, not in turns: a condition behind a timer (the 4008 after SLOW_CLIENT_TIMEOUT_MS) takes
+   * many more round trips on an idle machine than on a busy one.
+   */
   async function until(probe: TestClient, condition: () => boolean, what: string): Promise<void> {
-    for (let turn = 0; !condition(); turn++) {
-      if (turn > 2_000) throw new Error(`never: ${what}`);
+    const deadline = Date.now() + 10_000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`never: ${what}`);
       const ts = ++probeCount;
       probe.send({ type: 'ping', ts });
       await probe.next((f) => f.type === 'pong' && f.ts === ts);

@@ -109,9 +109,14 @@ describe('resume storms (e2e, in memory)', () => {
     await finishStream(call, ['b']);
     await first.collectStream('q');
     const later = await open();
-    for (let r = 0; r < 5; r++) later.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: `r${r}` });
+    // One after the other, so that no more than one watches at a time: the budget, not the cap of
+    // 4 concurrent streams (which a burst of 5 at once would meet first), is what refuses the fifth.
     // Every replay of the same stream_id: each is told apart by its id.
-    for (let r = 0; r < 4; r++) await later.next((f) => f.id === `r${r}` && f.type === 'chat.done');
+    for (let r = 0; r < 4; r++) {
+      later.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: `r${r}` });
+      await later.next((f) => f.id === `r${r}` && f.type === 'chat.done');
+    }
+    later.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'r4' });
     const refused = await later.next((f) => f.id === 'r4', 2_000);
     expect(refused).toMatchObject({ type: 'chat.error', id: 'r4', stream_id: streamId, code: 'rate_limited', retryable: true });
     expect(refused.retry_after_ms).toBeGreaterThan(0);
