@@ -14,7 +14,7 @@ import { envVariables, parseConfig } from '../../src/config/config.schema';
 import { secretVariables } from '../../src/config/env-variables';
 
 const ROOT = join(__dirname, '..', '..');
-const K8S_DIR = join(ROOT, 'deploy', 'kubernetes');
+const K8S_DIR = join(ROOT, 'deploy', 'kubernetes', 'base');
 const NAME_LABEL = 'app.kubernetes.io/name';
 const APP_NAME = 'holysheep-stream-gateway';
 const SECRET_KEYS = ['HOLYSHEEP_API_KEY', 'AUTH_JWT_SECRET', 'AUTH_API_KEYS', 'REDIS_URL'];
