@@ -417,6 +417,20 @@ describe('Dockerfile', () => {
     });
   });
 
+  it('labels the final image with the OCI version, revision and source, the version defaulting to package.json\'s', () => {
+    const args = new Map(
+      dockerfile.final.filter((i) => i.keyword === 'ARG').map((i) => {
+        const [name, value] = i.args.split('=');
+        return [name, value] as const;
+      }),
+    );
+    expect(args.get('VERSION')).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    const labels = dockerfile.final.filter((i) => i.keyword === 'LABEL').map((i) => i.args).join(' ');
+    for (const [key, arg] of [['version', 'VERSION'], ['revision', 'REVISION'], ['source', 'SOURCE']]) {
+      expect(labels).toContain(`org.opencontainers.image.${key}="\${${arg}}"`);
+    }
+  });
+
   it('sets NODE_ENV=production in the final stage', () => {
     const envs = dockerfile.final.filter((i) => i.keyword === 'ENV').map((i) => i.args);
     expect(envs.some((e) => /(^|\s)NODE_ENV=("?)production\2(\s|$)/.test(e) || /^NODE_ENV\s+production$/.test(e))).toBe(true);
