@@ -61,6 +61,20 @@ RUN npm ci --omit=dev --omit=optional --include-workspace-root --workspace=@holy
 
 # ---------------------------------------------------------------------------------------------
 FROM node:24-bookworm-slim AS runtime
+# OCI annotations, so a registry, a scanner or `docker inspect` can tell which release and which
+# commit an image is. The release builds it with (docs/operations.md, "Releasing"):
+#   docker build --build-arg VERSION=$(node -p "require('./package.json').version") \
+#     --build-arg REVISION=$(git rev-parse HEAD) --build-arg SOURCE=<repository URL> .
+# VERSION's default is package.json's version (a test keeps them equal).
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="holysheep-stream-gateway" \
+      org.opencontainers.image.description="WebSocket gateway relaying OpenAI-compatible streamed chat completions token by token" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="UNLICENSED"
 # production: HOLYSHEEP_API_KEY and AUTH_MODE become required, the playground defaults to off.
 ENV NODE_ENV=production \
     PORT=8080

@@ -3,6 +3,7 @@
  * Shows a stream surviving the loss of its instance, on your machine, with no internet:
  *
  *   npm run build && npm run demo:failover        (or: node scripts/demo-failover.js "your prompt")
+ *   npm run demo:failover -- --keep               then leave two instances and Redis running
  *
  * It starts a private redis-server on a free port (or uses REDIS_URL when set), two gateway
  * instances A and B (`node dist/main.js`, development mode: each answers from its built-in
@@ -11,6 +12,11 @@
  * rolling deploy); the client sees `session.draining` and close 1012, reconnects to B, sends
  * `stream.resume` with the last seq it saw, and prints the rest. A summary follows (chunks before
  * and after, every seq exactly once, A's exit code), then every process it started is stopped.
+ *
+ * With --keep, after the demo a second instance replaces A, and both instances and Redis stay up
+ * (playground on) for trying resume and failover by hand: open both playground URLs, start an
+ * answer on one, `kill -TERM <pid>` that instance (or press "drop connection"), and watch the
+ * answer resume; `GATEWAY_URL=ws://… npm run demo` streams from either. Ctrl-C stops everything.
  *
  * Environment:
  *   REDIS_URL                     use this Redis instead of a private one (keys `hsg:*` are written)
@@ -39,7 +45,10 @@ const TOKENS_PER_SECOND = process.env.SIMULATOR_TOKENS_PER_SECOND || '20';
 /** The whole demo gives up (and cleans up) after this long. */
 const DEMO_TIMEOUT_MS = 60_000;
 
-const prompt = process.argv.slice(2).join(' ').trim() || DEFAULT_PROMPT;
+const keep = process.argv.includes('--keep');
+const prompt = process.argv.slice(2).filter((arg) => arg !== '--keep').join(' ').trim() || DEFAULT_PROMPT;
+/** What --keep leaves running after the demo: the Redis URL and the surviving instance. */
+const kept = {};
 const tty = process.stderr.isTTY;
 const color = (code, text) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
 const info = (text) => process.stderr.write(`${color('2', text)}\n`);
@@ -69,6 +78,7 @@ async function main() {
 
   step('Starting two gateway instances on that Redis (development mode: built-in simulated upstream)…');
   const [a, b] = await Promise.all([startGateway('A', redisUrl), startGateway('B', redisUrl)]);
+  Object.assign(kept, { redisUrl, b });
   info(`  A: ${a.url} (pid ${a.child.pid})`);
   info(`  B: ${b.url} (pid ${b.child.pid})`);
 
@@ -194,7 +204,8 @@ async function startGateway(name, redisUrl) {
       PORT: '0',
       REDIS_URL: redisUrl,
       SIMULATOR_TOKENS_PER_SECOND: TOKENS_PER_SECOND,
-      PLAYGROUND_ENABLED: 'false',
+      // --keep leaves the instances up for trying by hand, in a browser too.
+      PLAYGROUND_ENABLED: keep ? 'true' : 'false',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -252,6 +263,20 @@ async function connect(url) {
       }
     },
   };
+}
+
+/** --keep: a new instance in place of A, then wait (for Ctrl-C) with both up on the same Redis. */
+async function keepRunning() {
+  clearTimeout(timeout);
+  const a2 = await startGateway('A2', kept.redisUrl);
+  step('\nLeft running for you (Ctrl-C stops them all):');
+  info(`  Redis:       ${kept.redisUrl}${process.env.REDIS_URL ? ' (yours)' : ''}`);
+  for (const [name, instance] of [['instance A2', a2], ['instance B ', kept.b]]) {
+    info(`  ${name}: ${instance.url.replace(/^ws/, 'http').replace(/\/v1\/ws$/, '/')}  (WebSocket ${instance.url}, pid ${instance.child.pid})`);
+  }
+  info('  Try: start an answer in one playground, `kill -TERM <its pid>`, reconnect to the other and resume;');
+  info(`       or \`GATEWAY_URL=${kept.b.url} npm run demo\`.`);
+  await new Promise(() => {}); // until SIGINT, whose handler stops everything and exits
 }
 
 function track(child) {
@@ -317,6 +342,7 @@ main()
     return 1;
   })
   .then(async (code) => {
+    if (keep && code === 0) await keepRunning();
     await cleanUp();
     info(children.size === 0 ? 'every process the demo started has stopped' : 'some processes could not be stopped');
     process.exit(code);

@@ -9,6 +9,7 @@ import { NotFoundFilter } from './not-found.filter';
 import type { GatewayConfig } from './config/config.schema';
 import { AdmissionService } from './gateway/admission.service';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter';
+import { OperatorLogger } from './logging/operator-logger';
 
 /**
  * Builds the gateway app from a validated config; `main.ts` and the e2e tests share it, so tests
@@ -22,7 +23,8 @@ export async function createGatewayApp(config: GatewayConfig, options: { logDest
     // Nest's own boot lines go through pino too, once it exists.
     bufferLogs: true,
   });
-  app.useLogger(app.get(Logger));
+  // At info, a boot says what an operator needs (warnings, `listening on …`); routes at debug.
+  app.useLogger(new OperatorLogger(app.get(Logger)));
   app.flushLogs();
   app.disable('x-powered-by');
   app.useGlobalFilters(new NotFoundFilter());

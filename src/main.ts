@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createGatewayApp } from './bootstrap';
 import { ConfigValidationError, parseConfig, type GatewayConfig } from './config/config.schema';
 import { PRETTY_LOG_SINK, stdoutLogSink } from './logging/log-sink';
@@ -63,7 +64,10 @@ async function main(): Promise<void> {
   await app.listen(config.http.port, config.http.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.http.port;
-  logger.log(`listening on http://${config.http.host}:${port} (WebSocket ws://${config.http.host}:${port}/v1/ws)`);
+  // The release this process is (package.json sits beside dist/ in the image): the first thing to
+  // know when reading a pod's log during a rollout.
+  const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  logger.log(`holysheep-stream-gateway ${version} listening on http://${config.http.host}:${port} (WebSocket ws://${config.http.host}:${port}/v1/ws)`);
 }
 
 main().catch((error: Error) => {

@@ -77,7 +77,7 @@ export function renderConfigurationReference(variables: Variables = ENV_VARIABLE
     '`NODE_ENV=production` the upstream key and the auth mode must be set, and the playground is off.',
     '',
     '**Secrets** (marked *secret* below) belong in a secret store (in Kubernetes the Secret,',
-    '[`deploy/kubernetes/secret.yaml`](../deploy/kubernetes/secret.yaml)), never in the ConfigMap or',
+    '[`deploy/kubernetes/base/secret.yaml`](../deploy/kubernetes/base/secret.yaml)), never in the ConfigMap or',
     `a committed file: ${secrets}.`,
   ];
   for (const { title, entries } of byGroup(variables)) {

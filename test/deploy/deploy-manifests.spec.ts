@@ -14,7 +14,7 @@ import { envVariables, parseConfig } from '../../src/config/config.schema';
 import { secretVariables } from '../../src/config/env-variables';
 
 const ROOT = join(__dirname, '..', '..');
-const K8S_DIR = join(ROOT, 'deploy', 'kubernetes');
+const K8S_DIR = join(ROOT, 'deploy', 'kubernetes', 'base');
 const NAME_LABEL = 'app.kubernetes.io/name';
 const APP_NAME = 'holysheep-stream-gateway';
 const SECRET_KEYS = ['HOLYSHEEP_API_KEY', 'AUTH_JWT_SECRET', 'AUTH_API_KEYS', 'REDIS_URL'];
@@ -415,6 +415,20 @@ describe('Dockerfile', () => {
         if (needed) expect(main).toMatch(/^\.\/dist\//);
       }
     });
+  });
+
+  it('labels the final image with the OCI version, revision and source, the version defaulting to package.json\'s', () => {
+    const args = new Map(
+      dockerfile.final.filter((i) => i.keyword === 'ARG').map((i) => {
+        const [name, value] = i.args.split('=');
+        return [name, value] as const;
+      }),
+    );
+    expect(args.get('VERSION')).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    const labels = dockerfile.final.filter((i) => i.keyword === 'LABEL').map((i) => i.args).join(' ');
+    for (const [key, arg] of [['version', 'VERSION'], ['revision', 'REVISION'], ['source', 'SOURCE']]) {
+      expect(labels).toContain(`org.opencontainers.image.${key}="\${${arg}}"`);
+    }
   });
 
   it('sets NODE_ENV=production in the final stage', () => {

@@ -24,9 +24,9 @@ import { TestClient } from '../support/ws-client';
 const ROOT = join(__dirname, '..', '..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
-const service = parseYaml(read('deploy/kubernetes/service.yaml'));
-const serviceMonitor = parseYaml(read('deploy/kubernetes/servicemonitor.yaml'));
-const prometheusRule = parseYaml(read('deploy/kubernetes/prometheusrule.yaml'));
+const service = parseYaml(read('deploy/kubernetes/base/service.yaml'));
+const serviceMonitor = parseYaml(read('deploy/kubernetes/base/servicemonitor.yaml'));
+const prometheusRule = parseYaml(read('deploy/kubernetes/base/prometheusrule.yaml'));
 const dashboard = JSON.parse(read('deploy/grafana/holysheep-gateway.json'));
 const operations = read('docs/operations.md');
 
