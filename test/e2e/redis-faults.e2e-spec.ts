@@ -38,7 +38,7 @@ function harness(cluster: RedisCluster) {
   };
 }
 
-/** Feeds `call` a chunk every `everyMs` until stopped; `stop()` resolves with all the text sent. */
+/** Feeds `call` a chunk every `everyMs` (pacing, not synchronisation) until stopped; `stop()` resolves with all the text sent. */
 function ticker(call: UpstreamCall, everyMs = 100) {
   const pieces: string[] = [];
   let stopped = false;
@@ -56,7 +56,21 @@ function ticker(call: UpstreamCall, everyMs = 100) {
       await running;
       return pieces.join('');
     },
+    /** Resolves once `client` has the last piece sent so far under `id`. */
+    reached: (client: TestClient, id: string) => {
+      const last = pieces.at(-1);
+      return client.next((f) => f.id === id && f.type === 'chat.chunk' && f.chunk.choices[0]?.delta?.content === last);
+    },
   };
+}
+
+/** Resolves once `check` holds, looking every 50 ms; fails after `timeoutMs`. */
+async function until(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(50);
+  }
 }
 
 /** When the gateway aborted `call` (undefined while it has not). */
@@ -95,7 +109,7 @@ describe('item 1: a stream is attached while any socket on any replica watches i
     expect(aborted.at).toBeUndefined();
     expect(onB.frames.filter(isTerminal)).toEqual([]);
     const sent = await feed.stop();
-    await sleep(200);
+    await feed.reached(onB, 'q');
     const seen = [...framesOf(onA, 'q'), ...framesOf(onB, 'q')];
     assertStreamInvariants([...seen, { type: 'chat.done', seq: seen.length + 1, stream_id: streamId }]);
     expect(streamText(seen)).toBe(`start ${sent}`);
@@ -127,7 +141,7 @@ describe('item 1: a stream is attached while any socket on any replica watches i
     expect(aborted.at).toBeUndefined();
     expect(onC.frames.filter(isTerminal)).toEqual([]);
     const sent = await feed.stop();
-    await sleep(200);
+    await feed.reached(onC, 'q');
     expect(streamText([...framesOf(onA, 'q'), ...framesOf(onC, 'q')])).toBe(`start ${sent}`);
     const leftAt = Date.now();
     onC.ws.terminate();
@@ -289,11 +303,11 @@ describe('item 3: a flushed Redis or a lost lease does not end a live owner’s 
     const onA = await open(a);
     const big = 'x'.repeat(1_000);
     const { call, streamId } = await startStreaming(onA, cluster.upstream, 'q', Array.from({ length: 30 }, (_, i) => `${i}${big} `));
-    await sleep(200);
     await cluster.redis.flushAll();
     await call.event(chunk({ content: 'after ' }));
     const lastSeq = (await onA.next((f) => f.id === 'q' && f.chunk?.choices[0]?.delta?.content === 'after ')).seq as number;
-    await sleep(300);
+    // A writes its log again, meta included, from what it still holds.
+    await until(async () => (await cluster.redis!.command('EXISTS', `hsg:m:${streamId}`)) === 1);
     const fromZero = await resumeOn(open, b, streamId, 0, 'zero');
     expect(await fromZero.next((f) => f.id === 'zero')).toMatchObject({ type: 'chat.error', code: 'stream_not_found' });
     const fromLast = await resumeOn(open, b, streamId, lastSeq - 1, 'last');
