@@ -201,7 +201,8 @@ export const ENV_VARIABLES = {
   INSTANCE_LEASE_MS: {
     group: 'resume',
     ...integer(5_000, 500, 600_000),
-    description: "Each instance renews a lease in Redis; a stream whose owner's lease lapsed is ended for resumers (`upstream_disconnected`).",
+    description:
+      "Each instance renews a lease in Redis; a stream whose owner's lease has been missing longer than this is ended for its watchers (`upstream_disconnected`). Also how long a pod's promise that its sockets watch a stream holds (renewed every third).",
   },
 
   // OpenTelemetry's own variable names (the exporter also reads OTEL_EXPORTER_OTLP_HEADERS etc.).

@@ -32,7 +32,10 @@ export const streamLogProvider: FactoryProvider<StreamLog> = {
     const log = new ReplicatedStreamLog(
       redis,
       ownership,
-      { memory, redis: { batchMs: config.redis.batchMs, retentionMs: resume.retentionMs, maxStreamBytes: resume.maxStreamBytes, runningTtlMs } },
+      {
+        memory,
+        redis: { batchMs: config.redis.batchMs, retentionMs: resume.retentionMs, maxStreamBytes: resume.maxStreamBytes, runningTtlMs, leaseMs: config.redis.leaseMs, graceMs: resume.graceMs },
+      },
       (entries, frames) => metrics.logBatch(entries, frames),
     );
     metrics.gauge('stream_log_bytes', 'Bytes of stream frames kept in memory for resume on this instance', () => log.totalBytes);

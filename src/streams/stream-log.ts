@@ -112,6 +112,13 @@ export interface StreamLog {
   list(principal: string): Promise<StreamListing>;
   /** `chat.cancel` of a stream: its producer is told, here or on the replica running it. Unknown ids are a no-op. */
   cancel(streamId: string): void;
+  /**
+   * A shared log only: a stream produced here whose resume grace ran out with no socket here
+   * watching it. Resolves true once nobody has watched it on any replica for `graceMs` as far as
+   * the log can tell (never while it cannot), false once that no longer needs deciding (it ended,
+   * or a socket here watches it again). Without it, the grace here is the only one.
+   */
+  unwatched?(streamId: string, graceMs: number): Promise<boolean>;
   /** Whether other replicas can read this instance's streams now (a drain may leave them running). */
   readonly shared: boolean;
   /** End of a drain: writes what other replicas still lack, and gives up this instance's claim on its streams. */

@@ -26,6 +26,8 @@ interface Running {
   stream: ChatStream;
   record: StreamRecord;
   span: StreamSpan;
+  /** Set while its grace, over here, waits on the shared log for watchers on other replicas. */
+  awaiting?: object;
 }
 
 /**
@@ -44,6 +46,8 @@ export class StreamManagerService implements OnModuleDestroy {
   private readonly idle = new EmptySignal();
   /** Replays go out a page per socket per event-loop turn (issue 21 item 5). */
   private readonly pacer = new ReplayPacer();
+  /** A drain without a shared log: graces end here, whatever other replicas may have had. */
+  private abandoning = false;
 
   constructor(
     @Inject(STREAM_LOG) private readonly log: StreamLog,
@@ -55,7 +59,7 @@ export class StreamManagerService implements OnModuleDestroy {
     @InjectConfig() private readonly config: GatewayConfig,
   ) {
     const { resume } = config;
-    this.detached = new DetachedStreams(resume.graceMs, resume.maxDetachedPerPrincipal, (stream) => this.abandon(stream));
+    this.detached = new DetachedStreams(resume.graceMs, resume.maxDetachedPerPrincipal, (stream) => this.graceOver(stream));
     metrics.gauge('detached_streams', 'Streams running with no socket attached (in their resume grace)', () => this.detached.count);
   }
 
@@ -211,6 +215,8 @@ export class StreamManagerService implements OnModuleDestroy {
 
   /** A drain without a shared log: streams nobody watches stop now, as will any detached later. */
   abandonDetached(): void {
+    this.abandoning = true;
+    for (const { stream, awaiting } of [...this.running.values()]) if (awaiting) this.abandon(stream);
     this.detached.abandonAll();
   }
 
@@ -237,7 +243,10 @@ export class StreamManagerService implements OnModuleDestroy {
   private attach(socket: StreamSocket, watcher: StreamWatcher, subscription: LogSubscription, paced = false): void {
     socket.streamStarted(watcher.id, watcher.streamId, watcher);
     const running = this.running.get(watcher.streamId);
-    if (running) this.detached.attached(running.stream);
+    if (running) {
+      running.awaiting = undefined;
+      this.detached.attached(running.stream);
+    }
     watcher.attach(subscription, paced);
   }
 
@@ -248,8 +257,25 @@ export class StreamManagerService implements OnModuleDestroy {
     for (const listener of this.watchEndListeners) listener(socket);
   }
 
+  /**
+   * The grace ran out here. With a shared log a socket on another replica may be watching the
+   * stream, or have left it later than this one: the log says when nobody has watched it
+   * anywhere for a grace (and never while it cannot tell), and only then is it abandoned.
+   */
+  private graceOver(stream: ChatStream): void {
+    const running = this.running.get(stream.streamId);
+    if (!stream.active || !running) return;
+    if (!this.log.unwatched || this.abandoning) return this.abandon(stream);
+    const awaiting = (running.awaiting = {});
+    void this.log.unwatched(stream.streamId, this.config.resume.graceMs).then((unwatched) => {
+      if (unwatched && running.awaiting === awaiting && running.record.readerCount === 0) this.abandon(stream);
+    });
+  }
+
   private abandon(stream: ChatStream): void {
     if (!stream.active) return;
+    const running = this.running.get(stream.streamId);
+    if (running) running.awaiting = undefined;
     this.metrics.streamAbandoned();
     stream.abandon();
   }

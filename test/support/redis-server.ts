@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
+import Redis from 'ioredis';
 import { hasCommand, requireTool } from './requirements';
 
 /**
@@ -41,6 +42,22 @@ export class TestRedis {
   /** Lets a {@link freeze}d server run again (SIGCONT): it answers what waited. */
   thaw(): void {
     this.child?.kill('SIGCONT');
+  }
+
+  /** Runs one command on a connection of its own (opened and closed for it), e.g. `('KEYS', 'hsg:*')`. */
+  async command(name: string, ...args: Array<string | number>): Promise<unknown> {
+    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    try {
+      await client.connect();
+      return await client.call(name, ...args);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  /** Empties it (FLUSHALL): every key gone at once, as an operator's mistake or a failover that lost them. */
+  async flushAll(): Promise<void> {
+    await this.command('FLUSHALL');
   }
 
   /** Kills it, as a crash or a failover would (everything in it is lost). */

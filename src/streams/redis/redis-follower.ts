@@ -4,6 +4,7 @@ import type { StreamMeta } from '../stream-log';
 import { parseEntries, streamKey, type RawEntry } from './redis-log-format';
 import type { RedisSubscription } from './redis-subscription';
 import type { StreamOwnership } from './stream-ownership';
+import type { StreamPresence } from './stream-presence';
 
 /** How long one blocking read waits for new entries before the loop looks around again. */
 const BLOCK_MS = 1_000;
@@ -28,6 +29,8 @@ interface Followed {
  * blocking XREAD over all of them on a connection of its own, so many watchers cost one read
  * loop. It also watches their producers: a stream whose owner's lease is gone is ended for its
  * watchers ({@link StreamOwnership.endOrphaned}), so nobody waits forever for a producer that died.
+ * While it follows a stream its owner is told, through {@link StreamPresence}, that a socket here
+ * watches it: the owner's resume grace waits for the last watcher anywhere.
  */
 export class RedisFollower {
   private readonly streams = new Map<string, Followed>();
@@ -40,6 +43,7 @@ export class RedisFollower {
   constructor(
     private readonly redis: RedisService,
     private readonly ownership: StreamOwnership,
+    private readonly presence: StreamPresence,
   ) {}
 
   /** Delivers `subscription` every frame logged after `cursor` from now on. */
@@ -48,6 +52,7 @@ export class RedisFollower {
     if (!followed) {
       followed = { cursor, lastSeq, meta: subscription.meta, prefixes: subscription.prefixes, subscriptions: new Set() };
       this.streams.set(subscription.streamId, followed);
+      this.presence.watch(subscription.streamId);
       // A new key for the blocking read: wake it so it is read from now on.
       this.unblock();
     }
@@ -60,7 +65,13 @@ export class RedisFollower {
     const followed = this.streams.get(subscription.streamId);
     if (!followed) return;
     followed.subscriptions.delete(subscription);
-    if (followed.subscriptions.size === 0) this.streams.delete(subscription.streamId);
+    if (followed.subscriptions.size === 0) this.forget(subscription.streamId, true);
+  }
+
+  /** Stops following a stream; `left`: its last watcher here left (the owner counts from now), rather than it ended. */
+  private forget(streamId: string, left: boolean): void {
+    this.streams.delete(streamId);
+    this.presence.unwatch(streamId, left);
   }
 
   ownerOf(streamId: string): string | undefined {
@@ -69,6 +80,7 @@ export class RedisFollower {
 
   close(): void {
     this.closed = true;
+    this.presence.close();
     this.unblock();
   }
 
@@ -118,7 +130,7 @@ export class RedisFollower {
         if (frame.seq <= followed.lastSeq) continue;
         followed.lastSeq = frame.seq;
         for (const subscription of [...followed.subscriptions]) subscription.offer(frame);
-        if (isTerminal(frame.type)) this.streams.delete(streamId);
+        if (isTerminal(frame.type)) this.forget(streamId, false);
       }
     }
   }
@@ -132,7 +144,7 @@ export class RedisFollower {
       const { owner, requestId } = followed.meta;
       if (!dead.has(owner)) continue;
       if (!(await this.ownership.endOrphaned(streamId, requestId, followed.lastSeq))) continue;
-      this.streams.delete(streamId);
+      this.forget(streamId, false);
       for (const subscription of followed.subscriptions) subscription.producerDied();
     }
   }

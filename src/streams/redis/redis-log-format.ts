@@ -1,5 +1,7 @@
 import { KEY_PREFIX, type RedisService } from '../../redis/redis.service';
 import type { FramePrefixes, RecordFrame, StreamFrameType } from '../record-frame';
+import { PRODUCER_DIED } from '../stream-errors';
+import type { StreamRecord } from '../stream-record';
 
 /**
  * The Redis Stream holding a stream's frames: one entry per batch, id `<first seq>-0`, one field per
@@ -74,3 +76,29 @@ export function lastFrameOf(entries: RawEntry[]): { seq: number; type: StreamFra
 }
 
 const typeOf = (json: string): StreamFrameType => json.slice(TYPE_AT, json.indexOf('"', TYPE_AT)) as StreamFrameType;
+
+/** An entry as XRANGE / XREVRANGE return it in Buffers (`…Buffer` commands): the bytes as stored. */
+export type RawBufferEntry = [Buffer, Buffer[]];
+
+const ORPHAN_END = Buffer.from(PRODUCER_DIED.message);
+
+/**
+ * Whether `entry` of a stream's log was written by the producer of `record` (its owner): every
+ * frame it holds is, byte for byte, the record's frame of that seq. Frames the record no longer
+ * holds are taken as its own unless they are the terminal another instance writes for a dead
+ * owner ({@link StreamOwnership.endOrphaned}), the only other writer of a log.
+ * @returns the seqs and size it holds when it is the owner's; undefined when it is another's
+ */
+export function ownEntry(entry: RawBufferEntry, record: StreamRecord): { first: number; last: number; bytes: number } | undefined {
+  const fields = entry[1];
+  let bytes = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const seq = Number(fields[i]!.toString());
+    const value = fields[i + 1]!;
+    const held = record.payloadOf(seq);
+    if (held ? !held.equals(value) : value.includes(ORPHAN_END)) return undefined;
+    bytes += held ? record.sizeOf(seq) : value.length;
+  }
+  if (fields.length < 2) return undefined;
+  return { first: Number(fields[0]!.toString()), last: Number(fields.at(-2)!.toString()), bytes };
+}

@@ -7,6 +7,7 @@ import { entriesReadAfter, lastFrameOf, metaKey, parseEntries, principalKey, rea
 import { RedisFollower } from './redis-follower';
 import { RedisSubscription } from './redis-subscription';
 import type { StreamOwnership } from './stream-ownership';
+import type { StreamPresence } from './stream-presence';
 
 /** How the Redis reader waits for young streams and lists old ones. */
 export interface RedisLogReaderOptions {
@@ -33,9 +34,10 @@ export class RedisLogReader {
   constructor(
     private readonly redis: RedisService,
     ownership: StreamOwnership,
+    presence: StreamPresence,
     private readonly options: RedisLogReaderOptions,
   ) {
-    this.follower = new RedisFollower(redis, ownership);
+    this.follower = new RedisFollower(redis, ownership, presence);
   }
 
   /**

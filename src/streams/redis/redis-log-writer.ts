@@ -2,7 +2,7 @@ import type { RedisService } from '../../redis/redis.service';
 import { viewAfter } from '../reader-view';
 import type { StreamMeta } from '../stream-log';
 import type { StreamRecord } from '../stream-record';
-import { metaKey, principalKey, streamKey, type Pipeline } from './redis-log-format';
+import { metaKey, ownEntry, principalKey, streamKey, type Pipeline, type RawBufferEntry } from './redis-log-format';
 import type { StreamOwnership } from './stream-ownership';
 
 /** How the Redis writer batches, bounds and expires what it writes. */
@@ -19,6 +19,9 @@ export interface RedisLogWriterOptions {
 interface Plan {
   entry: Written;
   xadds: Array<{ index: number; first: number; last: number; bytes: number }>;
+  /** Where its commands are in the pipeline: [start, end). */
+  start: number;
+  end: number;
 }
 
 /** One stream produced here, as written to Redis so far. */
@@ -33,6 +36,12 @@ interface Written {
   ttlRenewedAt: number;
   /** Whether the stream key (created by the first XADD) has its TTL. */
   keyTtl: boolean;
+  /** Whether an XADD of ours created the key: later ones must find it (NOMKSTREAM), or it was lost. */
+  created: boolean;
+  /** A write's outcome is unknown (its reply was lost): the next batch sends one XADD, so none lands past a gap. */
+  unsure: boolean;
+  /** Its log is being read back (a refused XADD, a heal): no batch plans it meanwhile. */
+  busy: boolean;
 }
 
 /**
@@ -46,27 +55,39 @@ interface Written {
  * copies each stream's new frames once per `STREAM_LOG_BATCH_MS` window, all streams in one
  * pipeline: one XADD per stream per window, never a round trip per token. Each frame goes as the
  * record holds it — its JSON, already UTF-8 — never decoded and encoded again. While Redis is away
- * the frames wait in the record and are written when it returns (a frame the record had to drop by
- * then ends the stream's Redis log with a terminal: a gap is never left for readers).
+ * the frames wait in the record and are written when it returns (frames the record had to drop by
+ * then leave a hole, which readers see: a replay across it is refused, never partial).
+ *
+ * Writes are idempotent (issue 21, items 2 and 3): an XADD refused because its id is taken is
+ * checked, off the hot path, against the record — if the entry there is this owner's own (a reply
+ * lost with the connection), the write succeeded; only another's entry (a reader that ended the
+ * stream of an owner it found dead) fences the stream. Each stream of a batch is settled by its own
+ * replies. An XADD after the first carries NOMKSTREAM: a key that vanished (FLUSHALL, eviction, a
+ * failover that lost it) is noticed by the write itself and the log is written again from what the
+ * record holds, meta included; so is every stream's log after an outage or a lost lease ({@link heal}).
  */
 export class RedisLogWriter {
   private readonly written = new Map<string, Written>();
   private readonly dirty = new Set<Written>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  /** Read-backs of refused XADDs under way. */
+  private readonly verifying = new Set<Promise<void>>();
 
   constructor(
     private readonly redis: RedisService,
     private readonly ownership: StreamOwnership,
     private readonly options: RedisLogWriterOptions,
     private readonly onBatch: (entries: number, frames: number) => void,
+    /** Another instance ended the stream's log: this owner may not write it any more. */
+    private readonly onFenced: (record: StreamRecord) => void,
   ) {
-    redis.onUp(() => void this.afterOutage());
+    redis.onUp(() => void this.heal());
   }
 
   /** Copies `record` (a stream produced here) to Redis from now on; its producer is told if Redis fences it off. */
   replicate(record: StreamRecord): void {
-    const entry: Written = { record, seq: 0, entries: [], keptBytes: 0, ttlRenewedAt: 0, keyTtl: false };
+    const entry: Written = { record, seq: 0, entries: [], keptBytes: 0, ttlRenewedAt: 0, keyTtl: false, created: false, unsure: false, busy: false };
     this.written.set(record.meta.streamId, entry);
     record.onAppend = () => {
       this.dirty.add(entry);
@@ -77,27 +98,46 @@ export class RedisLogWriter {
   }
 
   /**
-   * Redis is back. If it lost what was written (a restart, a failover to a replica that had not
-   * caught up), each stream produced here is written again from what its record still holds, so
-   * its log heals instead of keeping a hole.
+   * Redis is back, or this instance's lease was found gone (a flush, an eviction, a lapse): each
+   * stream's log is read back before it is written on. One lost (a restart, a failover to a replica
+   * that had not caught up, FLUSHALL) is written again from what the record still holds, meta
+   * included, so it heals instead of keeping a hole; one whose last entry is another's was ended
+   * by a reader that found this owner dead: fenced. Two commands per stream, once per event.
    */
-  private async afterOutage(): Promise<void> {
-    const entries = [...this.written.values()];
-    if (entries.length > 0) {
+  async heal(): Promise<void> {
+    // After the batch under way, so what it wrote is read back too.
+    await this.flushing?.catch(() => undefined);
+    const entries = [...this.written.values()].filter((e) => !e.busy && (e.created || e.ttlRenewedAt !== 0));
+    if (entries.length > 0 && this.redis.up) {
+      for (const entry of entries) entry.busy = true;
       try {
         const pipeline = this.redis.client!.pipeline();
-        for (const entry of entries) pipeline.exists(metaKey(entry.record.meta.streamId));
+        for (const { record } of entries) pipeline.exists(metaKey(record.meta.streamId)).xrevrangeBuffer(streamKey(record.meta.streamId), '+', '-', 'COUNT', 1);
         const results = (await pipeline.exec()) ?? [];
         entries.forEach((entry, i) => {
-          const [error, exists] = results[i] ?? [];
-          if (!error && exists === 0 && entry.ttlRenewedAt !== 0) this.rewind(entry);
+          const [[metaError, meta], [topError, top]] = [results[2 * i] ?? [null, 1], results[2 * i + 1] ?? [null, []]];
+          if (!metaError && !topError) this.readBack(entry, meta === 1, (top as RawBufferEntry[])[0]);
         });
       } catch (error) {
         this.redis.failed('log_write', error);
+      } finally {
+        for (const entry of entries) entry.busy = false;
       }
     }
-    for (const entry of entries) this.dirty.add(entry);
+    for (const entry of this.written.values()) this.dirty.add(entry);
     this.schedule();
+  }
+
+  /** What a stream's log holds now (`top`: its last entry): written on, healed, or fenced. */
+  private readBack(entry: Written, metaExists: boolean, top: RawBufferEntry | undefined): void {
+    if (!top) {
+      if (entry.created) this.rewind(entry);
+    } else {
+      const own = ownEntry(top, entry.record);
+      if (!own) return this.fence(entry);
+      if (own.last > entry.seq) this.landed(entry, own.first, own.last, own.bytes);
+    }
+    if (!metaExists) entry.ttlRenewedAt = 0;
   }
 
   /** Starts a stream's log over, from the oldest frame its record still holds. */
@@ -107,6 +147,48 @@ export class RedisLogWriter {
     entry.keptBytes = 0;
     entry.ttlRenewedAt = 0;
     entry.keyTtl = false;
+    entry.created = false;
+    entry.unsure = false;
+  }
+
+  /** Another instance ended this stream's log: nothing more of it is written. */
+  private fence(entry: Written): void {
+    this.written.delete(entry.record.meta.streamId);
+    this.dirty.delete(entry);
+    entry.record.onAppend = undefined;
+    this.onFenced(entry.record);
+  }
+
+  /** An entry of ours holding seqs `first`..`last` is in Redis. */
+  private landed(entry: Written, first: number, last: number, bytes: number): void {
+    entry.created = true;
+    entry.keyTtl = true;
+    entry.seq = last;
+    entry.entries.push({ firstSeq: first, bytes });
+    entry.keptBytes += bytes;
+  }
+
+  /**
+   * An XADD of this stream was refused, its id taken: reads the log's last entry (off the hot path:
+   * only after a refusal). This owner's own means the write had landed (its reply was lost);
+   * another's means a reader ended the stream: fenced.
+   */
+  private async verify(entry: Written): Promise<void> {
+    entry.busy = true;
+    try {
+      const top = (await this.redis.client!.xrevrangeBuffer(streamKey(entry.record.meta.streamId), '+', '-', 'COUNT', 1)) as RawBufferEntry[];
+      const own = top[0] && ownEntry(top[0], entry.record);
+      if (!own) return this.fence(entry);
+      if (own.last > entry.seq) this.landed(entry, own.first, own.last, own.bytes);
+      entry.unsure = false;
+    } catch (error) {
+      // Read again after the next refusal.
+      this.redis.failed('log_write', error);
+    } finally {
+      entry.busy = false;
+      if (this.written.has(entry.record.meta.streamId)) this.dirty.add(entry);
+      this.schedule();
+    }
   }
 
   /** Writes what is pending now (drain: before the process exits). */
@@ -114,8 +196,10 @@ export class RedisLogWriter {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     // A flush already under way carries only what was dirty when it began: go on until nothing is.
-    do await this.flush();
-    while (this.dirty.size > 0 && this.redis.up && this.ownership.canWrite());
+    do {
+      await this.flush();
+      await Promise.all(this.verifying);
+    } while (this.dirty.size > 0 && this.redis.up && this.ownership.canWrite());
   }
 
   /** Streams produced here not yet fully written. */
@@ -139,8 +223,8 @@ export class RedisLogWriter {
   /** One pipeline: per dirty stream its meta (first time), one XADD of its new frames, TTLs. */
   private async writeBatch(): Promise<void> {
     if (!this.redis.up || !this.ownership.canWrite() || this.dirty.size === 0) return;
-    const batch = [...this.dirty];
-    this.dirty.clear();
+    const batch = [...this.dirty].filter((entry) => !entry.busy);
+    for (const entry of batch) this.dirty.delete(entry);
     const pipeline = this.redis.client!.pipeline();
     const plans: Plan[] = [];
     let frames = 0;
@@ -155,7 +239,10 @@ export class RedisLogWriter {
     try {
       results = (await pipeline.exec()) ?? [];
     } catch (error) {
-      for (const { entry } of plans) this.dirty.add(entry);
+      for (const { entry } of plans) {
+        entry.unsure = true;
+        this.dirty.add(entry);
+      }
       return this.redis.failed('log_write', error);
     }
     this.settle(plans, results);
@@ -166,20 +253,20 @@ export class RedisLogWriter {
   private plan(pipeline: Pipeline, entry: Written, now: number): Plan | undefined {
     const { record } = entry;
     const { streamId } = record.meta;
-    const first = entry.seq + 1;
     const last = record.lastSeq;
     if (viewAfter(entry.seq, record.oldestSeq) === 'gone') {
-      // Redis was away longer than the record could keep frames for it: the shared log ends here,
-      // with a terminal after what it has, rather than with a hole. Local sockets read on.
-      this.written.delete(streamId);
-      this.ownership.endOrphaned(streamId, record.meta.requestId, entry.seq).catch((error) => this.redis.failed('log_write', error));
-      return undefined;
+      // Redis was away longer than the record could keep frames for it: the log goes on after a
+      // hole, which its readers see (a replay across it is refused), rather than end with a
+      // terminal the stream never had while its own sockets get another ending.
+      entry.seq = record.oldestSeq - 1;
     }
+    const start = pipeline.length;
     if (entry.ttlRenewedAt === 0) {
       this.writeMeta(pipeline, record.meta);
       entry.ttlRenewedAt = now;
     }
     const xadds: Plan['xadds'] = [];
+    const first = entry.seq + 1;
     // Usually one entry per stream per window; a window's frames that would make an entry larger
     // than a slice of the stream's bound are split, so the bound can drop old entries whole.
     for (let from = first; from <= last; ) {
@@ -193,15 +280,18 @@ export class RedisLogWriter {
       const trim = this.trimFor(entry, xadds, from, bytes);
       // Its position among the pipeline's commands, to find its result.
       xadds.push({ index: pipeline.length, first: from, last: to - 1, bytes });
-      if (trim === undefined) pipeline.xadd(streamKey(streamId), `${from}-0`, ...args);
-      else pipeline.xadd(streamKey(streamId), 'MINID', `${trim}-0`, `${from}-0`, ...args);
+      // NOMKSTREAM once the key exists: if it vanished the XADD says so (null) instead of starting a log without its beginning.
+      const options = [...(entry.created ? ['NOMKSTREAM'] : []), ...(trim === undefined ? [] : ['MINID', `${trim}-0`])];
+      pipeline.xadd(streamKey(streamId), ...(options as ['NOMKSTREAM']), `${from}-0`, ...args);
       from = to;
+      // After an unknown outcome, one entry at a time: a later one must not land past a refused one.
+      if (entry.unsure) break;
     }
     // The first XADD creates the key: it gets its TTL in the same pipeline.
     if (xadds.length > 0 && !entry.keyTtl && !record.ended) pipeline.pexpire(streamKey(streamId), this.options.runningTtlMs);
     if (record.ended) this.writeEnd(pipeline, record);
     else if (now - entry.ttlRenewedAt > this.options.runningTtlMs / 2) this.renewTtl(pipeline, streamId, entry, now);
-    return { entry, xadds };
+    return { entry, xadds, start, end: pipeline.length };
   }
 
   /** The largest entry written: an eighth of a stream's bound (at least 4 KiB). */
@@ -209,34 +299,42 @@ export class RedisLogWriter {
     return Math.max(4_096, Math.floor(this.options.maxStreamBytes / 8));
   }
 
-  /** Applies a pipeline's results: what was written, what Redis refused. */
+  /**
+   * Applies a pipeline's results, each stream by its own replies: what was written, what must be
+   * sent again, what must be read back (an id taken), what was lost (the key is gone).
+   */
   private settle(plans: Plan[], results: Array<[Error | null, unknown]>): void {
-    const failed = results.find(([error]) => error && !this.ownership.isFenced(error));
+    let failed: Error | undefined;
     for (const plan of plans) {
       const { entry } = plan;
-      const error = plan.xadds.map((x) => results[x.index]?.[0] ?? null).find((e) => e !== null) ?? null;
-      if (error && this.ownership.isFenced(error)) {
-        this.written.delete(entry.record.meta.streamId);
-        entry.record.producer?.fenced();
-        continue;
-      }
-      if (error || failed) {
-        this.dirty.add(entry);
-        continue;
-      }
+      let outcome: 'written' | 'retry' | 'taken' | 'lost' = 'written';
       for (const xadd of plan.xadds) {
-        entry.keyTtl = true;
-        entry.seq = xadd.last;
-        entry.entries.push({ firstSeq: xadd.first, bytes: xadd.bytes });
-        entry.keptBytes += xadd.bytes;
+        const [error, id] = results[xadd.index] ?? [new Error('no reply'), undefined];
+        if (error) outcome = this.ownership.isIdTaken(error) ? 'taken' : 'retry';
+        else if (id === null) outcome = 'lost';
+        else this.landed(entry, xadd.first, xadd.last, xadd.bytes);
+        if (outcome !== 'written') {
+          if (outcome === 'retry') failed ??= error!;
+          break;
+        }
       }
+      // Its meta or TTLs failed: written again with its next batch.
+      const othersFailed = results.slice(plan.start, plan.end).some(([error], i) => error && !plan.xadds.some((x) => x.index === plan.start + i));
+      if (othersFailed) entry.ttlRenewedAt = 0;
+      if (outcome === 'lost') this.rewind(entry);
+      if (outcome === 'taken') {
+        const verified = this.verify(entry).finally(() => this.verifying.delete(verified));
+        this.verifying.add(verified);
+        continue;
+      }
+      entry.unsure = outcome === 'retry';
       // Entries of this batch that its own later XADDs trimmed (a burst over the whole bound).
       const keep = entry.record.keptFrom ?? Infinity;
       while (entry.keptBytes > this.options.maxStreamBytes && entry.entries.length > 1 && entry.entries[1]!.firstSeq <= keep) entry.keptBytes -= entry.entries.shift()!.bytes;
-      if (entry.record.ended && entry.seq === entry.record.lastSeq) this.written.delete(entry.record.meta.streamId);
-      else if (entry.seq < entry.record.lastSeq) this.dirty.add(entry);
+      if (outcome === 'written' && !othersFailed && entry.record.ended && entry.seq === entry.record.lastSeq) this.written.delete(entry.record.meta.streamId);
+      else if (outcome !== 'written' || othersFailed || entry.seq < entry.record.lastSeq) this.dirty.add(entry);
     }
-    if (failed) this.redis.failed('log_write', failed[0]);
+    if (failed) this.redis.failed('log_write', failed);
   }
 
   /**

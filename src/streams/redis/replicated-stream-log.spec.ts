@@ -35,7 +35,7 @@ async function replicas(options: { batchMs: number; retentionMs?: number; maxStr
   const ownership = new StreamOwnership(redis, 5_000, options.retentionMs ?? 60_000);
   const logOptions = {
     memory: { maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now },
-    redis: { batchMs: options.batchMs, retentionMs: options.retentionMs ?? 60_000, maxStreamBytes: options.maxStreamBytes ?? 1 << 20, runningTtlMs: 60_000 },
+    redis: { batchMs: options.batchMs, retentionMs: options.retentionMs ?? 60_000, maxStreamBytes: options.maxStreamBytes ?? 1 << 20, runningTtlMs: 60_000, leaseMs: 5_000, graceMs: 1_000 },
   };
   const a = new ReplicatedStreamLog(redis, ownership, logOptions, () => undefined);
   const b = new ReplicatedStreamLog(redis, ownership, logOptions, () => undefined);

@@ -6,6 +6,7 @@ import type { StreamRecord } from '../stream-record';
 import { RedisLogReader } from './redis-log-reader';
 import { RedisLogWriter, type RedisLogWriterOptions } from './redis-log-writer';
 import type { StreamOwnership } from './stream-ownership';
+import { StreamPresence } from './stream-presence';
 
 /** The longest a read of Redis on a socket's path (resume, list) waits, like the shared limits' 500 ms. */
 export const REDIS_READ_TIMEOUT_MS = 500;
@@ -15,27 +16,37 @@ export const REDIS_READ_TIMEOUT_MS = 500;
  * instance's own streams are kept in memory ({@link MemoryStreamLog}: its sockets read them there,
  * complete even while Redis is away) and copied to Redis ({@link RedisLogWriter}); other replicas'
  * streams are read from Redis ({@link RedisLogReader}). Who owns which stream — leases, fencing,
- * cancels sent to the owner — is {@link StreamOwnership}'s.
+ * cancels sent to the owner — is {@link StreamOwnership}'s; which replicas watch which stream,
+ * {@link StreamPresence}'s.
  *
  * A Redis failure on a read reads as "not there" (and is counted): nothing waits on an outage.
  * Every read is bounded by {@link REDIS_READ_TIMEOUT_MS}: a Redis that is up but does not answer
  * (stopped, a blackholed network) costs a socket at most that, then counts as a failure.
+ *
+ * A stream fenced off here (another instance ended its log while this one was cut off) has one
+ * ending, the log's: its producer is stopped with the same `upstream_disconnected`, and from then
+ * on it is read from Redis here too, so a resume here replays what a resume anywhere else does.
  */
 export class ReplicatedStreamLog implements StreamLog {
   private readonly memory: MemoryStreamLog;
   private readonly writer: RedisLogWriter;
   private readonly reader: RedisLogReader;
+  private readonly presence: StreamPresence;
+  /** Streams of this instance that another ended in the log: read from Redis, like anyone's. */
+  private readonly fenced = new Set<string>();
 
   constructor(
     private readonly redis: RedisService,
     private readonly ownership: StreamOwnership,
-    options: { memory: MemoryStreamLogOptions; redis: RedisLogWriterOptions },
+    options: { memory: MemoryStreamLogOptions; redis: RedisLogWriterOptions & { leaseMs: number; graceMs: number } },
     /** Told of every batch written: its entries (one per stream) and frames. */
     onBatch: (entries: number, frames: number) => void,
   ) {
     this.memory = new MemoryStreamLog({ ...options.memory, owner: ownership.instance });
-    this.writer = new RedisLogWriter(redis, ownership, options.redis, onBatch);
-    this.reader = new RedisLogReader(redis, ownership, options.redis);
+    this.writer = new RedisLogWriter(redis, ownership, options.redis, onBatch, (record) => this.fence(record));
+    this.presence = new StreamPresence(redis, ownership.instance, options.redis.leaseMs, options.redis.graceMs);
+    this.reader = new RedisLogReader(redis, ownership, this.presence, options.redis);
+    ownership.onLeaseLost(() => void this.writer.heal());
   }
 
   /**
@@ -63,19 +74,31 @@ export class ReplicatedStreamLog implements StreamLog {
   }
 
   async find(streamId: string, principal: string): Promise<LogSnapshot | undefined> {
-    return (await this.memory.find(streamId, principal)) ?? (await this.fromRedis(() => this.reader.find(streamId, principal)));
+    const local = this.kept(streamId) ? await this.memory.find(streamId, principal) : undefined;
+    return local ?? (await this.fromRedis(() => this.reader.find(streamId, principal)));
   }
 
   /** A stream kept here is read here (complete, even while Redis is away); any other from Redis. */
   follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
-    if (this.memory.get(streamId)) return this.memory.follow(streamId, afterSeq, reader);
+    if (this.kept(streamId)) return this.memory.follow(streamId, afterSeq, reader);
     // A subscription made after its resume gave up is closed, not left following.
     return this.fromRedis(() => this.reader.follow(streamId, afterSeq, reader), (late) => late?.close());
   }
 
+  /**
+   * A stream of this instance whose grace ran out with no socket here: resolves true once nobody
+   * has watched it on any replica for `graceMs` as far as Redis tells (never while it cannot
+   * tell), false once that no longer needs deciding (it ended, or a socket here watches it).
+   */
+  unwatched(streamId: string, graceMs: number): Promise<boolean> {
+    const record = this.memory.get(streamId);
+    if (!record) return Promise.resolve(false);
+    return this.presence.unwatched(streamId, graceMs, () => !record.ended && record.readerCount === 0 && this.memory.get(streamId) === record);
+  }
+
   /** This instance's streams and, read in bounded time, other replicas'; without theirs, `partial`. */
   async list(principal: string): Promise<StreamListing> {
-    const local = (await this.memory.list(principal)).streams;
+    const local = (await this.memory.list(principal)).streams.filter((s) => !this.fenced.has(s.stream_id));
     const shared = await this.fromRedis(() => this.reader.list(principal));
     if (!shared) return { streams: local, partial: true };
     const seen = new Set(local.map((s) => s.stream_id));
@@ -89,6 +112,21 @@ export class ReplicatedStreamLog implements StreamLog {
     if (owner !== undefined) this.ownership.cancel(owner, streamId).catch((error) => this.redis.failed('cancel', error));
   }
 
+  /** Whether a stream is read from memory here: this instance's, and not fenced off. */
+  private kept(streamId: string): boolean {
+    if (!this.memory.get(streamId)) {
+      this.fenced.delete(streamId);
+      return false;
+    }
+    return !this.fenced.has(streamId);
+  }
+
+  /** Another instance ended this stream's log: its ending is the stream's, here too. */
+  private fence(record: StreamRecord): void {
+    this.fenced.add(record.meta.streamId);
+    record.producer?.fenced();
+  }
+
   /** Writes what is pending now (a drain, or a test waiting for Redis to have it). */
   flushNow(): Promise<void> {
     return this.writer.flushNow();
@@ -99,6 +137,7 @@ export class ReplicatedStreamLog implements StreamLog {
     await this.ownership.stop();
     this.writer.close();
     this.reader.close();
+    this.presence.close();
   }
 
   /**

@@ -11,12 +11,16 @@ const cancelChannel = (instance: string) => `${KEY_PREFIX}cancel:${instance}`;
  * Who owns which stream across replicas, and so who may end it: one concern, in one place.
  *
  * - **Lease.** Each instance renews `hsg:lease:<instance>` (TTL `INSTANCE_LEASE_MS`) every third of
- *   it. A stream's log names its owner; a reader that finds the owner's lease gone knows the
- *   producer died (SIGKILL, OOM, node loss) and ends the stream for its watchers ({@link endOrphaned}).
+ *   it. A stream's log names its owner; a reader that finds the owner's lease missing across its
+ *   checks for longer than a lease knows the producer died (SIGKILL, OOM, node loss) and ends the
+ *   stream for its watchers ({@link endOrphaned}). One look is not enough: a FLUSHALL, an eviction
+ *   or a failover that lost keys takes a live owner's lease too, and the owner sets it again
+ *   within a third of a lease; it is then told ({@link onLeaseLost}) to check its streams' logs.
  * - **Fencing.** An owner cut off from Redis past its lease stops writing its streams' logs
- *   ({@link canWrite}): another instance may already have ended them. Its log writes also carry
+ *   ({@link canWrite}): a reader declares it dead only later still. Its log writes also carry
  *   entry ids derived from seq, so a write after a reader ended the stream is refused by Redis
- *   ({@link isFenced}), and so is an end written after the owner wrote more (then it is alive).
+ *   ({@link isIdTaken}; the writer then tells its own entry from another's), and so is an end
+ *   written after the owner wrote more (then it is alive).
  * - **Cancel.** `chat.cancel` for a stream owned elsewhere is published on the owner's channel;
  *   the owner cancels its producer.
  */
@@ -27,6 +31,11 @@ export class StreamOwnership {
   private validUntil = 0;
   private renewer: NodeJS.Timeout | undefined;
   private onCancel: ((streamId: string) => void) | undefined;
+  /** Whether the last renewal set the lease (so a renewal that finds none means it was lost). */
+  private held = false;
+  private readonly leaseLost: Array<() => void> = [];
+  /** Owners whose lease a check found missing: since when (local clock), and when last checked. */
+  private readonly missing = new Map<string, { since: number; checkedAt: number }>();
 
   constructor(
     private readonly redis: RedisService,
@@ -54,22 +63,41 @@ export class StreamOwnership {
     return now < this.validUntil;
   }
 
-  /** Whether Redis refused a log write because another instance ended that stream first. */
-  isFenced(error: unknown): boolean {
-    // An entry id not greater than the stream's last one: another writer got there first.
+  /**
+   * Whether Redis refused a log write because its entry id is taken: another writer got there
+   * first, or this one did (a write whose reply was lost). Only the entry itself tells which.
+   */
+  isIdTaken(error: unknown): boolean {
     return error instanceof Error && /equal or smaller than the target stream top item/i.test(error.message);
   }
 
-  /** Of `instances`, those whose lease is gone (their streams' producers are dead). */
+  /** `listener` runs when a renewal finds this instance's lease gone (flushed, evicted, or lapsed). */
+  onLeaseLost(listener: () => void): void {
+    this.leaseLost.push(listener);
+  }
+
+  /**
+   * Of `instances`, those whose lease has been missing at every check for longer than a lease
+   * (their streams' producers are dead). A lease seen once missing is not enough: its owner may
+   * be setting it again after a flush.
+   */
   async dead(instances: string[]): Promise<Set<string>> {
     const unique = [...new Set(instances)];
     const pipeline = this.redis.client!.pipeline();
     for (const instance of unique) pipeline.exists(leaseKey(instance));
     const results = (await pipeline.exec()) ?? [];
+    const now = Date.now();
     const dead = new Set<string>();
     results.forEach(([error, exists], i) => {
       if (error) throw error;
-      if (exists === 0) dead.add(unique[i]!);
+      const instance = unique[i]!;
+      if (exists !== 0) return void this.missing.delete(instance);
+      const seen = this.missing.get(instance) ?? { since: now, checkedAt: now };
+      // Not checked for a long while: what happened meanwhile is unknown, so it counts from now.
+      if (now - seen.checkedAt > 10 * this.leaseMs) seen.since = now;
+      seen.checkedAt = now;
+      this.missing.set(instance, seen);
+      if (now - seen.since > this.leaseMs) dead.add(instance);
     });
     return dead;
   }
@@ -86,7 +114,7 @@ export class StreamOwnership {
     try {
       await this.redis.client!.xadd(streamKey(streamId), `${seq}-0`, String(seq), json);
     } catch (error) {
-      if (this.isFenced(error)) return false;
+      if (this.isIdTaken(error)) return false;
       throw error;
     }
     await this.redis
@@ -107,6 +135,7 @@ export class StreamOwnership {
   async stop(): Promise<void> {
     clearInterval(this.renewer);
     this.validUntil = 0;
+    this.held = false;
     if (this.redis.up) await this.redis.client!.del(leaseKey(this.instance)).catch(() => undefined);
   }
 
@@ -115,8 +144,12 @@ export class StreamOwnership {
     // Counted from before the round trip: the lease may have been set any time after this.
     const sentAt = Date.now();
     try {
-      await this.redis.client!.set(leaseKey(this.instance), '1', 'PX', this.leaseMs);
-      this.validUntil = sentAt + this.leaseMs;
+      // GET: the value it replaced, so a lease that was flushed, evicted or lapsed is noticed.
+      const previous = await this.redis.client!.set(leaseKey(this.instance), '1', 'PX', this.leaseMs, 'GET');
+      this.validUntil = Math.max(this.validUntil, sentAt + this.leaseMs);
+      const lost = this.held && previous === null;
+      this.held = true;
+      if (lost) for (const listener of this.leaseLost) listener();
     } catch (error) {
       this.redis.failed('lease', error);
     }
