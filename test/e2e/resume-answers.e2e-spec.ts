@@ -7,47 +7,22 @@
  */
 import { chunk, FakeUpstream } from '../support/fake-upstream';
 import { finishStream, framesOf, startStreaming } from '../support/stream-script';
-import { startGateway, type RunningGateway } from '../support/gateway-app';
+import { ALICE, useGateway } from '../support/gateway-fixture';
 import { TestClient } from '../support/ws-client';
 
-const ALICE = 'alice-0123456789abcdef-secret';
 
 describe('resume answers (e2e, in memory)', () => {
-  let upstream: FakeUpstream;
-  let gateway: RunningGateway;
-  const clients: TestClient[] = [];
-
-  async function boot(env: Record<string, string> = {}) {
-    gateway = await startGateway({
-      HOLYSHEEP_BASE_URL: upstream.baseUrl,
-      UPSTREAM_MAX_RETRIES: '0',
-      AUTH_MODE: 'api_key',
-      AUTH_API_KEYS: `alice:${ALICE}`,
-      ...env,
-    });
-  }
-  async function open() {
-    const { client } = await TestClient.ready(gateway.wsUrl, { headers: { authorization: `Bearer ${ALICE}` } });
-    clients.push(client);
-    return client;
-  }
+  const fx = useGateway();
+  const { boot } = fx;
+  const open = async () => (await fx.open()).client;
   /** A stream that ran to its end on a socket of its own; its id and last seq. */
   async function finishedStream(id: string) {
     const first = await open();
-    const { call, streamId } = await startStreaming(first, upstream, id, ['a', 'b']);
+    const { call, streamId } = await startStreaming(first, fx.upstream, id, ['a', 'b']);
     await finishStream(call, ['c']);
     const frames = await first.collectStream(id);
     return { streamId, lastSeq: frames.at(-1)!.seq as number };
   }
-
-  beforeEach(async () => {
-    upstream = await FakeUpstream.start();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.ws.terminate();
-    await gateway.close();
-    await upstream.close();
-  });
 
   it('a finished stream resumed at its last seq says at once that it is complete, and the socket holds nothing for it', async () => {
     await boot();
@@ -85,7 +60,7 @@ describe('resume answers (e2e, in memory)', () => {
   it('past what a live stream has logged, the watcher waits for the log to get there: only later frames, from after_seq + 1', async () => {
     await boot();
     const first = await open();
-    const { call, streamId, lastSeq } = await startStreaming(first, upstream, 'q4', ['a', 'b']);
+    const { call, streamId, lastSeq } = await startStreaming(first, fx.upstream, 'q4', ['a', 'b']);
     const ahead = await open();
     ahead.send({ type: 'stream.resume', stream_id: streamId, after_seq: lastSeq + 2, id: 'ahead' });
     for (const piece of ['c', 'd', 'e']) await call.event(chunk({ content: piece }));
@@ -99,7 +74,7 @@ describe('resume answers (e2e, in memory)', () => {
   it('past what a live stream has logged, a resume is answered bad_request once RESUME_WAIT_TIMEOUT_MS passes; the stream goes on', async () => {
     await boot({ RESUME_WAIT_TIMEOUT_MS: '300' });
     const first = await open();
-    const { call, streamId, lastSeq } = await startStreaming(first, upstream, 'q5', ['a']);
+    const { call, streamId, lastSeq } = await startStreaming(first, fx.upstream, 'q5', ['a']);
     const ahead = await open();
     ahead.send({ type: 'stream.resume', stream_id: streamId, after_seq: lastSeq + 1000, id: 'far' });
     const answer = await ahead.next((f) => f.id === 'far', 3_000);

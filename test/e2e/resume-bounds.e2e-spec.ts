@@ -10,12 +10,11 @@ import { ConnectionRegistryService } from '../../src/connections/connection-regi
 import { STREAM_LOG } from '../../src/streams/stream-log';
 import type { MemoryStreamLog } from '../../src/streams/memory-stream-log';
 import type { StreamRecord } from '../../src/streams/stream-record';
-import { chunk, FakeUpstream, type UpstreamCall } from '../support/fake-upstream';
-import { startGateway, type RunningGateway } from '../support/gateway-app';
+import { chunk, type UpstreamCall } from '../support/fake-upstream';
+import { ALICE, useGateway } from '../support/gateway-fixture';
 import { startStreaming } from '../support/stream-script';
 import { assertStreamInvariants, streamText, TestClient, type Frame } from '../support/ws-client';
 
-const ALICE = 'alice-0123456789abcdef-secret';
 const JWT_SECRET = 'jwt-test-secret-that-is-32-bytes-or-more!';
 /** 1000 three-byte characters: 3000 bytes of UTF-8, 1000 UTF-16 units. */
 const CJK = '漢'.repeat(1000);
@@ -26,28 +25,14 @@ const done = (): string => `data: ${JSON.stringify(chunk({}, 'stop'))}\n\ndata: 
 const bytesOf = (frames: Frame[]): number => frames.reduce((sum, frame) => sum + Buffer.byteLength(JSON.stringify(frame)), 0);
 
 describe('resume bounds (e2e, in memory)', () => {
-  let upstream: FakeUpstream;
-  let gateway: RunningGateway;
-  const clients: TestClient[] = [];
+  const fx = useGateway({
+    MAX_FRAMES_PER_SECOND: '100000',
+    INBOUND_BYTES_PER_SECOND: String(64 * 1024 * 1024),
+  });
+  const { boot } = fx;
+  const open = async (headers: Record<string, string> = { authorization: `Bearer ${ALICE}` }) => (await fx.open(headers)).client;
   let probeCount = 0;
-
-  async function boot(env: Record<string, string> = {}) {
-    gateway = await startGateway({
-      HOLYSHEEP_BASE_URL: upstream.baseUrl,
-      UPSTREAM_MAX_RETRIES: '0',
-      AUTH_MODE: 'api_key',
-      AUTH_API_KEYS: `alice:${ALICE}`,
-      MAX_FRAMES_PER_SECOND: '100000',
-      INBOUND_BYTES_PER_SECOND: String(64 * 1024 * 1024),
-      ...env,
-    });
-  }
-  async function open(headers: Record<string, string> = { authorization: `Bearer ${ALICE}` }) {
-    const { client } = await TestClient.ready(gateway.wsUrl, { headers });
-    clients.push(client);
-    return client;
-  }
-  const log = () => gateway.app.get<MemoryStreamLog>(STREAM_LOG);
+  const log = () => fx.gateway.app.get<MemoryStreamLog>(STREAM_LOG);
   const record = (streamId: string): StreamRecord | undefined => log().get(streamId);
 
   /**
@@ -86,21 +71,12 @@ describe('resume bounds (e2e, in memory)', () => {
     return (await replay(client, streamId, low)) ?? [];
   }
 
-  beforeEach(async () => {
-    upstream = await FakeUpstream.start();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.ws.terminate();
-    await gateway.close();
-    await upstream.close();
-  });
-
   describe('item 6: the bounds count bytes', () => {
     it('a CJK answer keeps at most STREAM_BUFFER_MAX_BYTES of frames', async () => {
       const bound = 65_536;
       await boot({ STREAM_BUFFER_MAX_BYTES: String(bound) });
       const client = await open();
-      const { call, streamId } = await startStreaming(client, upstream, 'cjk', ['始']);
+      const { call, streamId } = await startStreaming(client, fx.upstream, 'cjk', ['始']);
       await call.write(sse(Array.from({ length: 100 }, () => CJK)) + done());
       call.res.end();
       const frames = await client.collectStream('cjk', 10_000);
@@ -119,7 +95,7 @@ describe('resume bounds (e2e, in memory)', () => {
       const streams: Array<{ streamId: string; lastSeq: number }> = [];
       // Six answers of ~450 KB (~150 K UTF-16 units) each, one after the other.
       for (let i = 0; i < 6; i++) {
-        const { call, streamId } = await startStreaming(client, upstream, `a${i}`, ['始']);
+        const { call, streamId } = await startStreaming(client, fx.upstream, `a${i}`, ['始']);
         await call.write(sse(Array.from({ length: 150 }, () => CJK)) + done());
         call.res.end();
         const frames = await client.collectStream(`a${i}`, 10_000);
@@ -143,9 +119,9 @@ describe('resume bounds (e2e, in memory)', () => {
       const first = await open();
       const second = await open();
       const running = [
-        await startStreaming(first, upstream, 's1', ['one']),
-        await startStreaming(first, upstream, 's2', ['two']),
-        await startStreaming(second, upstream, 's3', ['three']),
+        await startStreaming(first, fx.upstream, 's1', ['one']),
+        await startStreaming(first, fx.upstream, 's2', ['two']),
+        await startStreaming(second, fx.upstream, 's3', ['three']),
       ];
       const watcher = await open();
       // Each resume delivers nothing (after_seq is the last seq): before, any number of them was accepted.
@@ -184,9 +160,9 @@ describe('resume bounds (e2e, in memory)', () => {
       });
       const slow = await open();
       const probe = await open();
-      const { call, streamId } = await startStreaming(slow, upstream, 'big', ['start ']);
+      const { call, streamId } = await startStreaming(slow, fx.upstream, 'big', ['start ']);
       slow.ws.pause();
-      const connection = [...gateway.app.get(ConnectionRegistryService).all()].find((c) => c.hasStream('big'))!;
+      const connection = [...fx.gateway.app.get(ConnectionRegistryService).all()].find((c) => c.hasStream('big'))!;
       // A slow answer: a few 8 KiB chunks at a time until the socket is over its mark.
       let sent = 0;
       while (!connection.flow.isPaused) {
@@ -229,7 +205,7 @@ describe('resume bounds (e2e, in memory)', () => {
       const probe = await open({ authorization: `Bearer ${await token(Math.floor(Date.now() / 1000) + 600)}` });
       // Expired already, within the 5 s clock tolerance: the socket is closed about a second later.
       const client = await open({ authorization: `Bearer ${await token(Math.floor(Date.now() / 1000) - 4)}` });
-      const { call, streamId, lastSeq } = await startStreaming(client, upstream, 'q', ['before ']);
+      const { call, streamId, lastSeq } = await startStreaming(client, fx.upstream, 'q', ['before ']);
       expect((await client.closed).code).toBe(4401);
       expect(client.frames.at(-1)).toEqual({ type: 'error', code: 'unauthorized', message: 'token expired' });
       // While the client gets a new token, the upstream goes on: four bounds' worth.
@@ -244,7 +220,7 @@ describe('resume bounds (e2e, in memory)', () => {
       expect(frames[0]).toMatchObject({ seq: lastSeq + 1 });
       expect(frames.at(-1)).toMatchObject({ type: 'chat.done' });
       expect(streamText(frames)).toBe('p'.repeat(64 * 1024).repeat(4));
-      expect(upstream.calls).toHaveLength(1);
+      expect(fx.upstream.calls).toHaveLength(1);
     });
 
     it('under memory pressure a detached stream is ended with a terminal frame, never trimmed while it runs', async () => {
@@ -253,7 +229,7 @@ describe('resume bounds (e2e, in memory)', () => {
       const detached: Array<{ call: UpstreamCall; streamId: string; lastSeq: number }> = [];
       for (const id of ['d1', 'd2']) {
         const client = await open();
-        detached.push(await startStreaming(client, upstream, id, ['kept ']));
+        detached.push(await startStreaming(client, fx.upstream, id, ['kept ']));
         client.ws.terminate();
         await client.closed;
       }

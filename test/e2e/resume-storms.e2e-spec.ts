@@ -6,41 +6,25 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ConnectionRegistryService } from '../../src/connections/connection-registry.service';
-import { chunk, FakeUpstream, type UpstreamCall } from '../support/fake-upstream';
+import { chunk, type UpstreamCall } from '../support/fake-upstream';
 import { finishStream, startStreaming } from '../support/stream-script';
-import { startGateway, type RunningGateway } from '../support/gateway-app';
+import { ALICE, BOB, useGateway } from '../support/gateway-fixture';
 import { assertStreamInvariants, streamText, TestClient } from '../support/ws-client';
 
-const ALICE = 'alice-0123456789abcdef-secret';
-const BOB = 'bob-0123456789abcdef-secret';
 const HIGH_WATER = 65_536;
 /** One replay page (src/streams/replay-pacer.ts), and the largest frame of these streams. */
 const PAGE = 65_536;
 const FRAME = 4_096;
 
 describe('resume storms (e2e, in memory)', () => {
-  let upstream: FakeUpstream;
-  let gateway: RunningGateway;
-  const clients: TestClient[] = [];
-
-  async function boot(env: Record<string, string> = {}) {
-    gateway = await startGateway({
-      HOLYSHEEP_BASE_URL: upstream.baseUrl,
-      UPSTREAM_MAX_RETRIES: '0',
-      AUTH_MODE: 'api_key',
-      AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
-      MAX_CONNECTIONS_PER_PRINCIPAL: '1000',
-      MAX_FRAMES_PER_SECOND: '100000',
-      SEND_BUFFER_HIGH_WATER_BYTES: String(HIGH_WATER),
-      SLOW_CLIENT_TIMEOUT_MS: '60000',
-      ...env,
-    });
-  }
-  async function open(key = ALICE) {
-    const { client } = await TestClient.ready(gateway.wsUrl, { headers: { authorization: `Bearer ${key}` } });
-    clients.push(client);
-    return client;
-  }
+  const fx = useGateway({
+    MAX_CONNECTIONS_PER_PRINCIPAL: '1000',
+    MAX_FRAMES_PER_SECOND: '100000',
+    SEND_BUFFER_HIGH_WATER_BYTES: String(HIGH_WATER),
+    SLOW_CLIENT_TIMEOUT_MS: '60000',
+  });
+  const { boot } = fx;
+  const open = async (key = ALICE) => (await fx.open(key)).client;
   /** How long each of `count` chunks takes from the upstream to `client` (ms). */
   async function chunkLatencies(call: UpstreamCall, client: TestClient, id: string, tag: string, count: number, sample = () => {}): Promise<number[]> {
     const latencies: number[] = [];
@@ -55,28 +39,19 @@ describe('resume storms (e2e, in memory)', () => {
     return latencies;
   }
 
-  beforeEach(async () => {
-    upstream = await FakeUpstream.start();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.ws.terminate();
-    await gateway.close();
-    await upstream.close();
-  });
-
   it('100 paused sockets × 3 resumes of a finished 0.8 MB stream: another user’s stream is not stalled, and each socket holds at most its mark plus a page', async () => {
     await boot();
     // Alice's finished stream: 200 chunks of ~4 KiB.
     const first = await open();
     const piece = 'x'.repeat(FRAME - 200);
-    const { call: aliceCall, streamId } = await startStreaming(first, upstream, 'big', [piece]);
+    const { call: aliceCall, streamId } = await startStreaming(first, fx.upstream, 'big', [piece]);
     for (let i = 1; i < 200; i++) await aliceCall.event(chunk({ content: piece }));
     await finishStream(aliceCall, []);
     await first.collectStream('big', 20_000);
 
     // Bob streams meanwhile; the quiet phase measures his chunks' latency with no storm.
     const bob = await open(BOB);
-    const { call: bobCall } = await startStreaming(bob, upstream, 'bob', ['start']);
+    const { call: bobCall } = await startStreaming(bob, fx.upstream, 'bob', ['start']);
     const quiet = await chunkLatencies(bobCall, bob, 'bob', 'q', 30);
 
     const storm: TestClient[] = [];
@@ -86,7 +61,7 @@ describe('resume storms (e2e, in memory)', () => {
       for (let r = 0; r < 3; r++) client.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: `r${r}` });
     }
     // What each resuming socket holds in the gateway (its unsent bytes), sampled between Bob's chunks.
-    const registry = gateway.app.get(ConnectionRegistryService);
+    const registry = fx.gateway.app.get(ConnectionRegistryService);
     let held = 0;
     const during = await chunkLatencies(bobCall, bob, 'bob', 's', 30, () => {
       for (const c of registry.all()) if (c.principal === 'alice') held = Math.max(held, c.transport.bufferedAmount);
@@ -105,7 +80,7 @@ describe('resume storms (e2e, in memory)', () => {
   it('resumes have their own budget: a burst of at least MAX_STREAMS_PER_CONNECTION, then rate_limited with retry_after_ms', async () => {
     await boot({ MAX_STREAMS_PER_CONNECTION: '4', RESUME_BURST: '2', RESUMES_PER_MINUTE: '6' });
     const first = await open();
-    const { call, streamId } = await startStreaming(first, upstream, 'q', ['a']);
+    const { call, streamId } = await startStreaming(first, fx.upstream, 'q', ['a']);
     await finishStream(call, ['b']);
     await first.collectStream('q');
     const later = await open();
@@ -126,7 +101,7 @@ describe('resume storms (e2e, in memory)', () => {
   it('a second socket that resumes a long answer and stops reading never holds up the first: it is told its stream moved past it', async () => {
     await boot({ STREAM_BUFFER_MAX_BYTES: '65536', SEND_BUFFER_HIGH_WATER_BYTES: '16384' });
     const first = await open();
-    const { call, streamId } = await startStreaming(first, upstream, 'long', ['start ']);
+    const { call, streamId } = await startStreaming(first, fx.upstream, 'long', ['start ']);
     const second = await open();
     second.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'copy' });
     await second.nextOfType('chat.chunk', 'copy');

@@ -5,40 +5,14 @@
  */
 import { chunk, FakeUpstream } from '../support/fake-upstream';
 import { finishStream, framesOf, startStreaming } from '../support/stream-script';
-import { startGateway, type RunningGateway } from '../support/gateway-app';
+import { ALICE, BOB, useGateway } from '../support/gateway-fixture';
 import { assertStreamInvariants, streamText, TestClient, type Frame } from '../support/ws-client';
 
-const ALICE = 'alice-0123456789abcdef-secret';
-const BOB = 'bob-0123456789abcdef-secret';
 
 describe('resume (e2e, in memory)', () => {
-  let upstream: FakeUpstream;
-  let gateway: RunningGateway;
-  const clients: TestClient[] = [];
-
-  async function boot(env: Record<string, string> = {}) {
-    gateway = await startGateway({
-      HOLYSHEEP_BASE_URL: upstream.baseUrl,
-      UPSTREAM_MAX_RETRIES: '0',
-      AUTH_MODE: 'api_key',
-      AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
-      ...env,
-    });
-  }
-  async function open(key = ALICE) {
-    const { client, ready } = await TestClient.ready(gateway.wsUrl, { headers: { authorization: `Bearer ${key}` } });
-    clients.push(client);
-    return { client, ready };
-  }
-
-  beforeEach(async () => {
-    upstream = await FakeUpstream.start();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.ws.terminate();
-    await gateway.close();
-    await upstream.close();
-  });
+  const fx = useGateway();
+  const { boot } = fx;
+  const open = (key = ALICE) => fx.open(key);
 
   it('advertises resume in session.ready', async () => {
     await boot();
@@ -49,7 +23,7 @@ describe('resume (e2e, in memory)', () => {
   it('a socket dropped mid-stream resumes on a new one: every frame once, in order, text byte for byte', async () => {
     await boot();
     const { client: first } = await open();
-    const { call, streamId, lastSeq } = await startStreaming(first, upstream, 'q1', ['Hello', ', wor']);
+    const { call, streamId, lastSeq } = await startStreaming(first, fx.upstream, 'q1', ['Hello', ', wor']);
     first.ws.terminate();
     await first.closed;
     // The upstream keeps generating into the log while nobody is attached.
@@ -62,13 +36,13 @@ describe('resume (e2e, in memory)', () => {
     assertStreamInvariants(whole);
     expect(streamText(whole)).toBe('Hello, world! Bye.');
     expect(resumed[0]!.seq).toBe(lastSeq + 1);
-    expect(upstream.calls).toHaveLength(1);
+    expect(fx.upstream.calls).toHaveLength(1);
   });
 
   it('replays a stream that already ended, from seq 0, within retention; the one terminal frame last', async () => {
     await boot();
     const { client: first } = await open();
-    const { call, streamId } = await startStreaming(first, upstream, 'q2', ['a', 'b']);
+    const { call, streamId } = await startStreaming(first, fx.upstream, 'q2', ['a', 'b']);
     await finishStream(call, ['c']);
     const original = await first.collectStream('q2');
     const { client: later } = await open();
@@ -81,7 +55,7 @@ describe('resume (e2e, in memory)', () => {
   it('a second device watches from seq 0 while the first keeps reading: each gets every frame once', async () => {
     await boot();
     const { client: phone } = await open();
-    const { call, streamId } = await startStreaming(phone, upstream, 'q3', ['one ']);
+    const { call, streamId } = await startStreaming(phone, fx.upstream, 'q3', ['one ']);
     const { client: laptop } = await open();
     laptop.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     await laptop.next((f) => f.type === 'chat.chunk' && f.id === 'q3');
@@ -96,7 +70,7 @@ describe('resume (e2e, in memory)', () => {
   it('refuses another principal, an unknown stream and an id clash', async () => {
     await boot();
     const { client: alice } = await open();
-    const { call, streamId } = await startStreaming(alice, upstream, 'q4', ['secret']);
+    const { call, streamId } = await startStreaming(alice, fx.upstream, 'q4', ['secret']);
     const { client: bob } = await open(BOB);
     bob.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     expect(await bob.nextOfType('chat.error')).toEqual({
@@ -120,7 +94,7 @@ describe('resume (e2e, in memory)', () => {
   it('chat.cancel with the resumed id stops the stream from the new socket', async () => {
     await boot();
     const { client: first } = await open();
-    const { call, streamId, lastSeq } = await startStreaming(first, upstream, 'q5', ['partial']);
+    const { call, streamId, lastSeq } = await startStreaming(first, fx.upstream, 'q5', ['partial']);
     first.ws.terminate();
     const { client: second } = await open();
     second.send({ type: 'stream.resume', stream_id: streamId, after_seq: lastSeq, id: 'mine' });
@@ -133,7 +107,7 @@ describe('resume (e2e, in memory)', () => {
   it('stops the upstream when the grace ends with nobody back; a later resume gets the frames and one terminal', async () => {
     await boot({ RESUME_GRACE_MS: '300' });
     const { client: first } = await open();
-    const { call, streamId } = await startStreaming(first, upstream, 'q6', ['half']);
+    const { call, streamId } = await startStreaming(first, fx.upstream, 'q6', ['half']);
     const closedAt = Date.now();
     first.ws.terminate();
     const abortedAt = await call.aborted;
@@ -144,27 +118,27 @@ describe('resume (e2e, in memory)', () => {
     assertStreamInvariants(frames);
     expect(streamText(frames)).toBe('half');
     expect(frames.at(-1)).toMatchObject({ type: 'chat.error', code: 'upstream_disconnected', retryable: true });
-    expect(await gateway.logs.next('stream_ended')).toMatchObject({ abandoned: true });
+    expect(await fx.gateway.logs.next('stream_ended')).toMatchObject({ abandoned: true });
   });
 
   it('caps the streams one principal may leave running without a socket', async () => {
     await boot({ MAX_DETACHED_STREAMS_PER_PRINCIPAL: '1' });
     const { client: first } = await open();
-    const a = await startStreaming(first, upstream, 'a', ['x']);
+    const a = await startStreaming(first, fx.upstream, 'a', ['x']);
     first.ws.terminate();
     const { client: second } = await open();
-    await startStreaming(second, upstream, 'b', ['y']);
+    await startStreaming(second, fx.upstream, 'b', ['y']);
     second.ws.terminate();
     // The second detached stream pushes the first one out: its upstream is aborted at once.
     await a.call.aborted;
-    expect(upstream.openCalls).toHaveLength(1);
+    expect(fx.upstream.openCalls).toHaveLength(1);
   });
 
   it('stream.list shows a request still waiting for its first chunk, which a client that dropped can then resume', async () => {
     await boot();
     const { client: first } = await open();
     first.send({ type: 'chat.request', id: 'slow-start', messages: [{ role: 'user', content: 'hello' }] });
-    const call = await upstream.nextCall();
+    const call = await fx.upstream.nextCall();
     first.ws.terminate();
     const { client: back } = await open();
     back.send({ type: 'stream.list', id: 'l1' });
@@ -189,7 +163,7 @@ describe('resume (e2e, in memory)', () => {
   it('a slow watcher never holds up another: it catches up from the log once it reads again', async () => {
     await boot({ SEND_BUFFER_HIGH_WATER_BYTES: '16384', MAX_FRAMES_PER_SECOND: '10000' });
     const { client: fast } = await open();
-    const { call, streamId } = await startStreaming(fast, upstream, 'q7', ['start ']);
+    const { call, streamId } = await startStreaming(fast, fx.upstream, 'q7', ['start ']);
     const { client: slow } = await open();
     slow.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     await slow.next((f) => f.type === 'chat.chunk');
@@ -211,7 +185,7 @@ describe('resume (e2e, in memory)', () => {
   it('a resume from below frames the bound already dropped is stream_not_found, never a partial replay', async () => {
     await boot({ STREAM_BUFFER_MAX_BYTES: '16384', RESUME_GRACE_MS: '60000' });
     const { client: first } = await open();
-    const { call, streamId } = await startStreaming(first, upstream, 'q8', ['x']);
+    const { call, streamId } = await startStreaming(first, fx.upstream, 'q8', ['x']);
     // Read as they come (a stream nobody reads keeps its frames for its client instead).
     for (let i = 0; i < 20; i++) await call.event(chunk({ content: 'y'.repeat(2048) }));
     await first.next((f) => f.id === 'q8' && f.seq === 22);

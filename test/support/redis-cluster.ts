@@ -3,10 +3,10 @@ import { TEST_API_KEY } from './gateway-app';
 import { TestRedis } from './redis-server';
 import { startGatewayProcess, type GatewayProcess } from './service-process';
 import type { TestClient } from './ws-client';
+import { ALICE, BOB } from './gateway-fixture';
 
-/** The principals a cluster's gateways know (AUTH_MODE api_key). */
-export const ALICE = 'alice-0123456789abcdef-secret';
-export const BOB = 'bob-0123456789abcdef-secret';
+/** The principals a cluster's gateways know (AUTH_MODE api_key): the same as an in-process gateway's. */
+export { ALICE, BOB };
 
 export interface RedisCluster {
   /** The suite's private redis-server; undefined when there is none (SKIPPED was printed; REQUIRE_REDIS=1 fails instead). */
