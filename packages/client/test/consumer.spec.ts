@@ -3,8 +3,9 @@
  * fixture project in consumer/ installs its pinned tools from its own lockfile (`npm ci`) and then
  * the tarball, the one thing installed from a file. The project then uses the SDK from Node
  * CommonJS, Node ES modules, TypeScript under node10, node16 and bundler resolution, and a Vite +
- * React build. The tarball itself is checked as publint and are-the-types-wrong would: every export
- * target shipped, types for each condition, nothing but dist/ and the docs, no dependencies.
+ * React build. The tarball itself is checked by publint and are-the-types-wrong (pinned in the
+ * fixture's lockfile, run offline on the file) and by checks of our own: every export target
+ * shipped, types first in each condition, nothing but dist/ and the docs, no dependencies.
  *
  * It needs the npm registry (or npm's cache) for the fixture's pinned tools: a failed install fails
  * the suite with npm's output, it never skips.
@@ -31,6 +32,13 @@ function run(command: string, args: string[], cwd: string): string {
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
     throw new Error(`\`${command} ${args.join(' ')}\` failed in the consumer project:\n${stdout ?? ''}\n${stderr ?? ''}`);
   }
+}
+
+/** The file of an installed package's command (its package.json `bin`), run with this Node. */
+function bin(pkg: string, command: string): string {
+  const root = join(project, 'node_modules', pkg);
+  const { bin: bins } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  return join(root, typeof bins === 'string' ? bins : bins[command]);
 }
 
 let dir: string;
@@ -86,6 +94,17 @@ describe('the packed SDK', () => {
     for (const entry of ['.', './react']) {
       for (const condition of ['import', 'require']) expect(Object.keys(manifest.exports[entry][condition])).toEqual(['types', 'default']);
     }
+  });
+
+  // The two linters from npm, pinned by the fixture's lockfile, on the tarball itself (offline).
+  it('passes publint (package.json fields, exports, files), warnings and suggestions included', () => {
+    const out = run(process.execPath, [bin('publint', 'publint'), '--strict', tarball], project);
+    expect(out).toContain('All good!');
+  });
+
+  it('passes are-the-types-wrong: types resolve under node10, node16 (from CommonJS and ESM) and bundler', () => {
+    const out = run(process.execPath, [bin('@arethetypeswrong/cli', 'attw'), tarball, '--format', 'table-flipped'], project);
+    expect(out).toContain('No problems found');
   });
 
   it('installs into the fixture project as exactly the packed version, adding nothing else', () => {
