@@ -11,7 +11,9 @@ export const SUBPROTOCOL = 'chat.v1';
 export const WS_PATH = '/v1/ws';
 
 // ---------------------------------------------------------------------------------------------
-// OpenAI-compatible payloads (only what the gateway itself reads is typed strictly).
+// OpenAI-compatible payloads. Messages are typed for the SDK's callers (a typo'd role is a compile
+// error); the gateway checks only what it reads (src/gateway/inbound-frames.ts) and relays the rest,
+// any role included, so these types narrow what callers write, never what the wire accepts.
 
 /** The roles this protocol types precisely (OpenAI's chat message shapes). */
 export type KnownChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
