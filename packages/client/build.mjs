@@ -6,9 +6,15 @@
  * - JavaScript: esbuild bundles src/ with the protocol constants it uses (read from the protocol
  *   package's TypeScript source through its "source" export condition) into dist/{index,react}.js,
  *   ES modules with a shared chunk; only `react` stays external.
+ * - CommonJS: the same sources again into dist/cjs/{index,react}.cjs, for `require()` (Node
+ *   CommonJS, Jest without ESM, older bundlers). CommonJS has no shared chunks, so react.cjs
+ *   requires ./index.cjs for the SDK code it uses rather than carrying a second copy: one
+ *   Conversation class, one ChatError, whichever entry a program loads first.
  * - Types: tsc emits declarations of src/, which import '@holysheep/protocol'; the protocol's own
  *   declarations are copied to dist/protocol/ and those imports pointed at them. Relative
- *   specifiers get explicit `.js` paths, as Node's ES module resolution needs.
+ *   specifiers get explicit `.js` paths, as Node's ES module resolution needs. The same
+ *   declarations go to dist/cjs/ as `.d.cts` (imports `.cjs`): TypeScript under node16/nodenext
+ *   must see CommonJS types for the `require` condition, or it calls the package ESM-only.
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -19,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const DIST = join(HERE, 'dist');
+const CJS = join(DIST, 'cjs');
 const STAGING = join(DIST, '.types');
 const PROTOCOL = '@holysheep/protocol';
 const require = createRequire(import.meta.url);
@@ -40,31 +47,63 @@ await build({
   logLevel: 'warning',
 });
 
+// The CommonJS entries: react.cjs takes every SDK module it imports from ./index.cjs (which
+// re-exports them all: a name missing there would be undefined, and the consumer test fails).
+await build({
+  absWorkingDir: HERE,
+  entryPoints: { index: 'src/index.ts', react: 'src/react.ts' },
+  outdir: CJS,
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'neutral',
+  conditions: ['source'],
+  target: 'es2020',
+  external: ['react'],
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  plugins: [
+    {
+      name: 'react-entry-uses-index',
+      setup(pluginBuild) {
+        pluginBuild.onResolve({ filter: /^\./ }, (args) =>
+          args.importer.endsWith(join('src', 'react.ts')) ? { path: './index.cjs', external: true } : undefined,
+        );
+      },
+    },
+  ],
+});
+
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(HERE, 'tsconfig.json')], { stdio: 'inherit' });
 const protocolTypes = dirname(require.resolve(`${PROTOCOL}/package.json`));
-copyDeclarations(STAGING, DIST);
-copyDeclarations(join(protocolTypes, 'dist'), join(DIST, 'protocol'));
+const ESM_TYPES = { root: DIST, js: '.js', dts: '.d.ts' };
+const CJS_TYPES = { root: CJS, js: '.cjs', dts: '.d.cts' };
+for (const kind of [ESM_TYPES, CJS_TYPES]) {
+  copyDeclarations(STAGING, kind.root, kind);
+  copyDeclarations(join(protocolTypes, 'dist'), join(kind.root, 'protocol'), kind);
+}
 rmSync(STAGING, { recursive: true, force: true });
 
-/** Copies every `.d.ts` below `from` to the same place below `to`, its imports rewritten for Node ESM. */
-function copyDeclarations(from, to) {
+/** Copies every `.d.ts` below `from` to the same place below `to` (as `kind.dts`), its imports rewritten for Node. */
+function copyDeclarations(from, to, kind) {
   for (const file of listFiles(from).filter((f) => f.endsWith('.d.ts'))) {
-    const target = join(to, relative(from, file));
+    const target = join(to, relative(from, file)).replace(/\.d\.ts$/, kind.dts);
     mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, rewriteImports(readFileSync(file, 'utf8'), file, target));
+    writeFileSync(target, rewriteImports(readFileSync(file, 'utf8'), file, target, kind));
   }
 }
 
-function rewriteImports(text, file, target) {
+function rewriteImports(text, file, target, kind) {
   return text.replace(/(from\s+|import\()(['"])([^'"]+)\2/g, (whole, lead, quote, spec) => {
     if (spec === PROTOCOL) {
-      const next = relative(dirname(target), join(DIST, 'protocol', 'index.js')).split('\\').join('/');
+      const next = relative(dirname(target), join(kind.root, 'protocol', `index${kind.js}`)).split('\\').join('/');
       return `${lead}${quote}${next.startsWith('.') ? next : `./${next}`}${quote}`;
     }
     if (!spec.startsWith('.')) return whole;
     const resolved = resolve(dirname(file), spec);
-    if (existsSync(`${resolved}.d.ts`)) return `${lead}${quote}${spec}.js${quote}`;
-    if (existsSync(join(resolved, 'index.d.ts'))) return `${lead}${quote}${spec}/index.js${quote}`;
+    if (existsSync(`${resolved}.d.ts`)) return `${lead}${quote}${spec}${kind.js}${quote}`;
+    if (existsSync(join(resolved, 'index.d.ts'))) return `${lead}${quote}${spec}/index${kind.js}${quote}`;
     throw new Error(`${file}: ${spec} resolves to no declaration`);
   });
 }

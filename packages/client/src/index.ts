@@ -26,10 +26,27 @@ export { Conversation } from './conversation';
 export type { ConversationMessage, ConversationOptions, ConversationSettings, ConversationSnapshot, MessageStats } from './conversation';
 export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './websocket';
 // The gateway's protocol module, re-exported: frame types, error codes and close codes.
-export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, WS_PATH } from '@holysheep/protocol';
+export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, unknownRole, WS_PATH } from '@holysheep/protocol';
 export type {
+  AssistantMessage,
   ChatCompletionChunk,
+  ChatCompletionChunkDelta,
   ChatMessage,
+  DeveloperMessage,
+  FileContentPart,
+  ImageContentPart,
+  InputAudioContentPart,
+  KnownChatRole,
+  RefusalContentPart,
+  SystemMessage,
+  TextContentPart,
+  ToolCall,
+  ToolCallDelta,
+  ToolMessage,
+  UnknownRole,
+  UnknownRoleMessage,
+  UserContentPart,
+  UserMessage,
   ClientFrame,
   CloseCode,
   CompletionUsage,

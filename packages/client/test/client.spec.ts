@@ -2,12 +2,14 @@
  * StreamClient against a scripted socket: events, dedupe by seq across reconnects, cancel and
  * abort, finding requests that were pending at the drop (stream.list), watch and streams().
  */
+import type { ChatMessage } from '@holysheep/protocol';
 import { createClient, type StreamClient } from '../src/client';
 import type { ChatEvent } from '../src/chat-handle';
 import { ChatError } from '../src/errors';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
 
-const hello = [{ role: 'user', content: 'hi' }];
+// Typed: a bare literal widens role to string, which ChatMessage (known roles only) refuses.
+const hello: ChatMessage[] = [{ role: 'user', content: 'hi' }];
 const RESUME = { resume: { enabled: true, grace_ms: 30_000, retention_ms: 60_000 } };
 
 describe('StreamClient', () => {

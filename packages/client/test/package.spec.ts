@@ -34,7 +34,10 @@ describe('client package (client/dist)', () => {
     expect(manifest.peerDependenciesMeta.react.optional).toBe(true);
     expect(manifest.dependencies ?? {}).toEqual({});
     for (const entry of ['.', './react']) {
-      for (const file of [manifest.exports[entry].types, manifest.exports[entry].import]) expect(existsSync(join(CLIENT, file))).toBe(true);
+      // Each entry: ES module types and code for `import`, CommonJS types (.d.cts) and code for `require`.
+      const { import: esm, require: cjs } = manifest.exports[entry];
+      expect([esm.types, esm.default, cjs.types, cjs.default].map((f: string) => f.slice(f.indexOf('.', 2)))).toEqual(['.d.ts', '.js', '.d.cts', '.cjs']);
+      for (const file of [esm.types, esm.default, cjs.types, cjs.default]) expect(existsSync(join(CLIENT, file))).toBe(true);
     }
   });
 
@@ -45,11 +48,17 @@ describe('client package (client/dist)', () => {
         const specifiers = [...text.matchAll(/(?:^|[\s;])(?:import|export)\b[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm)].map((m) => m[1] ?? m[2]);
         for (const spec of specifiers) expect(spec).toMatch(/^(\.\/chunk-[\w-]+\.js|react)$/);
         expect(text).not.toMatch(/\brequire\(|node:|process\.env/);
-      } else if (file.endsWith('.d.ts')) {
+      } else if (file.endsWith('.cjs')) {
+        // The CommonJS build: react.cjs shares index.cjs's code rather than carrying a copy.
+        for (const [, spec] of text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)) expect(spec).toMatch(/^(\.\/index\.cjs|react)$/);
+        expect(text).not.toMatch(/\bimport\(|node:|process\.env/);
+      } else if (file.endsWith('.d.ts') || file.endsWith('.d.cts')) {
+        const [js, dts] = file.endsWith('.d.ts') ? ['.js', '.d.ts'] : ['.cjs', '.d.cts'];
         for (const [, spec] of text.matchAll(/from\s+['"]([^'"]+)['"]/g)) {
           if (spec === 'react') continue;
-          expect(spec).toMatch(/^\.\.?\/.*\.js$/);
-          expect(existsSync(join(dirname(file), spec!.replace(/\.js$/, '.d.ts')))).toBe(true);
+          expect(spec!.startsWith('./') || spec!.startsWith('../')).toBe(true);
+          expect(spec!.endsWith(js)).toBe(true);
+          expect(existsSync(join(dirname(file), spec!.slice(0, -js.length) + dts))).toBe(true);
         }
       }
     }

@@ -2,12 +2,14 @@
  * The SDK's reconnect policy (docs/protocol.md "Reconnecting"): what each close code leads to, the
  * backoff with full jitter, and the client acting on both, on jest's fake clock.
  */
+import type { ChatMessage } from '@holysheep/protocol';
 import { CLOSE_CODES } from '@holysheep/protocol';
 import { createClient, type StreamClient } from '../src/client';
 import { backoffDelay, closeAction } from '../src/reconnect-policy';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
 
-const hello = [{ role: 'user', content: 'hi' }];
+// Typed: a bare literal widens role to string, which ChatMessage (known roles only) refuses.
+const hello: ChatMessage[] = [{ role: 'user', content: 'hi' }];
 
 describe('closeAction (close code → behaviour)', () => {
   it.each([

@@ -6,6 +6,7 @@
  * The two-instance drain needs a Redis server (a private one, test/support/redis-server.ts): it
  * skips visibly without redis-server, and fails instead under REQUIRE_REDIS=1.
  */
+import type { ChatMessage } from '@holysheep/protocol';
 import { WebSocket } from 'ws';
 import { createClient, type ClientOptions, type ConnectionState, type StreamClient } from '../src/client';
 import type { ChatEvent, ChatHandle } from '../src/chat-handle';
@@ -19,7 +20,8 @@ import { TcpProxy } from './support/tcp-proxy';
 
 jest.setTimeout(30_000);
 
-const hello = [{ role: 'user', content: 'Say hello' }];
+// Typed: a bare literal widens role to string, which ChatMessage (known roles only) refuses.
+const hello: ChatMessage[] = [{ role: 'user', content: 'Say hello' }];
 
 /** Resolves once the handle's text so far includes `text`. */
 function untilText(handle: ChatHandle, text: string): Promise<void> {

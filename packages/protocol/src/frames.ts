@@ -11,20 +11,145 @@ export const SUBPROTOCOL = 'chat.v1';
 export const WS_PATH = '/v1/ws';
 
 // ---------------------------------------------------------------------------------------------
-// OpenAI-compatible payloads (only what the gateway itself reads is typed strictly).
+// OpenAI-compatible payloads. Messages are typed for the SDK's callers (a typo'd role is a compile
+// error); the gateway checks only what it reads (src/gateway/inbound-frames.ts) and relays the rest,
+// any role included, so these types narrow what callers write, never what the wire accepts.
 
-export interface ChatMessage {
-  role: string;
-  content?: unknown;
+/** The roles this protocol types precisely (OpenAI's chat message shapes). */
+export type KnownChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+
+/** A text part of a message's content. */
+export interface TextContentPart {
+  type: 'text';
+  text: string;
+}
+
+/** An image part of a user message's content (a URL or a `data:` URL). */
+export interface ImageContentPart {
+  type: 'image_url';
+  image_url: { url: string; detail?: 'auto' | 'low' | 'high' };
+}
+
+/** An audio part of a user message's content (base64). */
+export interface InputAudioContentPart {
+  type: 'input_audio';
+  input_audio: { data: string; format: 'wav' | 'mp3' };
+}
+
+/** A file part of a user message's content (an uploaded file's id, or its base64 data). */
+export interface FileContentPart {
+  type: 'file';
+  file: { file_id?: string; file_data?: string; filename?: string };
+}
+
+/** A refusal part of an assistant message's content. */
+export interface RefusalContentPart {
+  type: 'refusal';
+  refusal: string;
+}
+
+/** Any part a user message's content may hold. */
+export type UserContentPart = TextContentPart | ImageContentPart | InputAudioContentPart | FileContentPart;
+
+/** A complete tool call, as an assistant message carries it when sent back in the history. */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** Instructions from the application (`developer` replaces it on newer OpenAI models). */
+export interface SystemMessage {
+  role: 'system';
+  content: string | TextContentPart[];
   name?: string;
-  tool_calls?: unknown;
-  tool_call_id?: string;
+}
+
+/** Instructions from the application, for models that distinguish them from `system`. */
+export interface DeveloperMessage {
+  role: 'developer';
+  content: string | TextContentPart[];
+  name?: string;
+}
+
+/** What the end user said: text, or parts (text, images, audio, files). */
+export interface UserMessage {
+  role: 'user';
+  content: string | UserContentPart[];
+  name?: string;
+}
+
+/** An earlier answer, sent back as history: text, tool calls, or both (content may then be null). */
+export interface AssistantMessage {
+  role: 'assistant';
+  content?: string | Array<TextContentPart | RefusalContentPart> | null;
+  refusal?: string | null;
+  name?: string;
+  tool_calls?: ToolCall[];
+  /** A previous audio answer, referred to by id. */
+  audio?: { id: string } | null;
+}
+
+/** The result of a tool call, answering the assistant's call with the same `tool_call_id`. */
+export interface ToolMessage {
+  role: 'tool';
+  content: string | TextContentPart[];
+  tool_call_id: string;
+}
+
+declare const unknownRoleBrand: unique symbol;
+/**
+ * A role outside {@link KnownChatRole}, made deliberately with `unknownRole('name')` (or a cast).
+ * A plain string literal is not one: that is what makes `role: 'usr'` a compile error while an
+ * upstream with its own roles stays reachable.
+ */
+export type UnknownRole = string & { readonly [unknownRoleBrand]: true };
+
+/** A message with a role this protocol does not type; the gateway relays it as it is. */
+export interface UnknownRoleMessage {
+  role: UnknownRole;
+  content?: unknown;
+  [key: string]: unknown;
+}
+
+/**
+ * One message of a chat request: OpenAI's shapes, discriminated by `role`. The wire contract is
+ * wider (the gateway accepts any role string); a role outside these needs {@link UnknownRole}.
+ */
+export type ChatMessage = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage | UnknownRoleMessage;
+
+/**
+ * Marks a role string as deliberately outside {@link KnownChatRole}, for an upstream with its own
+ * roles: `{ role: unknownRole('critic'), content: '…' }`. Returns the string unchanged.
+ */
+export function unknownRole(role: string): UnknownRole {
+  return role as UnknownRole;
+}
+
+/**
+ * A piece of a tool call inside a streamed chunk: the first delta of a call carries `id`, `type`
+ * and `function.name`; later ones append to `function.arguments`. `index` says which call of the
+ * choice a piece belongs to.
+ */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function?: { name?: string; arguments?: string };
+}
+
+/** What one chunk adds to a choice's answer. */
+export interface ChatCompletionChunkDelta {
+  role?: string;
+  content?: string | null;
+  refusal?: string | null;
+  tool_calls?: ToolCallDelta[];
   [key: string]: unknown;
 }
 
 export interface ChatCompletionChunkChoice {
   index: number;
-  delta: { role?: string; content?: string | null; refusal?: string | null; tool_calls?: unknown[]; [key: string]: unknown };
+  delta: ChatCompletionChunkDelta;
   finish_reason: string | null;
   [key: string]: unknown;
 }
