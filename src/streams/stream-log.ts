@@ -119,6 +119,13 @@ export interface StreamLog {
    * or a socket here watches it again). Without it, the grace here is the only one.
    */
   unwatched?(streamId: string, graceMs: number): Promise<boolean>;
+  /**
+   * A shared log only: the last socket here watching a stream produced here left. The stream
+   * keeps its frames for that client and pauses at its bound (docs/protocol.md, Resume); once a
+   * socket on another replica watches it, that socket reads the log from Redis, so the frames are
+   * released here and the stream runs on instead of waiting for a resume that came elsewhere.
+   */
+  detached?(streamId: string): void;
   /** Whether other replicas can read this instance's streams now (a drain may leave them running). */
   readonly shared: boolean;
   /** End of a drain: writes what other replicas still lack, and gives up this instance's claim on its streams. */

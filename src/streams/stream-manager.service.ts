@@ -253,7 +253,10 @@ export class StreamManagerService implements OnModuleDestroy {
   private watchEnded(socket: StreamSocket, watcher: StreamWatcher): void {
     socket.streamEnded(watcher.id, watcher);
     const running = this.running.get(watcher.streamId);
-    if (running && running.record.readerCount === 0) this.detached.detached(running.stream);
+    if (running && running.record.readerCount === 0) {
+      this.detached.detached(running.stream);
+      this.log.detached?.(watcher.streamId);
+    }
     for (const listener of this.watchEndListeners) listener(socket);
   }
 

@@ -192,6 +192,33 @@ describe('item 1: a stream is attached while any socket on any replica watches i
     expect(whole.at(-1)).toMatchObject({ type: 'chat.done', finish_reason: 'stop' });
     expect(streamText(whole)).toBe(`start ${sent}end`);
   });
+
+  it('dropped on A, resumed on B, then more than A keeps for a detached stream: A does not pause at its bound, B gets it whole', async () => {
+    if (!cluster.redis) return;
+    // A detached stream keeps its frames for its client and pauses at the bound (item 10); one
+    // watched on another replica is read there from Redis, so A must not wait for a resume here.
+    const bound = 65_536;
+    const a = await cluster.instance({ STREAM_BUFFER_MAX_BYTES: String(bound) });
+    const b = await cluster.instance({ STREAM_BUFFER_MAX_BYTES: String(bound) });
+    const onA = await open(a);
+    const { call, streamId, lastSeq } = await startStreaming(onA, cluster.upstream, 'q', ['start ']);
+    onA.ws.terminate();
+    const onB = await resumeOn(open, b, streamId, lastSeq, 'q');
+    await call.event(chunk({ content: 'on B ' }));
+    await onB.nextOfType('chat.chunk', 'q');
+    // Paced: B reads each chunk before the next is sent, so B is never behind; but more than the
+    // bound arrives after A's socket left, which is what A would keep for a resume here.
+    const pieces = Array.from({ length: 5 * (bound / 8_192) }, (_, i) => `${i} `.padEnd(8_192, 'z'));
+    for (const piece of pieces) {
+      await call.event(chunk({ content: piece }));
+      await onB.next((f) => f.id === 'q' && f.type === 'chat.chunk' && f.chunk.choices[0]?.delta?.content === piece, 5_000);
+    }
+    await finishStream(call, ['end']);
+    const whole = [...framesOf(onA, 'q'), ...(await onB.collectStream('q', 10_000))];
+    assertStreamInvariants(whole);
+    expect(whole.at(-1)).toMatchObject({ type: 'chat.done', finish_reason: 'stop' });
+    expect(streamText(whole) === `start on B ${pieces.join('')}end`).toBe(true);
+  });
 });
 
 describe('item 2: a lost Redis reply does not end a healthy stream (e2e, real processes)', () => {

@@ -96,6 +96,20 @@ export class ReplicatedStreamLog implements StreamLog {
     return this.presence.unwatched(streamId, graceMs, () => !record.ended && record.readerCount === 0 && this.memory.get(streamId) === record);
   }
 
+  /**
+   * A stream of this instance lost its last socket here: while it keeps its frames for that
+   * client, look (one read per renewal period) whether a socket on another replica watches it; if
+   * one does, it reads from Redis, so the frames are released and the stream does not pause here.
+   */
+  detached(streamId: string): void {
+    const record = this.memory.get(streamId);
+    if (!record) return;
+    const keeping = () => !record.ended && record.readerCount === 0 && record.keptFrom !== undefined && this.memory.get(streamId) === record;
+    void this.presence.watchedElsewhere(streamId, keeping).then((watched) => {
+      if (watched && keeping()) record.stopKeeping();
+    });
+  }
+
   /** This instance's streams and, read in bounded time, other replicas'; without theirs, `partial`. */
   async list(principal: string): Promise<StreamListing> {
     const local = (await this.memory.list(principal)).streams.filter((s) => !this.fenced.has(s.stream_id));

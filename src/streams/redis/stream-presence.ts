@@ -103,6 +103,23 @@ export class StreamPresence {
     return false;
   }
 
+  /**
+   * For the owner of `streamId`, while `waiting()`: resolves true as soon as a socket on another
+   * replica watches it (its promise to watch runs into the future), reading once per renewal
+   * period; false once `waiting()` no longer holds. A Redis that does not answer is read again.
+   */
+  async watchedElsewhere(streamId: string, waiting: () => boolean): Promise<boolean> {
+    while (waiting() && !this.closed) {
+      try {
+        if (this.redis.up && ((await this.lastWatched(streamId)) ?? 0) > Date.now()) return waiting();
+      } catch (error) {
+        this.redis.failed('presence', error);
+      }
+      await sleep(this.everyMs);
+    }
+    return false;
+  }
+
   close(): void {
     this.closed = true;
     clearInterval(this.timer);
