@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthConfig, GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { ANONYMOUS_PRINCIPAL_PREFIX, anonymousPrincipal, isAnonymousKey, isValidPrincipal, looksAnonymous } from '../identity/principal';
-import { unmapped } from '../identity/address-ranges';
+import { parseAddressRanges, unmapped, type AddressRanges } from '../identity/address-ranges';
 import { MetricsService } from '../metrics/metrics.service';
 import { AUTH_FAILURE, fail, type AuthResult } from './auth-result';
 import type { Credential } from './credentials';
@@ -55,6 +55,8 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
 
   private readonly jwt?: JwtVerifier;
   private readonly remoteKeys?: RemoteKeySet;
+  /** trusted_header: the proxies whose user header is believed. */
+  private readonly proxies?: AddressRanges;
 
   constructor(
     @InjectConfig() private readonly config: GatewayConfig,
@@ -64,6 +66,8 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
     this.mode = auth.mode;
     if (auth.mode === 'api_key') {
       this.keyDigests = auth.keys.map(({ principal, key }) => ({ principal, digest: sha256(key) }));
+    } else if (auth.mode === 'trusted_header') {
+      this.proxies = parseAddressRanges(auth.proxies).ranges;
     } else if (auth.mode === 'jwt') {
       if (auth.remoteKeys) this.remoteKeys = new RemoteKeySet(auth.remoteKeys, this.keyEvents(metrics));
       this.jwt = new JwtVerifier(auth, this.logger, this.remoteKeys);
@@ -130,7 +134,7 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
   private authenticateTrustedHeader(source: UpgradeSource | undefined): AuthResult {
     const auth = this.config.auth as Extract<AuthConfig, { mode: 'trusted_header' }>;
     // The header is believed only from the proxy: anyone else could send it.
-    if (!source || !auth.proxies.has(unmapped(source.peer ?? ''))) return fail(AUTH_FAILURE.untrusted);
+    if (!source || !this.proxies!.has(unmapped(source.peer ?? ''))) return fail(AUTH_FAILURE.untrusted);
     const value = source.headers[auth.header];
     // Repeated headers are ambiguous (which proxy wrote which?): refused.
     if (typeof value !== 'string') return fail(AUTH_FAILURE.missing);

@@ -3,7 +3,7 @@
  * names. Problems are reported as `NAME: message` lines, never quoting a key or a secret.
  */
 import { readFileSync } from 'node:fs';
-import { parseAddressRanges, type AddressRanges } from '../identity/address-ranges';
+import { parseAddressRanges } from '../identity/address-ranges';
 import { principalProblem } from '../identity/principal';
 
 /** Where `jwt` mode fetches its keys from: a JWKS URL, or one found by OIDC discovery. */
@@ -40,8 +40,8 @@ export type AuthConfig =
       mode: 'trusted_header';
       /** Lower-case header name (Node lower-cases incoming header names). */
       header: string;
-      /** Only requests from these peers may name a user. */
-      proxies: AddressRanges;
+      /** Only requests from these peers (`AUTH_TRUSTED_PROXIES`, CIDR ranges) may name a user. */
+      proxies: string[];
     };
 
 const AUTH_VARIABLE_NAMES = [
@@ -61,16 +61,15 @@ type AuthVariables = Record<(typeof AUTH_VARIABLE_NAMES)[number], string | undef
 /** Timings of a remote key set; the schema has validated them (defaults as in env-variables.ts). */
 export type RemoteKeyTimings = Pick<RemoteKeysConfig, 'cacheMs' | 'cooldownMs' | 'timeoutMs'>;
 
-/** `AUTH_TRUSTED_PROXIES` as ranges; a bad entry is reported (ranges are not secrets: quoted). */
-export function parseTrustedProxies(value: string | undefined, issues: string[]): AddressRanges {
+/** `AUTH_TRUSTED_PROXIES`, each entry checked; a bad entry is reported (ranges are not secrets: quoted). */
+export function parseTrustedProxies(value: string | undefined, issues: string[]): string[] {
   const entries = (value ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
-  const { ranges, problems } = parseAddressRanges(entries);
-  for (const problem of problems) issues.push(`AUTH_TRUSTED_PROXIES: ${problem}`);
-  return ranges;
+  for (const problem of parseAddressRanges(entries).problems) issues.push(`AUTH_TRUSTED_PROXIES: ${problem}`);
+  return entries;
 }
 
 /** The auth section, including the files it names; problems go to `issues` as `NAME: message`. */
-export function parseAuth(raw: (name: string) => string | undefined, production: boolean, proxies: AddressRanges, timings: RemoteKeyTimings, issues: string[]): AuthConfig {
+export function parseAuth(raw: (name: string) => string | undefined, production: boolean, proxies: string[], timings: RemoteKeyTimings, issues: string[]): AuthConfig {
   // Outside production the development default is "no auth"; in production it must be chosen.
   const mode = raw('AUTH_MODE') ?? (production ? undefined : 'none');
   if (mode !== undefined && !['none', 'api_key', 'jwt', 'trusted_header'].includes(mode)) return { mode: 'none' }; // reported by the schema
@@ -85,9 +84,9 @@ export function parseAuth(raw: (name: string) => string | undefined, production:
   return parseJwt(e, timings, issues);
 }
 
-function parseTrustedHeader(e: AuthVariables, proxies: AddressRanges, issues: string[]): AuthConfig {
+function parseTrustedHeader(e: AuthVariables, proxies: string[], issues: string[]): AuthConfig {
   // Without a trusted range, anyone could send the header: refuse to start rather than trust all.
-  if (proxies.ranges.length === 0) issues.push('AUTH_TRUSTED_PROXIES: AUTH_MODE=trusted_header needs the address ranges of the proxy that sets the user header');
+  if (proxies.length === 0) issues.push('AUTH_TRUSTED_PROXIES: AUTH_MODE=trusted_header needs the address ranges of the proxy that sets the user header');
   const header = (e.AUTH_TRUSTED_HEADER ?? 'x-auth-request-user').toLowerCase();
   if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(header)) issues.push('AUTH_TRUSTED_HEADER: must be an HTTP header name');
   else if (['authorization', 'cookie', 'host', 'sec-websocket-protocol', 'x-forwarded-for'].includes(header)) issues.push(`AUTH_TRUSTED_HEADER: ${header} cannot name the user`);

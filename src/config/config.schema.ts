@@ -5,7 +5,6 @@
  * which docs/configuration.md and `.env.example` are generated.
  */
 import type { z } from 'zod';
-import type { AddressRanges } from '../identity/address-ranges';
 import { parseAuth, parseTrustedProxies, type AuthConfig } from './auth-config';
 import { envVariables } from './env-variables';
 
@@ -47,7 +46,7 @@ export interface GatewayConfig {
   simulator: { tokensPerSecond: number };
   auth: AuthConfig;
   /** `AUTH_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` (and, in `trusted_header`, user header) is believed. */
-  trustedProxies: AddressRanges;
+  trustedProxies: string[];
   /** `['*']` allows every origin; otherwise exact origins, or `https://*.example.com` patterns. */
   allowedOrigins: string[];
   limits: {
@@ -134,7 +133,7 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
 }
 
 /** The flat, validated environment as the nested config. */
-function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig, trustedProxies: AddressRanges): GatewayConfig {
+function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig, trustedProxies: string[]): GatewayConfig {
   const simulated = !e.HOLYSHEEP_API_KEY && e.NODE_ENV !== 'production';
   return {
     env: e.NODE_ENV,

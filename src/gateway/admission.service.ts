@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { AuthService, type AuthResult } from '../auth/auth.service';
-import { clientAddress } from '../identity/address-ranges';
+import { clientAddress, parseAddressRanges, type AddressRanges } from '../identity/address-ranges';
 import { isAnonymousPrincipal } from '../identity/principal';
 import { extractCredential } from '../auth/credentials';
 import { isOriginAllowed } from '../auth/origin-policy';
@@ -46,7 +46,7 @@ export class AdmissionService {
   private readonly seats = new WeakMap<IncomingMessage, Seat[]>();
   private readonly allowedOrigins: string[];
   private readonly limits: GatewayConfig['limits'];
-  private readonly trustedProxies: GatewayConfig['trustedProxies'];
+  private readonly trustedProxies: AddressRanges;
 
   constructor(
     private readonly drain: DrainService,
@@ -57,7 +57,7 @@ export class AdmissionService {
   ) {
     this.allowedOrigins = config.allowedOrigins;
     this.limits = config.limits;
-    this.trustedProxies = config.trustedProxies;
+    this.trustedProxies = parseAddressRanges(config.trustedProxies).ranges;
   }
 
   async verifyUpgrade(request: IncomingMessage): Promise<UpgradeVerdict> {

@@ -15,8 +15,8 @@ export interface TokenRequest {
    * (`reason: 'expiring'`): return a fresh one, or throw / return null to stop.
    */
   refresh: boolean;
-  /** `expiring`: the socket's credential is about to expire; the new token is sent in `auth.refresh`. */
-  reason?: 'refused' | 'expiring';
+  /** `expiring`: the socket's credential is about to expire; the new token is sent in `auth.refresh`. Absent after a refusal. */
+  reason?: 'expiring';
 }
 
 export interface ClientOptions {

@@ -182,12 +182,16 @@ export class ReconnectingTransport {
 
   private async resolveToken(refresh: boolean): Promise<string | undefined> {
     if (this.options.getToken) {
-      const token = (await this.options.getToken(refresh ? { refresh, reason: 'refused' } : { refresh })) ?? undefined;
+      const token = (await this.options.getToken({ refresh })) ?? undefined;
       if (refresh && !token) throw new Error('The token was refused and no new one is available');
-      return token || undefined;
+      return token || this.anonymous();
     }
     if (refresh) throw new Error('The token was refused (no getToken to refresh it)');
-    if (this.options.token) return this.options.token;
+    return this.options.token || this.anonymous();
+  }
+
+  /** The anonymous key sent when there is no token (see `ClientOptions.anonymousKeyStorage`). */
+  private anonymous(): string {
     const storage = this.options.anonymousKeyStorage === undefined ? defaultKeyStorage() : this.options.anonymousKeyStorage;
     this.anonymousKey ??= anonymousKey(storage);
     return this.anonymousKey;
