@@ -137,7 +137,7 @@ describe('identity (e2e)', () => {
       const alice = await open({ headers: { 'x-forwarded-user': 'alice@example.com' } });
       expect((await alice.next()).type).toBe('session.ready');
       expect(principals()).toEqual(['alice@example.com']);
-      for (const headers of [{}, { 'x-forwarded-user': 'bad{tag}' }, { 'x-forwarded-user': 'x'.repeat(300) }]) {
+      for (const headers of [{}, { 'x-forwarded-user': 'bad{tag}' }, { 'x-forwarded-user': 'x'.repeat(300) }] as Array<Record<string, string>>) {
         const refused = await open({ headers });
         expect(await refused.next()).toMatchObject({ type: 'error', code: 'unauthorized' });
         expect((await refused.closed).code).toBe(4401);
