@@ -5,7 +5,7 @@
 export type AuthResult =
   | {
       ok: true;
-      /** Who the socket belongs to: `anonymous`, the API key's principal, or the JWT `sub`. */
+      /** Who the socket belongs to: `anon:<hash>`, the API key's principal, the JWT `sub`, or the proxy's header. */
       principal: string;
       /**
        * ms since epoch until which the credential is valid: JWT `exp` plus the clock tolerance, the
@@ -26,10 +26,8 @@ export const AUTH_FAILURE = {
   expired: 'token expired',
   notYetValid: 'token not yet valid',
   issuerOrAudience: 'token issuer or audience mismatch',
+  untrusted: 'not connected through the trusted proxy',
 } as const;
-
-/** The principal of every socket when auth is disabled (docs/protocol.md). */
-export const ANONYMOUS_PRINCIPAL = 'anonymous';
 
 /** Allowed clock difference between the token issuer and this process, for `exp` and `nbf`. */
 export const JWT_CLOCK_TOLERANCE_SECONDS = 5;

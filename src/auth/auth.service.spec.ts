@@ -31,11 +31,26 @@ const hsKey = new TextEncoder().encode(SECRET);
 
 describe('AuthService', () => {
   describe('mode none', () => {
-    it('accepts every socket as anonymous, credential or not', async () => {
+    // Issue 22: no longer one shared principal `anonymous`: every socket is accepted, as a stranger.
+    it('accepts every socket as anonymous, credential or not, each one a principal of its own', async () => {
       const auth = service({});
       expect(auth.mode).toBe('none');
-      await expect(auth.authenticate(undefined)).resolves.toEqual({ ok: true, principal: 'anonymous' });
-      await expect(auth.authenticate(bearer('garbage'))).resolves.toEqual({ ok: true, principal: 'anonymous' });
+      const [a, b, c] = await Promise.all([auth.authenticate(undefined), auth.authenticate(undefined), auth.authenticate(bearer('garbage'))]);
+      for (const result of [a, b, c]) expect(result).toEqual({ ok: true, principal: expect.stringMatching(/^anon:[0-9a-f]{32}$/) });
+      expect(new Set([a, b, c].map((r) => r.ok && r.principal)).size).toBe(3);
+    });
+
+    it('makes the same anonymous key the same principal, a hash of it (the key itself is never the principal)', async () => {
+      const auth = service({});
+      const key = 'anon.AAAAAAAAAAAAAAAAAAAAAA';
+      const first = await auth.authenticate(bearer(key));
+      expect(first).toEqual({ ok: true, principal: expect.stringMatching(/^anon:[0-9a-f]{32}$/) });
+      await expect(auth.authenticate({ token: key, source: 'subprotocol' })).resolves.toEqual(first);
+      expect(JSON.stringify(first)).not.toContain('AAAAAAAAAAAAAAAA');
+      await expect(auth.authenticate(bearer('anon.BBBBBBBBBBBBBBBBBBBBBB'))).resolves.not.toEqual(first);
+      // Too short to be unguessable: not a key, a stranger.
+      const short = await auth.authenticate(bearer('anon.short'));
+      await expect(auth.authenticate(bearer('anon.short'))).resolves.not.toEqual(short);
     });
   });
 

@@ -13,7 +13,9 @@ import {
   type KeyLike,
 } from 'jose';
 import type { AuthConfig } from '../config/config.schema';
+import { isValidPrincipal } from '../identity/principal';
 import { AUTH_FAILURE, fail, JWT_CLOCK_TOLERANCE_SECONDS, type AuthResult } from './auth-result';
+import type { RemoteKeySet } from './remote-key-set';
 
 /** Asymmetric algorithms accepted from a public key or a JWKS (the contract names RS256 and ES256). */
 type AsymmetricAlg = 'RS256' | 'ES256';
@@ -21,10 +23,13 @@ type AsymmetricAlg = 'RS256' | 'ES256';
 type JwtConfig = Extract<AuthConfig, { mode: 'jwt' }>;
 type JwksResolver = ReturnType<typeof createLocalJWKSet>;
 
+/** The algorithms accepted from a key set fetched by URL: what the contract names. */
+const REMOTE_ALGORITHMS: readonly AsymmetricAlg[] = ['RS256', 'ES256'];
+
 /**
  * Verifies JWTs against the configured key sources. When several are configured, the token's
- * header picks one: `HS256` → the secret; `RS256`/`ES256` → the JWKS when the token's `kid` is in
- * it (or when the public key does not fit the alg), otherwise the public key.
+ * header picks one: `HS256` → the secret; `RS256`/`ES256` → the JWKS file when the token's `kid` is
+ * in it (or when no other source fits the alg), then the key set fetched by URL, then the public key.
  */
 export class JwtVerifier {
   private readonly secret?: Uint8Array;
@@ -36,8 +41,13 @@ export class JwtVerifier {
   private readonly jwksKids = new Set<string>();
   private readonly options: JWTVerifyOptions;
 
-  constructor(config: JwtConfig, logger: Logger) {
+  constructor(
+    config: JwtConfig,
+    logger: Logger,
+    private readonly remote?: RemoteKeySet,
+  ) {
     const algorithms = new Set<string>();
+    if (remote) for (const alg of REMOTE_ALGORITHMS) algorithms.add(alg);
     if (config.secret) {
       this.secret = new TextEncoder().encode(config.secret);
       algorithms.add('HS256');
@@ -72,7 +82,7 @@ export class JwtVerifier {
     }
     // Only reachable with a config that did not come from parseConfig; an empty `algorithms` would
     // otherwise reject every token with no hint why.
-    if (algorithms.size === 0) throw new Error('AUTH_JWT_SECRET: AUTH_MODE=jwt needs AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_JWKS_FILE');
+    if (algorithms.size === 0) throw new Error('AUTH_JWT_SECRET: AUTH_MODE=jwt needs AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY, AUTH_JWT_JWKS_FILE or AUTH_JWT_JWKS_URL');
 
     this.options = {
       // Explicit, so a token cannot choose its own algorithm: an HS256 token "signed" with the public
@@ -92,7 +102,8 @@ export class JwtVerifier {
     } catch (error) {
       return fail(failureMessage(error));
     }
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0) return fail(AUTH_FAILURE.invalid);
+    // The principal names Redis keys and log lines: a `sub` that cannot be one is refused.
+    if (typeof payload.sub !== 'string' || !isValidPrincipal(payload.sub)) return fail(AUTH_FAILURE.invalid);
     // `exp` is required and jose has checked it is a number (with the same tolerance).
     return { ok: true, principal: payload.sub, expiresAt: ((payload.exp as number) + JWT_CLOCK_TOLERANCE_SECONDS) * 1000 };
   }
@@ -120,8 +131,10 @@ export class JwtVerifier {
     const { alg, kid } = header;
     if (alg === 'HS256' && this.secret) return this.secret;
     const publicKeyFits = alg === this.publicKeyAlg;
+    const remoteFits = this.remote !== undefined && (REMOTE_ALGORITHMS as readonly string[]).includes(alg);
     const jwksFits = this.jwks !== undefined && this.jwksAlgorithms.has(alg);
-    if (jwksFits && (!publicKeyFits || (typeof kid === 'string' && this.jwksKids.has(kid)))) return this.jwks!(header, jws);
+    if (jwksFits && ((!publicKeyFits && !remoteFits) || (typeof kid === 'string' && this.jwksKids.has(kid)))) return this.jwks!(header, jws);
+    if (remoteFits) return this.remote!.resolve(header, jws);
     if (publicKeyFits) return this.importPublicKey();
     // Unreachable while `algorithms` is derived from the same sources; kept as a hard stop.
     throw new errors.JOSEAlgNotAllowed('no key for this algorithm');

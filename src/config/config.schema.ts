@@ -4,26 +4,13 @@
  * The variables themselves (validation, defaults, meaning) are listed in `env-variables.ts`, from
  * which docs/configuration.md and `.env.example` are generated.
  */
-import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { parseAuth, parseTrustedProxies, type AuthConfig } from './auth-config';
 import { envVariables } from './env-variables';
 
-export { envVariables };
+export type { AuthConfig } from './auth-config';
 
-export type AuthConfig =
-  | { mode: 'none' }
-  | { mode: 'api_key'; keys: Array<{ principal: string; key: string }> }
-  | {
-      mode: 'jwt';
-      /** HS256 shared secret. */
-      secret?: string;
-      /** RS256 / ES256 public key, PEM (SPKI). */
-      publicKeyPem?: string;
-      /** A JWKS document (parsed JSON) read from AUTH_JWT_JWKS_FILE. */
-      jwks?: { keys: unknown[] };
-      issuer?: string;
-      audience?: string;
-    };
+export { envVariables };
 
 export type LogLevel = z.infer<typeof envVariables>['LOG_LEVEL'];
 
@@ -58,6 +45,8 @@ export interface GatewayConfig {
   playground: { enabled: boolean };
   simulator: { tokensPerSecond: number };
   auth: AuthConfig;
+  /** `AUTH_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` (and, in `trusted_header`, user header) is believed. */
+  trustedProxies: string[];
   /** `['*']` allows every origin; otherwise exact origins, or `https://*.example.com` patterns. */
   allowedOrigins: string[];
   limits: {
@@ -132,13 +121,19 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
   if (production && !raw('HOLYSHEEP_API_KEY')) {
     issues.push('HOLYSHEEP_API_KEY: is required when NODE_ENV=production (the built-in simulated upstream is for development only)');
   }
-  const auth = parseAuth(raw, production, issues);
+  const trustedProxies = parseTrustedProxies(raw('AUTH_TRUSTED_PROXIES'), issues);
+  const timings = {
+    cacheMs: result.success ? result.data.AUTH_JWT_JWKS_CACHE_MS : 600_000,
+    cooldownMs: result.success ? result.data.AUTH_JWT_JWKS_COOLDOWN_MS : 30_000,
+    timeoutMs: result.success ? result.data.AUTH_JWT_JWKS_TIMEOUT_MS : 5_000,
+  };
+  const auth = parseAuth(raw, production, trustedProxies, timings, issues);
   if (!result.success || issues.length > 0) throw new ConfigValidationError(issues);
-  return toGatewayConfig(result.data, auth);
+  return toGatewayConfig(result.data, auth, trustedProxies);
 }
 
 /** The flat, validated environment as the nested config. */
-function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig): GatewayConfig {
+function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig, trustedProxies: string[]): GatewayConfig {
   const simulated = !e.HOLYSHEEP_API_KEY && e.NODE_ENV !== 'production';
   return {
     env: e.NODE_ENV,
@@ -163,6 +158,7 @@ function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig): Gat
     playground: { enabled: e.PLAYGROUND_ENABLED ?? e.NODE_ENV !== 'production' },
     simulator: { tokensPerSecond: e.SIMULATOR_TOKENS_PER_SECOND },
     auth,
+    trustedProxies,
     allowedOrigins: e.ALLOWED_ORIGINS,
     limits: {
       maxConnections: e.MAX_CONNECTIONS,
@@ -203,92 +199,4 @@ function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig): Gat
     redis: e.REDIS_URL === undefined ? undefined : { url: e.REDIS_URL, batchMs: e.STREAM_LOG_BATCH_MS, leaseMs: e.INSTANCE_LEASE_MS },
     tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
-}
-
-/** The auth section, including the files it names; problems go to `issues` as `NAME: message`. */
-function parseAuth(raw: (name: string) => string | undefined, production: boolean, issues: string[]): AuthConfig {
-  // Outside production the development default is "no auth"; in production it must be chosen.
-  const mode = raw('AUTH_MODE') ?? (production ? undefined : 'none');
-  if (mode !== undefined && mode !== 'none' && mode !== 'api_key' && mode !== 'jwt') return { mode: 'none' }; // reported by the schema
-  const e = {
-    AUTH_API_KEYS: raw('AUTH_API_KEYS'),
-    AUTH_API_KEYS_FILE: raw('AUTH_API_KEYS_FILE'),
-    AUTH_JWT_SECRET: raw('AUTH_JWT_SECRET'),
-    AUTH_JWT_PUBLIC_KEY: raw('AUTH_JWT_PUBLIC_KEY'),
-    AUTH_JWT_JWKS_FILE: raw('AUTH_JWT_JWKS_FILE'),
-    AUTH_JWT_ISSUER: raw('AUTH_JWT_ISSUER'),
-    AUTH_JWT_AUDIENCE: raw('AUTH_JWT_AUDIENCE'),
-  };
-  if (mode === undefined) {
-    issues.push('AUTH_MODE: is required when NODE_ENV=production (none, api_key or jwt)');
-    return { mode: 'none' };
-  }
-  if (mode === 'none') return { mode };
-  if (mode === 'api_key') return parseApiKeys(e, issues);
-  return parseJwt(e, issues);
-}
-
-type AuthVariables = Record<'AUTH_API_KEYS' | 'AUTH_API_KEYS_FILE' | 'AUTH_JWT_SECRET' | 'AUTH_JWT_PUBLIC_KEY' | 'AUTH_JWT_JWKS_FILE' | 'AUTH_JWT_ISSUER' | 'AUTH_JWT_AUDIENCE', string | undefined>;
-
-function parseApiKeys(e: AuthVariables, issues: string[]): Extract<AuthConfig, { mode: 'api_key' }> {
-  const sources: Array<[string, string | undefined]> = [['AUTH_API_KEYS', e.AUTH_API_KEYS]];
-  if (e.AUTH_API_KEYS_FILE) sources.push(['AUTH_API_KEYS_FILE', readFile('AUTH_API_KEYS_FILE', e.AUTH_API_KEYS_FILE, issues)]);
-  const keys: Array<{ principal: string; key: string }> = [];
-  for (const [name, text] of sources) {
-    if (!text) continue;
-    text
-      .split(/[,\n]/)
-      .map((entry) => entry.trim())
-      .filter((entry) => entry && !entry.startsWith('#'))
-      .forEach((entry, index) => {
-        const colon = entry.indexOf(':');
-        const principal = colon > 0 ? entry.slice(0, colon).trim() : '';
-        const key = colon > 0 ? entry.slice(colon + 1).trim() : '';
-        // The entry itself is never echoed: it contains a key.
-        if (!principal || key.length < 16) issues.push(`${name}: entry ${index + 1} must be principal:key with a key of at least 16 characters`);
-        else keys.push({ principal, key });
-      });
-  }
-  if (keys.length === 0 && !sources.some(([, text]) => text)) issues.push('AUTH_API_KEYS: at least one principal:key pair is required when AUTH_MODE=api_key (or AUTH_API_KEYS_FILE)');
-  return { mode: 'api_key', keys };
-}
-
-function parseJwt(e: AuthVariables, issues: string[]): Extract<AuthConfig, { mode: 'jwt' }> {
-  const jwt: Extract<AuthConfig, { mode: 'jwt' }> = { mode: 'jwt', issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE };
-  if (e.AUTH_JWT_SECRET) {
-    // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (256 bits).
-    if (Buffer.byteLength(e.AUTH_JWT_SECRET) < 32) issues.push('AUTH_JWT_SECRET: must be at least 32 bytes for HS256');
-    else jwt.secret = e.AUTH_JWT_SECRET;
-  }
-  if (e.AUTH_JWT_PUBLIC_KEY) {
-    // Multi-line PEMs are often passed with literal "\n" in env files.
-    const pem = e.AUTH_JWT_PUBLIC_KEY.replace(/\\n/g, '\n');
-    if (!pem.includes('-----BEGIN PUBLIC KEY-----')) issues.push('AUTH_JWT_PUBLIC_KEY: must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
-    else jwt.publicKeyPem = pem;
-  }
-  if (e.AUTH_JWT_JWKS_FILE) {
-    const text = readFile('AUTH_JWT_JWKS_FILE', e.AUTH_JWT_JWKS_FILE, issues);
-    if (text !== undefined) {
-      try {
-        const parsed = JSON.parse(text) as { keys?: unknown };
-        if (!Array.isArray(parsed.keys)) throw new Error('no keys');
-        jwt.jwks = { keys: parsed.keys };
-      } catch {
-        issues.push('AUTH_JWT_JWKS_FILE: must be a JWKS JSON document ({"keys":[…]})');
-      }
-    }
-  }
-  if (!e.AUTH_JWT_SECRET && !e.AUTH_JWT_PUBLIC_KEY && !e.AUTH_JWT_JWKS_FILE) {
-    issues.push('AUTH_JWT_SECRET: AUTH_MODE=jwt needs AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_JWKS_FILE');
-  }
-  return jwt;
-}
-
-function readFile(name: string, path: string, issues: string[]): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    issues.push(`${name}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    return undefined;
-  }
 }

@@ -115,6 +115,26 @@ export function httpUrl(defaultValue: string) {
   return { schema, type: 'URL', default: defaultValue, allowed: { text: '`http://` or `https://`' } } as const satisfies ValueSpec;
 }
 
+/** An absolute http(s) URL with no default; unset stays undefined. */
+export function optionalHttpUrl() {
+  const schema = optionalString.pipe(
+    z
+      .string()
+      .refine(isHttpUrl, 'must be an absolute http(s) URL')
+      .optional(),
+  );
+  return { schema, type: 'URL', allowed: { text: '`http://` or `https://`' } } as const satisfies ValueSpec;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 /** A `redis://` or `rediss://` URL; unset stays undefined. */
 export function redisUrl() {
   const schema = optionalString.pipe(

@@ -5,7 +5,7 @@
  * (`npm run docs:config`; a test fails when the committed files differ).
  */
 import { z } from 'zod';
-import { boolean, httpUrl, integer, list, oneOf, redisUrl, text, type ValueSpec } from './env-types';
+import { boolean, httpUrl, integer, list, oneOf, optionalHttpUrl, redisUrl, text, type ValueSpec } from './env-types';
 
 /** The sections of the reference, in the order it lists them. */
 export const ENV_GROUPS = {
@@ -88,9 +88,21 @@ export const ENV_VARIABLES = {
 
   AUTH_MODE: {
     group: 'access',
-    ...oneOf(['none', 'api_key', 'jwt'], { message: 'must be none, api_key or jwt' }),
+    ...oneOf(['none', 'api_key', 'jwt', 'trusted_header'], { message: 'must be none, api_key, jwt or trusted_header' }),
     byEnvironment: { development: 'none', production: { required: true } },
-    description: 'How clients authenticate: no credentials, a static API key, or a signed JWT.',
+    description:
+      'How clients authenticate: `none` = anonymous (each browser session is its own principal, by the `anon.<random>` key it keeps), a static API key, a signed JWT, or `trusted_header` (an authenticating proxy names the user).',
+  },
+  AUTH_TRUSTED_PROXIES: {
+    group: 'access',
+    ...list(),
+    description:
+      'CIDR ranges (e.g. `10.0.0.0/8, fd00::/8`) of the proxies whose `AUTH_TRUSTED_HEADER` and `X-Forwarded-For` are believed. Required by `trusted_header`; empty = no proxy is trusted (the client address is the socket peer).',
+  },
+  AUTH_TRUSTED_HEADER: {
+    group: 'access',
+    ...text('x-auth-request-user'),
+    description: '`trusted_header` mode: the request header naming the user (oauth2-proxy: `x-auth-request-user`; others: `x-forwarded-user`). Absent, or sent from outside `AUTH_TRUSTED_PROXIES`: refused with 4401.',
   },
   AUTH_API_KEYS: { group: 'access', ...text(), secret: true, description: '`api_key` mode: comma-separated `principal:key` pairs, keys of at least 16 characters.' },
   AUTH_API_KEYS_FILE: {
@@ -101,6 +113,23 @@ export const ENV_VARIABLES = {
   AUTH_JWT_SECRET: { group: 'access', ...text(), secret: true, description: '`jwt` mode, HS256: shared secret, at least 32 bytes.' },
   AUTH_JWT_PUBLIC_KEY: { group: 'access', ...text(), description: '`jwt` mode, RS256/ES256: PEM public key (literal `\\n` line breaks are accepted).' },
   AUTH_JWT_JWKS_FILE: { group: 'access', ...text(), description: '`jwt` mode: path to a JWKS JSON file (keys selected by `kid`).' },
+  AUTH_JWT_JWKS_URL: {
+    group: 'access',
+    ...optionalHttpUrl(),
+    description:
+      "`jwt` mode: your identity provider's JWKS URL, fetched and cached. Unset with no other key source and `AUTH_JWT_ISSUER` set: found by OIDC discovery (`<issuer>/.well-known/openid-configuration`).",
+  },
+  AUTH_JWT_JWKS_CACHE_MS: {
+    group: 'access',
+    ...integer(600_000, 100, 86_400_000),
+    description: 'How often the fetched JWKS is refreshed, in the background. While the URL fails, the last good keys keep working (a `WARN` line and `gateway_jwks_fetch_failures_total` say so).',
+  },
+  AUTH_JWT_JWKS_COOLDOWN_MS: {
+    group: 'access',
+    ...integer(30_000, 0, 3_600_000),
+    description: 'A token with an unknown `kid` refetches the JWKS at most once per this long, so made-up kids cannot hammer the provider.',
+  },
+  AUTH_JWT_JWKS_TIMEOUT_MS: { group: 'access', ...integer(5_000, 100, 60_000), description: 'Give up one JWKS or discovery fetch after this long.' },
   AUTH_JWT_ISSUER: { group: 'access', ...text(), description: '`jwt` mode: the `iss` claim every token must carry; unset = not checked.' },
   AUTH_JWT_AUDIENCE: { group: 'access', ...text(), description: '`jwt` mode: the `aud` claim every token must carry; unset = not checked.' },
   ALLOWED_ORIGINS: {

@@ -57,8 +57,14 @@ export interface StreamAttachment {
 export interface ConnectionInfo {
   id: string;
   principal: string;
+  /** The client's address (behind a trusted proxy: the one it reported). */
   remoteAddress: string;
   connectedAt: number;
+  /**
+   * More keys the per-principal limits also count this socket under: anonymous principals are
+   * free to make, so their sockets are counted per client address too (`addr:<address>`).
+   */
+  extraLimitKeys?: readonly string[];
 }
 
 const UNLIMITED: ConnectionSettings = {
@@ -78,6 +84,8 @@ export class ClientConnection {
   readonly principal: string;
   readonly remoteAddress: string;
   readonly connectedAt: number;
+  /** Every key the per-principal limits count this socket under: its principal first. */
+  readonly limitKeys: readonly string[];
   /**
    * Closed while the client cannot keep up: the stream watchers feeding this socket stop sending
    * (they catch up from their stream's log once it opens again).
@@ -101,6 +109,8 @@ export class ClientConnection {
   private readonly lowWaterBytes: number;
   private slowTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** When the socket's credential expires (ms since epoch); undefined when it never does. */
+  expiresAt: number | undefined;
   private budgetTimer: NodeJS.Timeout | undefined;
   /** Bound once: passed with frames sent near or over the mark, to learn when the buffer drains. */
   private readonly onWritten = () => this.checkDrained();
@@ -115,6 +125,7 @@ export class ClientConnection {
     this.id = info.id;
     this.principal = info.principal;
     this.remoteAddress = info.remoteAddress;
+    this.limitKeys = [info.principal, ...(info.extraLimitKeys ?? [])];
     this.connectedAt = info.connectedAt;
     this.lastActivity = info.connectedAt;
     this.lowWaterBytes = Math.floor(settings.backpressure.highWaterBytes / 2);
@@ -295,8 +306,12 @@ export class ClientConnection {
 
   // ---------------------------------------------------------------------------------- ending it
 
-  /** Ends the socket when the token it was opened with expires: `unauthorized`, then 4401. */
+  /**
+   * Ends the socket when its credential expires: `unauthorized`, then 4401. Called again by
+   * `auth.refresh` with the new token's expiry, which replaces the old one.
+   */
   expireAt(expiresAt: number): void {
+    this.expiresAt = expiresAt;
     clearTimeout(this.expiryTimer);
     // setTimeout holds at most 2^31-1 ms (~24.8 days); longer tokens re-arm when it fires.
     const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
@@ -352,7 +367,8 @@ export class ClientConnection {
       void pending.finally(() => this.inbound.release('busy'));
     }
     if (this.ended || this.budgetTimer) return;
-    const wait = this.context.chargeInbound(this.principal, frame.data.length, this.context.now());
+    let wait = 0;
+    for (const key of this.limitKeys) wait = Math.max(wait, this.context.chargeInbound(key, frame.data.length, this.context.now()));
     if (wait === 0) return;
     this.inbound.hold('budget');
     this.budgetTimer = setTimeout(() => {

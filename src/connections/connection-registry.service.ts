@@ -70,7 +70,7 @@ export class ConnectionRegistryService {
     if (this.connections.has(info.id)) throw new Error(`connection ${info.id} is already registered`);
     const connection = new ClientConnection({ ...info, connectedAt: this.clock() }, transport, options.handler ?? IGNORE, this.context, options.settings);
     this.connections.set(connection.id, connection);
-    this.perPrincipal.set(connection.principal, (this.perPrincipal.get(connection.principal) ?? 0) + 1);
+    for (const key of connection.limitKeys) this.perPrincipal.set(key, (this.perPrincipal.get(key) ?? 0) + 1);
     for (const listener of this.listeners) listener.registered(connection);
     return connection;
   }
@@ -81,9 +81,11 @@ export class ConnectionRegistryService {
     this.connections.delete(id);
     for (const listener of this.listeners) listener.unregistered(connection);
     connection.dispose();
-    const remaining = (this.perPrincipal.get(connection.principal) ?? 1) - 1;
-    if (remaining > 0) this.perPrincipal.set(connection.principal, remaining);
-    else this.perPrincipal.delete(connection.principal);
+    for (const key of connection.limitKeys) {
+      const remaining = (this.perPrincipal.get(key) ?? 1) - 1;
+      if (remaining > 0) this.perPrincipal.set(key, remaining);
+      else this.perPrincipal.delete(key);
+    }
     this.empty.check(this.connections.size);
     return connection;
   }
@@ -105,7 +107,7 @@ export class ConnectionRegistryService {
     return this.connections.values();
   }
 
-  /** Per-principal connection count, for the connection limits. */
+  /** Connections counted under a limit key (a principal, or an anonymous client's `addr:<address>`). */
   countForPrincipal(principal: string): number {
     return this.perPrincipal.get(principal) ?? 0;
   }

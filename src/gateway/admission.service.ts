@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { AuthService, type AuthResult } from '../auth/auth.service';
+import { clientAddress, parseAddressRanges, type AddressRanges } from '../identity/address-ranges';
+import { isAnonymousPrincipal } from '../identity/principal';
 import { extractCredential } from '../auth/credentials';
 import { isOriginAllowed } from '../auth/origin-policy';
 import type { GatewayConfig } from '../config/config.schema';
@@ -17,7 +19,15 @@ const NOT_AUTHENTICATED: AuthResult = { ok: false, message: 'missing credential'
 
 /** Whether an opened socket may stay, in docs/protocol.md's terms. */
 export type Admission =
-  | { ok: true; principal: string; expiresAt?: number }
+  | {
+      ok: true;
+      principal: string;
+      expiresAt?: number;
+      /** The client's address: the peer, or what a trusted proxy reported (`X-Forwarded-For`). */
+      address: string;
+      /** An anonymous socket is also counted under its address (`addr:<address>`). */
+      extraLimitKeys: string[];
+    }
   | { ok: false; frame?: ErrorFrame; close: { code: number; reason: string }; label: CloseReasonLabel };
 
 /**
@@ -33,9 +43,10 @@ export type Admission =
 @Injectable()
 export class AdmissionService {
   private readonly authResults = new WeakMap<IncomingMessage, AuthResult>();
-  private readonly seats = new WeakMap<IncomingMessage, Seat>();
+  private readonly seats = new WeakMap<IncomingMessage, Seat[]>();
   private readonly allowedOrigins: string[];
   private readonly limits: GatewayConfig['limits'];
+  private readonly trustedProxies: AddressRanges;
 
   constructor(
     private readonly drain: DrainService,
@@ -46,6 +57,7 @@ export class AdmissionService {
   ) {
     this.allowedOrigins = config.allowedOrigins;
     this.limits = config.limits;
+    this.trustedProxies = parseAddressRanges(config.trustedProxies).ranges;
   }
 
   async verifyUpgrade(request: IncomingMessage): Promise<UpgradeVerdict> {
@@ -55,16 +67,31 @@ export class AdmissionService {
     if (!isOriginAllowed(request.headers.origin, this.allowedOrigins)) {
       return { accept: false, status: 403, message: 'Forbidden: origin not allowed' };
     }
-    const auth = await this.auth.authenticate(extractCredential(request));
+    const auth = await this.auth.authenticate(extractCredential(request), { peer: request.socket.remoteAddress, headers: request.headers });
     this.authResults.set(request, auth);
     if (auth.ok && this.quota.enabled) {
-      const seat = await this.quota.reserve(auth.principal);
-      this.seats.set(request, seat);
-      // The upgrade's socket is the WebSocket's: its place is given back when it closes, whether
+      const seats = await Promise.all(this.limitKeys(request, auth.principal).map((key) => this.quota.reserve(key)));
+      this.seats.set(request, seats);
+      // The upgrade's socket is the WebSocket's: its places are given back when it closes, whether
       // the upgrade completed or not.
-      whenClosed(request.socket, seat.release);
+      for (const seat of seats) whenClosed(request.socket, seat.release);
     }
     return { accept: true };
+  }
+
+  /** The client's address (see {@link clientAddress}). */
+  addressOf(request: IncomingMessage): string {
+    const forwarded = request.headers['x-forwarded-for'];
+    return clientAddress(request.socket.remoteAddress, Array.isArray(forwarded) ? forwarded.join(',') : forwarded, this.trustedProxies);
+  }
+
+  /**
+   * Every key a socket's limits count it under. An anonymous principal costs nothing to make (a
+   * new key, or none), so its sockets, requests and inbound bytes are also counted per client
+   * address, with the same per-principal settings.
+   */
+  private limitKeys(request: IncomingMessage, principal: string): string[] {
+    return isAnonymousPrincipal(principal) ? [principal, `addr:${this.addressOf(request)}`] : [principal];
   }
 
   /** The verdict on a socket just opened by `request`: its principal, or why and how it must close. */
@@ -76,11 +103,12 @@ export class AdmissionService {
     if (this.drain.isDraining) return { ok: false, close: SERVICE_RESTART, label: 'drain' };
     if (this.registry.size >= this.limits.maxConnections) return { ok: false, close: TRY_AGAIN_LATER, label: 'limit' };
     // Across replicas (a shared seat refused), and on this instance in any case.
-    const seat = this.seats.get(request);
-    if (seat?.granted === false || this.registry.countForPrincipal(auth.principal) >= this.limits.maxConnectionsPerPrincipal) {
+    const keys = this.limitKeys(request, auth.principal);
+    const refusedSeat = this.seats.get(request)?.some((seat) => !seat.granted);
+    if (refusedSeat || keys.some((key) => this.registry.countForPrincipal(key) >= this.limits.maxConnectionsPerPrincipal)) {
       return { ok: false, close: TOO_MANY_CONNECTIONS, label: 'limit' };
     }
-    return { ok: true, principal: auth.principal, expiresAt: auth.expiresAt };
+    return { ok: true, principal: auth.principal, expiresAt: auth.expiresAt, address: this.addressOf(request), extraLimitKeys: keys.slice(1) };
   }
 }
 

@@ -3,7 +3,7 @@ import type { ChatRequestFrame } from '@holysheep/protocol';
 import { RequestRateLimiterService } from '../limits/request-rate-limiter.service';
 import { ChatRequestPolicy } from './chat-request.policy';
 
-const connection = { principal: 'alice', hasStream: () => false, streamCount: 0 } as never;
+const connection = { principal: 'alice', limitKeys: ['alice'], hasStream: () => false, streamCount: 0 } as never;
 const request: ChatRequestFrame = { type: 'chat.request', id: 'q1', messages: [{ role: 'user', content: 'hi' }] };
 
 function policy(take: RequestRateLimiterService['take']) {

@@ -58,7 +58,7 @@ export class ChatRequestPolicy {
     if (this.allowedModels && !this.allowedModels.has(model)) return refuse('model_not_allowed', `Model "${model}" is not available on this gateway`);
     if (connection.hasStream(request.id)) return refuse('duplicate_id', `A stream with id "${request.id}" is already active on this socket`);
     if (connection.streamCount >= this.maxStreams) return refuse('too_many_streams', `At most ${this.maxStreams} streams may be active on one socket`);
-    const retryAfterMs = this.rateLimiter.take(connection.principal, now);
+    const retryAfterMs = this.takeRate(connection.limitKeys, now);
     if (typeof retryAfterMs === 'number') return this.rateLimited(request, retryAfterMs);
     return retryAfterMs.then((ms) => {
       // The drain may have begun while Redis was counting.
@@ -78,6 +78,16 @@ export class ChatRequestPolicy {
     if (resume.id !== undefined && connection.hasStream(resume.id)) return undefined;
     if (connection.streamCount < this.maxStreams) return undefined;
     return { type: 'error', code: 'too_many_streams', message: `At most ${this.maxStreams} streams may be active on one socket`, id: resume.id ?? resume.stream_id };
+  }
+
+  /**
+   * Counts one request under every key of the socket (its principal; an anonymous one's address
+   * too): 0 when every key allows it, else the longest wait. Every key is charged either way.
+   */
+  private takeRate(keys: readonly string[], now: number): number | Promise<number> {
+    const waits = keys.map((key) => this.rateLimiter.take(key, now));
+    if (waits.every((wait): wait is number => typeof wait === 'number')) return Math.max(0, ...waits);
+    return Promise.all(waits).then((all) => Math.max(0, ...all));
   }
 
   private rateLimited(request: ChatRequestFrame, retryAfterMs: number): ChatErrorFrame | undefined {

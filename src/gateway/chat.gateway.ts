@@ -14,6 +14,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { CLOSE_CODES, PROTOCOL_VERSION, WS_PATH, type ChatRequestFrame, type ClientFrame, type ErrorCode, type SessionReadyFrame, type StreamResumeFrame } from '@holysheep/protocol';
 import { StreamManagerService } from '../streams/stream-manager.service';
 import { AdmissionService } from './admission.service';
+import { AuthRefreshHandler, expiryFields } from './auth-refresh.handler';
 import { ChatRequestPolicy, type Refusal } from './chat-request.policy';
 import { closeReasonLabel, logSocketClosed } from './socket-close-log';
 import { frameLimits, parseClientFrame, peekFrameHead, toUpstreamRequest, type FrameLimits } from './inbound-frames';
@@ -36,6 +37,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
     private readonly streams: StreamManagerService,
     private readonly admission: AdmissionService,
     private readonly policy: ChatRequestPolicy,
+    private readonly refresher: AuthRefreshHandler,
     private readonly resumeBudget: ResumeRateBudget,
     private readonly metrics: MetricsService,
     @InjectPinoLogger('Gateway') private readonly logger: PinoLogger,
@@ -60,7 +62,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
       );
       return;
     }
-    const info = { id: randomUUID(), principal: auth.principal, remoteAddress: request.socket.remoteAddress ?? 'unknown' };
+    const info = { id: randomUUID(), principal: auth.principal, remoteAddress: auth.address, extraLimitKeys: auth.extraLimitKeys };
     const connection = this.registry.register(transport, info, { handler: this, settings: this.settings });
     const { socket } = this.config;
     connection.send({
@@ -71,6 +73,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
       limits: { max_frame_bytes: socket.maxFrameBytes, max_concurrent_streams: socket.maxStreamsPerConnection },
       models: { default: this.config.models.default, allowed: this.config.limits.allowedModels },
       resume: this.resumeAdvice,
+      ...(auth.expiresAt === undefined ? {} : expiryFields(auth.expiresAt)),
     });
     if (auth.expiresAt !== undefined) connection.expireAt(auth.expiresAt);
   }
@@ -133,6 +136,8 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
         return this.streams.list(connection, frame.id).then((result) => connection.reply(result));
       case 'ping':
         return connection.reply(frame.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: frame.ts });
+      case 'auth.refresh':
+        return this.refresher.refresh(connection, frame);
     }
   }
 

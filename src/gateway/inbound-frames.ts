@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   FORWARDED_REQUEST_FIELDS,
+  type AuthRefreshFrame,
   type ChatCancelFrame,
   type ChatRequestFrame,
   type ClientFrame,
@@ -108,7 +109,16 @@ const ping = z.object({ type: z.literal('ping'), ts: z.unknown().optional() }) s
 
 const streamList = z.object({ type: z.literal('stream.list'), id: clientId.optional() }) satisfies z.ZodType<StreamListFrame, z.ZodTypeDef, unknown>;
 
+// The token is length-checked here and verified by the auth service; zod's messages name the
+// field, never its value, so a refused token is not echoed.
+const authRefresh = z.object({
+  type: z.literal('auth.refresh'),
+  id: clientId.optional(),
+  token: z.string({ invalid_type_error: 'must be a string', required_error: 'is required' }).min(1, 'must be a non-empty string').max(16 * 1024, 'is too long'),
+}) satisfies z.ZodType<AuthRefreshFrame, z.ZodTypeDef, unknown>;
+
 const schemas: Record<ClientFrame['type'], z.ZodType<ClientFrame, z.ZodTypeDef, unknown>> = {
+  'auth.refresh': authRefresh,
   'chat.request': chatRequest,
   'chat.cancel': chatCancel,
   'stream.resume': streamResume,

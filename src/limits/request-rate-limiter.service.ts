@@ -6,7 +6,7 @@ import { KeyedTokenBuckets } from './keyed-token-buckets';
 import { SharedRequestRate } from './shared-request-rate';
 
 /**
- * `RATE_LIMIT_REQUESTS_PER_MINUTE` per principal.
+ * `RATE_LIMIT_REQUESTS_PER_MINUTE` per principal (and, for anonymous principals, per client address).
  *
  * - **Alone** (no `REDIS_URL`): on this instance, a token bucket of that size refilled over a
  *   minute (bursts up to the limit, then the sustained rate); answered synchronously.

@@ -145,6 +145,11 @@ export class MetricsService {
     new Gauge({ name: `${METRIC_PREFIX}${name}`, help, registers: [this.registry] }).set(value);
   }
 
+  /** A counter its owner increments itself (registered once per name on this registry). */
+  labelledCounter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
+    return this.counter(name, help, labelNames);
+  }
+
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
     return new Counter({ name: `${METRIC_PREFIX}${name}`, help, labelNames, registers: [this.registry] });
   }

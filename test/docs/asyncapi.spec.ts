@@ -17,8 +17,8 @@ import { section, tableHeader, tableLines, tableRows } from '../support/markdown
 const PROTOCOL_PATH = join(__dirname, '..', '..', 'docs', 'protocol.md');
 
 /** The frame types of protocol v1 (and the additive `stream.list` pair), hard-coded as a second, independent reading. */
-const CLIENT_TYPES = ['chat.request', 'chat.cancel', 'stream.resume', 'ping', 'stream.list'];
-const SERVER_TYPES = ['session.ready', 'chat.started', 'chat.chunk', 'chat.done', 'chat.error', 'error', 'pong', 'session.draining', 'stream.list.result', 'stream.complete', 'stream.overtaken'];
+const CLIENT_TYPES = ['chat.request', 'chat.cancel', 'stream.resume', 'ping', 'stream.list', 'auth.refresh'];
+const SERVER_TYPES = ['session.ready', 'chat.started', 'chat.chunk', 'chat.done', 'chat.error', 'error', 'pong', 'session.draining', 'stream.list.result', 'stream.complete', 'stream.overtaken', 'auth.refreshed'];
 
 /** Fields each frame must carry: the contract's tables plus docs/protocol.md "Where the protocol is silent". */
 const REQUIRED_FIELDS: Record<string, string[]> = {
@@ -40,6 +40,8 @@ const REQUIRED_FIELDS: Record<string, string[]> = {
   'stream.list.result': ['type', 'streams'],
   'stream.complete': ['type', 'id', 'stream_id', 'last_seq', 'state'],
   'stream.overtaken': ['type', 'id', 'stream_id', 'last_seq', 'kept_from'],
+  'auth.refresh': ['type', 'token'],
+  'auth.refreshed': ['type', 'expires_at', 'expires_in_ms'],
 };
 
 /** Every field protocol v1 lists per frame (nested names and enum values included), hard-coded. */
@@ -64,17 +66,22 @@ const CONTRACT_FIELDS: Record<string, string[]> = {
   'stream.list.result': [],
   'stream.complete': [],
   'stream.overtaken': [],
+  'auth.refresh': [],
+  'auth.refreshed': [],
 };
 
 /** Fields docs/protocol.md adds to the contract's, as documented extensions ("Where the protocol is silent"). */
 const DOCUMENTED_EXTENSIONS: Record<string, string[]> = {
   'chat.request': ['traceparent'],
   // Additive fields (a v1 client ignores fields it does not know).
-  'session.ready': ['models', 'default', 'allowed', 'resume', 'enabled', 'grace_ms', 'retention_ms'],
+  'session.ready': ['models', 'default', 'allowed', 'resume', 'enabled', 'grace_ms', 'retention_ms', 'expires_at', 'expires_in_ms'],
   'stream.list': ['id'],
   'stream.list.result': ['id', 'streams', 'stream_id', 'model', 'state', 'pending', 'streaming', 'done', 'failed', 'last_seq', 'started_at', 'partial'],
   'stream.complete': ['id', 'stream_id', 'last_seq', 'state', 'done', 'failed'],
   'stream.overtaken': ['id', 'stream_id', 'last_seq', 'kept_from'],
+  // Issue 22.
+  'auth.refresh': ['id', 'token'],
+  'auth.refreshed': ['id', 'expires_at', 'expires_in_ms'],
 };
 
 /** The error codes and close codes of protocol v1, hard-coded. */
@@ -257,7 +264,7 @@ describe('docs/asyncapi.yaml', () => {
     );
   });
 
-  it('defines exactly the 16 frame types of docs/protocol.md, each in its direction', () => {
+  it('defines exactly the 18 frame types of docs/protocol.md, each in its direction', () => {
     const document = parsed.document!;
     const receive = messageTypes(document, 'receive');
     const send = messageTypes(document, 'send');

@@ -220,10 +220,10 @@ const INVALID_CLIENT: Array<[string, unknown, string]> = [
 ];
 
 describe('frame schemas from docs/asyncapi.yaml', () => {
-  it('knows the 16 frame types (v1, the additive stream.list pair, stream.complete and stream.overtaken), each in its direction', () => {
+  it('knows the 18 frame types (v1, the additive stream.list pair, stream.complete, stream.overtaken and the auth.refresh pair), each in its direction', () => {
     const { client, server } = documentedFrameTypes();
-    expect(client.sort()).toEqual(['chat.cancel', 'chat.request', 'ping', 'stream.list', 'stream.resume']);
-    expect(server.sort()).toEqual(['chat.chunk', 'chat.done', 'chat.error', 'chat.started', 'error', 'pong', 'session.draining', 'session.ready', 'stream.complete', 'stream.list.result', 'stream.overtaken']);
+    expect(client.sort()).toEqual(['auth.refresh', 'chat.cancel', 'chat.request', 'ping', 'stream.list', 'stream.resume']);
+    expect(server.sort()).toEqual(['auth.refreshed', 'chat.chunk', 'chat.done', 'chat.error', 'chat.started', 'error', 'pong', 'session.draining', 'session.ready', 'stream.complete', 'stream.list.result', 'stream.overtaken']);
   });
 
   describe('server → client: accepts', () => {

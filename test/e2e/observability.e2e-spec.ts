@@ -11,7 +11,11 @@ import type { AddressInfo } from 'node:net';
 import { chunk, FakeUpstream } from '../support/fake-upstream';
 import { startGateway, TEST_API_KEY, type RunningGateway } from '../support/gateway-app';
 import { listeningPort, runService } from '../support/service-process';
-import { TestClient } from '../support/ws-client';
+import { anonymousPrincipal } from '../../src/identity/principal';
+import { TEST_ANONYMOUS_KEY, TestClient } from '../support/ws-client';
+
+/** The test clients' principal: the hash of their anonymous key, never the key itself (AUTH_MODE=none). */
+const TEST_PRINCIPAL = anonymousPrincipal(TEST_ANONYMOUS_KEY);
 
 const CLIENT_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_TRACEPARENT = `00-${CLIENT_TRACE_ID}-00f067aa0ba902b7-01`;
@@ -91,7 +95,7 @@ describe('observability (e2e)', () => {
       level: 'info',
       id: 'long',
       stream_id: expect.stringMatching(/^str_/),
-      principal: 'anonymous',
+      principal: TEST_PRINCIPAL,
       model: 'gpt-4.1',
       chunks: 53,
       ttfc_ms: expect.any(Number),
@@ -103,7 +107,7 @@ describe('observability (e2e)', () => {
     expect(closed).toHaveLength(1);
     expect(closed[0]).toMatchObject({
       connection_id: expect.any(String),
-      principal: 'anonymous',
+      principal: TEST_PRINCIPAL,
       remote_address: '127.0.0.1',
       duration_ms: expect.any(Number),
       close_code: 1005,
@@ -183,7 +187,7 @@ describe('OpenTelemetry export (e2e, built service)', () => {
       expect(attempt.parentSpanId).toBe(stream.spanId);
       expect(upstreamTraceparent.split('-')[2]).toBe(attempt.spanId);
       const attributes = Object.fromEntries(stream.attributes.map((a: any) => [a.key, Object.values(a.value)[0]]));
-      expect(attributes).toMatchObject({ 'gateway.request_id': 'traced', 'gen_ai.request.model': 'gpt-4.1', 'enduser.id': 'anonymous' });
+      expect(attributes).toMatchObject({ 'gateway.request_id': 'traced', 'gen_ai.request.model': 'gpt-4.1', 'enduser.id': TEST_PRINCIPAL });
       expect(JSON.stringify(bodies)).not.toContain(TEST_API_KEY);
     } finally {
       service.child.kill('SIGTERM');

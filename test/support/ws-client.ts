@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { WebSocket, type ClientOptions } from 'ws';
 import { validateServerFrame } from './frame-schemas';
 
@@ -11,6 +12,22 @@ export const schemaViolations: Array<{ frame: unknown; errors: string[] }> = [];
 const STREAM_FRAME_TYPES = new Set(['chat.started', 'chat.chunk', 'chat.done', 'chat.error']);
 
 export type Frame = Record<string, any> & { type: string };
+
+/**
+ * The anonymous key every test client of this process sends when a test gives it no credential:
+ * under `AUTH_MODE=none` they are one principal, as one browser session's reconnects are (a test
+ * about strangers passes its own keys). In other modes the gateway treats it as no credential.
+ */
+export const TEST_ANONYMOUS_KEY = `anon.test${randomBytes(16).toString('base64url')}`;
+
+function withTestIdentity(url: string, protocols: string[] | undefined, options: ClientOptions): ClientOptions {
+  const headers = (options.headers ?? {}) as Record<string, string>;
+  const hasCredential =
+    Object.keys(headers).some((name) => name.toLowerCase() === 'authorization') ||
+    (protocols ?? []).some((protocol) => protocol.toLowerCase().startsWith('bearer.')) ||
+    /[?&]access_token=/i.test(url);
+  return hasCredential ? options : { ...options, headers: { ...headers, authorization: `Bearer ${TEST_ANONYMOUS_KEY}` } };
+}
 export interface Closed {
   code: number;
   reason: string;
@@ -51,7 +68,7 @@ export class TestClient {
 
   static async connect(url: string, options: ClientOptions & { protocols?: string[] } = {}): Promise<TestClient> {
     const { protocols, ...rest } = options;
-    const ws = new WebSocket(url, protocols ?? [], rest);
+    const ws = new WebSocket(url, protocols ?? [], withTestIdentity(url, protocols, rest));
     const client = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -5,12 +5,18 @@
 import type { ChatRequestFrame, ClientFrame, ServerFrame, SessionReadyFrame } from '@holysheep/protocol';
 import type { ChatError } from './errors';
 import type { BackoffOptions } from './reconnect-policy';
+import type { KeyStorage } from './anonymous-key';
 import type { TokenPlacement, WebSocketConstructor } from './websocket';
 
 /** What {@link ClientOptions.getToken} is asked for. */
 export interface TokenRequest {
-  /** True after the server refused the last token (4401): return a fresh one, or throw / return null to stop. */
+  /**
+   * True after the server refused the last token (4401), or ahead of the current one's expiry
+   * (`reason: 'expiring'`): return a fresh one, or throw / return null to stop.
+   */
   refresh: boolean;
+  /** `expiring`: the socket's credential is about to expire; the new token is sent in `auth.refresh`. Absent after a refusal. */
+  reason?: 'expiring';
 }
 
 export interface ClientOptions {
@@ -18,8 +24,19 @@ export interface ClientOptions {
   url: string;
   /** A fixed bearer token. */
   token?: string;
-  /** Called before every connection attempt; after a 4401 with `refresh: true`. */
+  /**
+   * Called before every connection attempt; after a 4401 with `refresh: true`; and ahead of the
+   * credential's expiry (`session.ready.expires_in_ms`), whose answer refreshes the open socket
+   * (`auth.refresh`) so streams in flight go on.
+   */
   getToken?: (request: TokenRequest) => string | null | undefined | Promise<string | null | undefined>;
+  /**
+   * Without `token` or `getToken`, the client sends an anonymous key (`anon.<random>`) so a
+   * gateway in `AUTH_MODE=none` knows it again after a reconnect or a reload (its streams stay
+   * its own). Kept here; `null` = never kept (a new key per client).
+   * @defaultValue `globalThis.sessionStorage` when there is one
+   */
+  anonymousKeyStorage?: KeyStorage | null;
   /** The WebSocket implementation: defaults to `globalThis.WebSocket`; in Node 20 pass `ws`'s. */
   WebSocket?: WebSocketConstructor;
   /** Where the token travels. `header` needs `ws` (browsers cannot set headers). @defaultValue 'auto' */

@@ -13,6 +13,7 @@ import type { ChatHandle } from './chat-handle';
 import { ChatError } from './errors';
 import { ListRequests, type StreamList } from './list-requests';
 import { StreamRegistry, type StreamEntry, type StreamLink } from './stream-registry';
+import { TokenRefresher } from './token-refresh';
 import { ReconnectingTransport, type AppFrame } from './transport';
 
 import type { ChatOptions, ChatRequest, ClientEvents, ClientOptions, ConnectionState, WatchOptions } from './client-types';
@@ -26,6 +27,7 @@ export class StreamClient {
   private readonly transport: ReconnectingTransport;
   private readonly registry: StreamRegistry;
   private readonly lists: ListRequests;
+  private readonly refresher: TokenRefresher | undefined;
   private nextId = 1;
   /** Makes generated ids unique across clients and page loads (they name streams on the gateway). */
   private readonly prefix: string;
@@ -37,19 +39,24 @@ export class StreamClient {
     this.transport = new ReconnectingTransport(options, {
       hasWork: () => this.registry.size > 0 || this.lists.size > 0,
       onOpen: (session) => {
+        this.refresher?.onOpen(session);
         this.registry.onOpen(session.resume?.enabled === true);
         this.lists.sendUnsent();
       },
       onFrame: (frame) => this.onFrame(frame),
       onSocketLost: () => {
+        this.refresher?.reset();
         this.registry.onSocketLost();
         this.lists.onSocketLost();
       },
       onStopped: (error) => {
+        this.refresher?.reset();
         this.registry.failAll(error);
         this.lists.settleAll(error);
       },
     });
+    const getToken = options.getToken;
+    if (getToken) this.refresher = new TokenRefresher({ send: (frame) => this.transport.send(frame), getToken });
     const link = this.link();
     this.registry = new StreamRegistry(link);
     this.lists = new ListRequests(link, options.listTimeoutMs);
@@ -160,7 +167,10 @@ export class StreamClient {
     switch (frame.type) {
       case 'stream.list.result':
         return this.lists.onResult(frame);
+      case 'auth.refreshed':
+        return this.refresher?.onRefreshed(frame);
       case 'error':
+        if (this.refresher?.owns(frame.id)) return this.refresher.onRefused();
         this.lists.onError(frame.code, frame.id);
         if (frame.id !== undefined) this.registry.onRefused(frame.code, frame.message, frame.id);
         return;

@@ -25,6 +25,7 @@ export { backoffDelay, BROWSER_CLOSE_CODES, closeAction, DEFAULT_BACKOFF, type B
 export { Conversation } from './conversation';
 export type { ConversationMessage, ConversationOptions, ConversationSettings, ConversationSnapshot, MessageStats } from './conversation';
 export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './websocket';
+export { ANONYMOUS_KEY_STORAGE_ENTRY, type KeyStorage } from './anonymous-key';
 // The gateway's protocol module, re-exported: frame types, error codes and close codes.
 export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, unknownRole, WS_PATH } from '@holysheep/protocol';
 export type {

@@ -8,6 +8,7 @@
 import { CLOSE_CODES, SUBPROTOCOL, type ClientFrame, type ServerFrame, type SessionReadyFrame } from '@holysheep/protocol';
 import { Emitter } from './emitter';
 import { ChatError } from './errors';
+import { anonymousKey, defaultKeyStorage } from './anonymous-key';
 import { closeAction, DEFAULT_BACKOFF, ReconnectBackoff } from './reconnect-policy';
 import { detach, messageText, OPEN, safeClose, socketTarget, type WebSocketConstructor, type WebSocketLike } from './websocket';
 
@@ -16,7 +17,7 @@ import type { ClientEvents, ClientOptions, ConnectionState } from './client-type
 /** The options the transport reads (the client's, minus what belongs to the layers above). */
 export type TransportOptions = Pick<
   ClientOptions,
-  'url' | 'token' | 'getToken' | 'WebSocket' | 'tokenIn' | 'backoff' | 'pingIntervalMs' | 'pongTimeoutMs' | 'connectTimeoutMs' | 'random'
+  'url' | 'token' | 'getToken' | 'WebSocket' | 'tokenIn' | 'backoff' | 'pingIntervalMs' | 'pongTimeoutMs' | 'connectTimeoutMs' | 'random' | 'anonymousKeyStorage'
 >;
 
 /** The frames the transport hands up: everything but the session's own. */
@@ -64,6 +65,8 @@ export class ReconnectingTransport {
   private keepOpen = false;
   /** Bumped for every socket, so an async token lookup for an old attempt is discarded. */
   private generation = 0;
+  /** Sent when there is no token: see `ClientOptions.anonymousKeyStorage`. Made on first use. */
+  private anonymousKey: string | undefined;
 
   constructor(
     private readonly options: TransportOptions,
@@ -120,7 +123,8 @@ export class ReconnectingTransport {
     const ws = this.ws;
     if (!ws || ws.readyState !== OPEN) return;
     ws.send(JSON.stringify(frame));
-    this.events.emit('frame', { direction: 'out', frame });
+    // Listeners (the playground's frame log, developer tools) never see a token.
+    this.events.emit('frame', { direction: 'out', frame: frame.type === 'auth.refresh' ? { ...frame, token: '[redacted]' } : frame });
   }
 
   /** The server is draining (a refused request said so before `session.draining` did). */
@@ -180,10 +184,17 @@ export class ReconnectingTransport {
     if (this.options.getToken) {
       const token = (await this.options.getToken({ refresh })) ?? undefined;
       if (refresh && !token) throw new Error('The token was refused and no new one is available');
-      return token || undefined;
+      return token || this.anonymous();
     }
     if (refresh) throw new Error('The token was refused (no getToken to refresh it)');
-    return this.options.token || undefined;
+    return this.options.token || this.anonymous();
+  }
+
+  /** The anonymous key sent when there is no token (see `ClientOptions.anonymousKeyStorage`). */
+  private anonymous(): string {
+    const storage = this.options.anonymousKeyStorage === undefined ? defaultKeyStorage() : this.options.anonymousKeyStorage;
+    this.anonymousKey ??= anonymousKey(storage);
+    return this.anonymousKey;
   }
 
   private createSocket(token: string | undefined): void {

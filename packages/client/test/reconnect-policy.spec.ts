@@ -92,7 +92,8 @@ describe('StreamClient reconnects by close code (fake clock)', () => {
     make();
     const answer = client.chat({ id: 'a', messages: hello });
     const ws1 = await nextSocket();
-    expect(ws1.protocols).toEqual(['chat.v1']);
+    // No token: the client's anonymous key travels instead (the same one on every reconnect).
+    expect(ws1.protocols).toEqual(['chat.v1', expect.stringMatching(/^bearer\.anon\.[A-Za-z0-9_-]{22}$/)]);
     ws1.ready();
     expect(ws1.sentOfType('chat.request')).toEqual([{ type: 'chat.request', id: 'a', messages: hello }]);
     ws1.receive(startedFrame('a'));

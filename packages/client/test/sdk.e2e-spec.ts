@@ -238,15 +238,20 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
       expect(upstream.calls).toHaveLength(1);
     });
 
-    it('watch() follows a stream started by another client', async () => {
-      const owner = make();
+    it('watch() follows a stream started by another client of the same browser session (same anonymous key); a stranger sees none of it', async () => {
+      const sessionStorage = new Map<string, string>();
+      const storage = { getItem: (key: string) => sessionStorage.get(key) ?? null, setItem: (key: string, value: string) => void sessionStorage.set(key, value) };
+      const owner = make({ anonymousKeyStorage: storage });
       await expectResume(owner);
       const answer = owner.chat({ messages: hello });
       const call = await upstream.nextCall();
       call.startSse();
       await call.event(chunk({ content: 'shared ' }));
       await untilText(answer, 'shared ');
-      const viewer = make();
+      const stranger = make();
+      expect((await stranger.streams()).map((s) => s.stream_id)).not.toContain(answer.stream_id);
+      // A page reload: a new client, the key kept in the session's storage.
+      const viewer = make({ anonymousKeyStorage: storage });
       const listed = await viewer.streams();
       expect(listed.map((s) => s.stream_id)).toContain(answer.stream_id);
       const watched = viewer.watch(answer.stream_id!);

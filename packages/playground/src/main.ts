@@ -52,8 +52,13 @@ let usedToken: string | undefined;
 
 const client = createClient({
   url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`,
-  getToken: ({ refresh }) => {
+  // Without a token the SDK sends its anonymous key (kept in sessionStorage): a reload finds this
+  // tab's streams again on a gateway without auth.
+  getToken: ({ refresh, reason }) => {
     const token = ui.token.value.trim() || undefined;
+    // Ahead of expiry: a token pasted since the socket opened refreshes it (auth.refresh); the same
+    // one again would not help, so nothing is sent and the socket closes when it expires.
+    if (reason === 'expiring') return token !== usedToken ? (usedToken = token) : null;
     if (refresh) {
       refusedToken = usedToken;
       if (token === refusedToken) throw new Error('token refused');

@@ -242,7 +242,22 @@ export interface StreamListFrame {
   id?: string;
 }
 
-export type ClientFrame = ChatRequestFrame | ChatCancelFrame | StreamResumeFrame | PingFrame | StreamListFrame;
+/**
+ * Additive (issue 22): a fresh token for this socket, sent before the current one expires
+ * (`session.ready.expires_at`). Answered by `auth.refreshed`, or an `error`: `unauthorized` (the
+ * token does not verify; the socket keeps its current expiry), `forbidden` (it names another
+ * principal; the socket then closes with 4403), `bad_request` (credentials on this gateway do not
+ * expire). The token is a secret: never logged, never echoed.
+ */
+export interface AuthRefreshFrame {
+  type: 'auth.refresh';
+  /** Echoed in the answer. */
+  id?: string;
+  /** The new bearer token (a JWT), for the socket's principal. */
+  token: string;
+}
+
+export type ClientFrame = ChatRequestFrame | ChatCancelFrame | StreamResumeFrame | PingFrame | StreamListFrame | AuthRefreshFrame;
 export type ClientFrameType = ClientFrame['type'];
 
 // ---------------------------------------------------------------------------------------------
@@ -261,6 +276,14 @@ export interface SessionReadyFrame {
   resume?: { enabled: boolean; grace_ms: number; retention_ms: number };
   /** Additive: the model used when a request names none, and the allowed ones (empty = any). */
   models?: { default: string; allowed: string[] };
+  /**
+   * Additive (issue 22), present when the socket's credential expires (JWTs): when (ISO 8601, the
+   * token's `exp` plus the gateway's clock tolerance). Send `auth.refresh` before then, or the
+   * socket closes with 4401.
+   */
+  expires_at?: string;
+  /** With `expires_at`: the same moment as milliseconds from now, immune to the client's clock. */
+  expires_in_ms?: number;
 }
 
 export interface ChatStartedFrame {
@@ -377,8 +400,20 @@ export interface StreamOvertakenFrame {
   kept_from: number;
 }
 
+/** Additive (issue 22): the answer to `auth.refresh`: the socket now expires with the new token. */
+export interface AuthRefreshedFrame {
+  type: 'auth.refreshed';
+  /** The `id` of the `auth.refresh`, when it had one. */
+  id?: string;
+  /** ISO 8601: when the socket's credential now expires. */
+  expires_at: string;
+  /** The same moment as milliseconds from now. */
+  expires_in_ms: number;
+}
+
 export type ServerFrame =
   | SessionReadyFrame
+  | AuthRefreshedFrame
   | ChatStartedFrame
   | ChatChunkFrame
   | ChatDoneFrame
