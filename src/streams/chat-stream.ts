@@ -2,6 +2,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { FlowGate } from '../backpressure/flow-gate';
 import type { CompletionUsage, ErrorCode, FinishReason } from '@holysheep/protocol';
 import type { UpstreamChunk } from '../upstream/upstream-request';
+import { compactTextOf } from './compact-delta';
 import { restOf, type RecordFrame } from './record-frame';
 import { toStreamFailure, type StreamFailure } from './stream-errors';
 import type { StreamRecord } from './stream-record';
@@ -172,7 +173,7 @@ export class ChatStream {
     }
     const seq = ++this.seq;
     // The upstream's JSON text goes out as received: already validated JSON, never re-serialised.
-    this.record.append({ seq, type: 'chat.chunk', rest: this.seqPrefix + seq + ',"chunk":' + event.raw + '}' });
+    this.record.append({ seq, type: 'chat.chunk', rest: this.seqPrefix + seq + ',"chunk":' + event.raw + '}', text: compactTextOf(chunk) });
   }
 
   private writeStarted(): void {
