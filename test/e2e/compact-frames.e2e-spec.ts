@@ -19,7 +19,7 @@ async function countingClient(url: string): Promise<{ ws: WebSocket; tcp: () => 
   let socket: Socket | undefined;
   const ws = new WebSocket(url, [], {
     perMessageDeflate: false,
-    createConnection: (options) => (socket = tcpConnect(options as never)),
+    createConnection: (options: object) => (socket = tcpConnect(options as never)),
   });
   const frames: Array<{ frame: Frame; bytes: number }> = [];
   ws.on('message', (data: Buffer) => {
