@@ -85,7 +85,7 @@ export class StreamManagerService implements OnModuleDestroy {
     const streamId = `str_${randomUUID()}`;
     const principal = socket.principal;
     const runtime = this.runtime;
-    const init = { id, streamId, principal, model: request.model, now: () => runtime.now(), totals: runtime.totals, maxDurationMs: this.config.limits.maxStreamDurationMs };
+    const init = { id, streamId, principal, model: request.model, now: () => runtime.now(), totals: runtime.totals, maxDurationMs: this.config.limits.maxStreamDurationMs, compact: format === 'text' };
     let stream!: ChatStream;
     const span = this.tracing.startStream({ id, streamId, principal, model: request.model }, traceparent);
     const meta = { streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), traceparent: span.traceparent };
