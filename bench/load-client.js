@@ -12,7 +12,15 @@
  * JSON-parse each `data:` line), the floor every relay's latency is compared with.
  *
  * config: { target, url, mode: 'stream'|'idle', streams, perSocket, rounds, chunks, interval,
- *   rampMs, connectConcurrency, timeoutMs, thinkMs }
+ *   rampMs, connectConcurrency, timeoutMs, thinkMs, format }
+ *
+ * `format: "text"` (gateway only, issue 23) asks for compact content deltas (`{"t":"d",…}`) and
+ * the upstream's content chunks without bench fields (they would keep every chunk whole): chunks
+ * are counted by their frame seq, bytes per token as ever, and no latency is sampled (the compact
+ * frame carries no timestamp). Run it beside the usual gateway run, e.g.:
+ *   node bench/upstream.js & npm start (HOLYSHEEP_BASE_URL at it), then
+ *   node bench/load-client.js '{"target":"gateway","url":"ws://127.0.0.1:8080/v1/ws","streams":50,"format":"text"}'
+ *   and type "go" (then "close") on its stdin: the result line has wireBytes and received.
  *
  * stdout, one JSON line each: {"event":"ready"} once every socket is open (WS: session.ready
  * received); then it waits for "go\n" on stdin (the orchestrator opens its measured window in
@@ -66,12 +74,17 @@ class Stream {
   onChunk(chunk, t) {
     const seq = chunk.bench_seq;
     if (typeof seq !== 'number') return; // finish and usage chunks carry no seq
+    latency.push(t - chunk.bench_ts);
+    this.count(seq, t);
+  }
+
+  /** Chunk `seq` (1..chunks) arrived at `t`: counted once. */
+  count(seq, t) {
     if (this.firstAt === 0) {
       this.firstAt = t;
       ttfb.push(t - this.sentAt);
       if (this.round > 0) ttfbAfterFirstRound.push(t - this.sentAt);
     }
-    latency.push(t - chunk.bench_ts);
     arrivals.push(t);
     if (seq < 1 || seq > cfg.chunks || this.seen[seq]) return void counts.duplicates++;
     this.seen[seq] = 1;
@@ -92,7 +105,8 @@ const requestShape = () => ({
   model: 'bench-model',
   messages: [{ role: 'user', content: 'Benchmark: stream some tokens.' }],
   max_tokens: cfg.chunks,
-  user: `bench:chunks=${cfg.chunks},interval=${cfg.interval}`,
+  user: `bench:chunks=${cfg.chunks},interval=${cfg.interval}${cfg.format === 'text' ? ',plain=1' : ''}`,
+  ...(cfg.format === 'text' ? { format: 'text' } : {}),
 });
 
 // ---- WebSocket targets -------------------------------------------------------------------------
@@ -133,8 +147,15 @@ class Socket {
     } catch {
       return void countError('bad_json_frame');
     }
+    if (f.t === 'd') {
+      // A compact content delta: chunk k of the upstream is frame seq k + 1 (seq 1 is chat.started).
+      const s = this.streams.get(f.id);
+      return void (s ? s.count(f.s - 1, t) : counts.unexpectedFrames++);
+    }
     const s = f.type === 'chat.chunk' ? this.streams.get(f.id) : ['chat.done', 'chat.error', 'error'].includes(f.type) && f.id !== undefined ? this.take(f.id) : undefined;
-    if (f.type === 'chat.chunk' && s && f.chunk) s.onChunk(f.chunk, t);
+    // format text: the first chunk (it has a role) stays whole, without bench fields.
+    if (f.type === 'chat.chunk' && s && f.chunk && cfg.format === 'text' && f.chunk.choices?.[0]?.delta?.role) s.count(f.seq - 1, t);
+    else if (f.type === 'chat.chunk' && s && f.chunk) s.onChunk(f.chunk, t);
     else if (f.type === 'chat.done' && s) s.end(null);
     else if ((f.type === 'chat.error' || f.type === 'error') && s) s.end(`${f.type}:${f.code}`);
     else if (f.type === 'error') countError(`error:${f.code}`);

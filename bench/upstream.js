@@ -63,6 +63,9 @@ function parseShape(body) {
   for (const pair of m ? m[1].split(',') : []) {
     const [k, v] = pair.split('=');
     if ((k === 'chunks' || k === 'interval') && Number(v) >= 0) shape[k] = Number(v);
+    // Content chunks without the bench fields: a gateway sends such a chunk as a compact frame
+    // (`format: "text"`, issue 23), which has no room for them.
+    if (k === 'plain' && v === '1') shape.plain = true;
   }
   shape.chunks = Math.min(Math.floor(shape.chunks), 1_000_000);
   return shape;
@@ -85,6 +88,7 @@ class Stream {
 
   contentChunk(seq) {
     const delta = seq === 1 ? `{"role":"assistant","content":"${WORDS[0]}"}` : `{"content":"${WORDS[seq % WORDS.length]}"}`;
+    if (this.plain) return `${this.head}${delta},"logprobs":null,"finish_reason":null}]}\n\n`;
     return `${this.head}${delta},"logprobs":null,"finish_reason":null}],"bench_seq":${seq},"bench_ts":${wallNow()}}\n\n`;
   }
 

@@ -9,6 +9,7 @@ import { NotFoundFilter } from './not-found.filter';
 import type { GatewayConfig } from './config/config.schema';
 import { AdmissionService } from './gateway/admission.service';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter';
+import { deflateOptions } from './gateway/deflate-options';
 import { OperatorLogger } from './logging/operator-logger';
 
 /**
@@ -31,7 +32,11 @@ export async function createGatewayApp(config: GatewayConfig, options: { logDest
   limitSlowRequests(app.getHttpServer(), config.http);
   const admission = app.get(AdmissionService);
   app.useWebSocketAdapter(
-    new GatewayWsAdapter(app, { maxPayload: config.socket.maxFrameBytes, verifyUpgrade: (request) => admission.verifyUpgrade(request) }),
+    new GatewayWsAdapter(app, {
+      maxPayload: config.socket.maxFrameBytes,
+      perMessageDeflate: deflateOptions(config.socket.permessageDeflate, config.socket.deflateThresholdBytes),
+      verifyUpgrade: (request) => admission.verifyUpgrade(request),
+    }),
   );
   return app;
 }

@@ -40,6 +40,10 @@ export interface GatewayConfig {
     maxStreamsPerConnection: number;
     heartbeatIntervalMs: number;
     idleTimeoutMs: number;
+    /** permessage-deflate offered by a client is accepted (see `gateway/deflate-options.ts`). */
+    permessageDeflate: boolean;
+    /** With permessage-deflate: frames under this many bytes are not compressed. */
+    deflateThresholdBytes: number;
   };
   drain: { timeoutMs: number };
   playground: { enabled: boolean };
@@ -153,6 +157,8 @@ function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig, trus
       maxStreamsPerConnection: e.MAX_STREAMS_PER_CONNECTION,
       heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
       idleTimeoutMs: e.IDLE_TIMEOUT_MS,
+      permessageDeflate: e.WS_PERMESSAGE_DEFLATE ?? false,
+      deflateThresholdBytes: e.WS_DEFLATE_THRESHOLD_BYTES,
     },
     drain: { timeoutMs: e.DRAIN_TIMEOUT_MS },
     playground: { enabled: e.PLAYGROUND_ENABLED ?? e.NODE_ENV !== 'production' },

@@ -76,6 +76,17 @@ export const ENV_VARIABLES = {
     ...integer(25_000, 10),
     description: "WebSocket ping interval (the sockets spread over it in 100 ms slices); a socket that misses one ping is closed with 4001. Keep it under your load balancer's idle timeout.",
   },
+  WS_PERMESSAGE_DEFLATE: {
+    group: 'sockets',
+    ...boolean(),
+    description:
+      'Accept permessage-deflate from clients that offer it (refused when unset or `false`): small windows (2^10 bytes), no context takeover, and frames under `WS_DEFLATE_THRESHOLD_BYTES` sent uncompressed. Costs CPU per frame; compact frames (`format: "text"`) save more for tokens.',
+  },
+  WS_DEFLATE_THRESHOLD_BYTES: {
+    group: 'sockets',
+    ...integer(256, 0, 64 * 1024 * 1024),
+    description: 'With `WS_PERMESSAGE_DEFLATE`: frames smaller than this go out uncompressed (a token frame gains nothing from deflate).',
+  },
   IDLE_TIMEOUT_MS: { group: 'sockets', ...integer(300_000, 10), description: 'Close a socket with 4002 after this long with no inbound frame and no active stream.' },
   DRAIN_TIMEOUT_MS: { group: 'shutdown', ...integer(25_000, 0), description: 'On SIGTERM, how long in-flight streams may run on before they end with `shutting_down`.' },
   PLAYGROUND_ENABLED: {

@@ -165,7 +165,7 @@ export class ChatGateway implements OnGatewayConnection<WebSocket>, ConnectionHa
       return connection.reply(refusal);
     }
     const { models, limits } = this.config;
-    this.streams.start(connection, frame.id, toUpstreamRequest(frame, models.default, limits.maxCompletionTokens), frame.traceparent);
+    this.streams.start(connection, frame.id, toUpstreamRequest(frame, models.default, limits.maxCompletionTokens), frame.traceparent, frame.format);
   }
 
   /**

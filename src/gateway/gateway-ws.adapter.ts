@@ -2,7 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { IncomingMessage } from 'node:http';
-import type { Server, VerifyClientCallbackAsync } from 'ws';
+import type { PerMessageDeflateOptions, Server, VerifyClientCallbackAsync } from 'ws';
 import { SUBPROTOCOL } from '@holysheep/protocol';
 
 /** The answer to an upgrade request, decided before any socket exists. */
@@ -11,6 +11,8 @@ export type UpgradeVerdict = { accept: true } | { accept: false; status: number;
 export interface GatewayWsAdapterOptions {
   /** Frames over this many bytes close the socket with 1009 (ws does this itself). */
   maxPayload: number;
+  /** permessage-deflate: refused (`false`, the default) or these settings (see `deflate-options.ts`). */
+  perMessageDeflate?: PerMessageDeflateOptions | false;
   /** Called for every upgrade: drain and origin checks answer here with an HTTP status. */
   verifyUpgrade(request: IncomingMessage): Promise<UpgradeVerdict>;
 }
@@ -47,8 +49,9 @@ export class GatewayWsAdapter extends WsAdapter {
     return super.create(port, {
       ...options,
       maxPayload: this.gatewayOptions.maxPayload,
-      // Chat frames are small and latency-bound; deflate costs CPU and memory per socket.
-      perMessageDeflate: false,
+      // Chat frames are small and latency-bound; deflate costs CPU and memory per socket: refused
+      // unless configured (WS_PERMESSAGE_DEFLATE), and then with small windows.
+      perMessageDeflate: this.gatewayOptions.perMessageDeflate ?? false,
       handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
       verifyClient,
     });

@@ -70,6 +70,9 @@ const message = z
     return out as ChatRequestFrame['messages'][number];
   });
 
+/** `chat.request` / `stream.resume` `format` (issue 23): which rendering of content deltas this socket gets. */
+const format = z.enum(['json', 'text'], { errorMap: () => ({ message: 'must be "json" or "text"' }) }).optional();
+
 const finite = z.number({ invalid_type_error: 'must be a number' }).finite();
 const int = z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer');
 
@@ -92,6 +95,7 @@ const chatRequest = z.object({
   user: z.string({ invalid_type_error: 'must be a string' }).max(256).optional(),
   // Optional trace context; anything that is not a valid traceparent is dropped, not rejected.
   traceparent: z.unknown().optional().transform((v) => (isValidTraceparent(v) ? v : undefined)),
+  format,
 }) satisfies z.ZodType<ChatRequestFrame, z.ZodTypeDef, unknown>;
 
 const chatCancel = z.object({ type: z.literal('chat.cancel'), id: clientId }) satisfies z.ZodType<ChatCancelFrame, z.ZodTypeDef, unknown>;
@@ -102,6 +106,7 @@ const streamResume = z.object({
   // A seq past 2^53 cannot be told from its neighbours: never a seq this gateway logged.
   after_seq: int.min(0, 'must be ≥ 0').max(Number.MAX_SAFE_INTEGER, 'must be a safe integer'),
   id: clientId.optional(),
+  format,
 }) satisfies z.ZodType<StreamResumeFrame, z.ZodTypeDef, unknown>;
 
 // `ts` is "any JSON" and echoed as is; `passthrough` is not used, so only `ts` survives.

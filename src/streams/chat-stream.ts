@@ -2,6 +2,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { FlowGate } from '../backpressure/flow-gate';
 import type { CompletionUsage, ErrorCode, FinishReason } from '@holysheep/protocol';
 import type { UpstreamChunk } from '../upstream/upstream-request';
+import { compactTextOf } from './compact-delta';
 import { restOf, type RecordFrame } from './record-frame';
 import { toStreamFailure, type StreamFailure } from './stream-errors';
 import type { StreamRecord } from './stream-record';
@@ -24,6 +25,12 @@ export interface ChatStreamInit {
   totals?: { chunks: number };
   /** `MAX_STREAM_DURATION_MS`: a stream still running after this long ends with `upstream_timeout`; 0 = no cap. */
   maxDurationMs?: number;
+  /**
+   * The requesting socket asked for `format: "text"`: each chunk's frame carries its content delta
+   * (`RecordFrame.text`), so that socket's compact frames need no parse. Off, the default path
+   * does no more per chunk than before (other `text` readers parse the frame's `rest`).
+   */
+  compact?: boolean;
 }
 
 /** The terminal frame of a stream nobody was attached to when its grace ran out. */
@@ -72,6 +79,7 @@ export class ChatStream {
   private readonly now: () => number;
   private readonly totals: { chunks: number };
   private readonly maxDurationMs: number;
+  private readonly compact: boolean;
   private durationTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -86,6 +94,7 @@ export class ChatStream {
     this.now = init.now;
     this.totals = init.totals ?? { chunks: 0 };
     this.maxDurationMs = init.maxDurationMs ?? 0;
+    this.compact = init.compact === true;
     this.startedAt = init.now();
     this.seqPrefix = `,"stream_id":${JSON.stringify(init.streamId)},"seq":`;
   }
@@ -172,7 +181,8 @@ export class ChatStream {
     }
     const seq = ++this.seq;
     // The upstream's JSON text goes out as received: already validated JSON, never re-serialised.
-    this.record.append({ seq, type: 'chat.chunk', rest: this.seqPrefix + seq + ',"chunk":' + event.raw + '}' });
+    const rest = this.seqPrefix + seq + ',"chunk":' + event.raw + '}';
+    this.record.append(this.compact ? { seq, type: 'chat.chunk', rest, text: compactTextOf(chunk) } : { seq, type: 'chat.chunk', rest });
   }
 
   private writeStarted(): void {

@@ -17,6 +17,12 @@ export interface RecordFrame {
   readonly seq: number;
   readonly type: StreamFrameType;
   readonly rest: string;
+  /**
+   * A `chat.chunk` that is nothing but a content delta: that text (see `compact-delta.ts`), set by
+   * the producer from the chunk it parsed anyway, so a live `format: "text"` reader renders its
+   * compact frame without parsing `rest`. Not kept in the log: a frame read back has none.
+   */
+  readonly text?: string;
 }
 
 export const isTerminal = (type: StreamFrameType): boolean => type === 'chat.done' || type === 'chat.error';

@@ -5,7 +5,7 @@ import { EmptySignal } from '../async/empty-signal';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { MetricsService } from '../metrics/metrics.service';
-import type { StreamListResultFrame, StreamResumeFrame } from '@holysheep/protocol';
+import type { StreamFormat, StreamListResultFrame, StreamResumeFrame } from '@holysheep/protocol';
 import { TracingService, type StreamSpan } from '../tracing/tracing.service';
 import { HolySheepStreamService, type AttemptObserver } from '../upstream/holysheep-stream.service';
 import type { UpstreamChatRequest } from '../upstream/upstream-request';
@@ -77,12 +77,15 @@ export class StreamManagerService implements OnModuleDestroy {
     this.watchEndListeners.push(listener);
   }
 
-  /** @param traceparent the client's own W3C trace context, to join its trace (optional). */
-  start(socket: StreamSocket, id: string, request: UpstreamChatRequest, traceparent?: string): ChatStream {
+  /**
+   * @param traceparent the client's own W3C trace context, to join its trace (optional).
+   * @param format how the socket receives content deltas (`chat.request.format`).
+   */
+  start(socket: StreamSocket, id: string, request: UpstreamChatRequest, traceparent?: string, format: StreamFormat = 'json'): ChatStream {
     const streamId = `str_${randomUUID()}`;
     const principal = socket.principal;
     const runtime = this.runtime;
-    const init = { id, streamId, principal, model: request.model, now: () => runtime.now(), totals: runtime.totals, maxDurationMs: this.config.limits.maxStreamDurationMs };
+    const init = { id, streamId, principal, model: request.model, now: () => runtime.now(), totals: runtime.totals, maxDurationMs: this.config.limits.maxStreamDurationMs, compact: format === 'text' };
     let stream!: ChatStream;
     const span = this.tracing.startStream({ id, streamId, principal, model: request.model }, traceparent);
     const meta = { streamId, principal, requestId: id, model: request.model, startedAt: Date.now(), traceparent: span.traceparent };
@@ -107,7 +110,7 @@ export class StreamManagerService implements OnModuleDestroy {
     this.logger.debug({ event: 'stream_started', id, stream_id: streamId, principal, model: request.model, messages: request.messages.length }, 'stream started');
     // Prompt contents are the users' data: only at trace level, for debugging.
     if (this.logger.logger.isLevelEnabled('trace')) this.logger.trace({ event: 'stream_request', stream_id: streamId, request }, 'stream request');
-    this.watch(socket, streamId, id, (watcher) => record.follow(0, watcher)!);
+    this.watch(socket, streamId, id, format, (watcher) => record.follow(0, watcher)!);
 
     stream.start(
       this.upstream.streamEvents(request, {
@@ -137,7 +140,7 @@ export class StreamManagerService implements OnModuleDestroy {
     }
     const ended = found !== undefined && (found.state === 'done' || found.state === 'failed');
     if (ended && frame.after_seq >= found.lastSeq) return this.resumedPastEnd(socket, frame, id, found);
-    const watcher = this.watcher(socket, frame.stream_id, id, frame.after_seq);
+    const watcher = this.watcher(socket, frame.stream_id, id, frame.after_seq, frame.format);
     // Ahead of the log: read from where it is (so no log, here or in Redis, ever takes the client's
     // after_seq for its own position); the watcher skips up to after_seq.
     const ahead = found !== undefined && frame.after_seq > found.lastSeq;
@@ -229,13 +232,13 @@ export class StreamManagerService implements OnModuleDestroy {
     this.log.close();
   }
 
-  private watcher(socket: StreamSocket, streamId: string, id: string, afterSeq: number): StreamWatcher {
-    return new StreamWatcher(socket, streamId, id, afterSeq, this.pacer, (ended) => this.watchEnded(socket, ended));
+  private watcher(socket: StreamSocket, streamId: string, id: string, afterSeq: number, format: StreamFormat = 'json'): StreamWatcher {
+    return new StreamWatcher(socket, streamId, id, afterSeq, this.pacer, (ended) => this.watchEnded(socket, ended), format);
   }
 
   /** The socket that asked for `streamId` watches it from the start, through the subscription `follow` makes for the watcher. */
-  private watch(socket: StreamSocket, streamId: string, id: string, follow: (watcher: StreamWatcher) => LogSubscription): void {
-    const watcher = this.watcher(socket, streamId, id, 0);
+  private watch(socket: StreamSocket, streamId: string, id: string, format: StreamFormat, follow: (watcher: StreamWatcher) => LogSubscription): void {
+    const watcher = this.watcher(socket, streamId, id, 0, format);
     this.attach(socket, watcher, follow(watcher));
   }
 

@@ -1,4 +1,6 @@
+import type { StreamFormat } from '@holysheep/protocol';
 import type { Pausable } from '../backpressure/flow-gate';
+import { compactPrefix, compactTextOfRest, renderCompact } from './compact-delta';
 import { FramePrefixes, isTerminal, restOf, type RecordFrame } from './record-frame';
 import { REPLAY_PAGE_BYTES, type Paced, type ReplayPacer } from './replay-pacer';
 import { PRODUCER_DIED } from './stream-errors';
@@ -16,6 +18,8 @@ import type { StreamAttachment, StreamSocket } from './stream-socket';
 export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachment {
   /** Built on first use: a socket the log hands every frame ready-encoded needs none. */
   private prefixes: FramePrefixes | undefined;
+  /** `{"t":"d","id":…,"s":` for this socket's compact frames, built on first use. */
+  private compactPrefix: string | undefined;
   private subscription: LogSubscription | undefined;
   private detachFlow: (() => void) | undefined;
   private ended = false;
@@ -37,6 +41,8 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     private readonly pacer: ReplayPacer,
     /** The watcher is done: its terminal frame went out, or it was detached. Once. */
     private readonly onEnded: (watcher: StreamWatcher) => void,
+    /** How this socket asked to receive content deltas (`chat.request` / `stream.resume` `format`). */
+    readonly format: StreamFormat = 'json',
   ) {
     this.lastSeq = afterSeq;
   }
@@ -80,8 +86,12 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     this.lastSeq = frame.seq;
     this.stopWaiting();
     let bytes: number;
-    // The log hands the bytes only when they are this socket's frame (see LogReader.id).
-    if (wire !== undefined) {
+    const compact = this.format === 'text' && frame.type === 'chat.chunk' ? this.compactOf(frame) : undefined;
+    if (compact !== undefined) {
+      this.socket.sendText(compact);
+      bytes = compact.length;
+    } else if (wire !== undefined) {
+      // The log hands the bytes only when they are this socket's frame (see LogReader.id).
       this.socket.sendWire(wire);
       bytes = wire.length;
     } else {
@@ -91,6 +101,14 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     }
     if (isTerminal(frame.type)) return this.finish();
     this.count(bytes);
+  }
+
+  /** A chunk's compact frame for this socket, or undefined when the chunk carries more than a content delta. */
+  private compactOf(frame: RecordFrame): string | undefined {
+    // Live frames carry their delta; frames read back from the log are parsed (a replay, not the hot path).
+    const text = frame.text ?? compactTextOfRest(frame.rest);
+    if (text === undefined) return undefined;
+    return renderCompact((this.compactPrefix ??= compactPrefix(this.id)), frame.seq, text);
   }
 
   lost(reason: 'evicted' | 'log_lost' | 'producer_died' | 'overtaken', keptFrom?: number): void {

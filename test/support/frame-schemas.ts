@@ -30,6 +30,8 @@ export interface FrameSchemas {
 interface Compiled extends FrameSchemas {
   clientValidators: Map<string, ValidateFunction>;
   serverValidators: Map<string, ValidateFunction>;
+  /** `chat.delta` (`{"t":"d",…}`, issue 23): not a v1 message, its type is in `t`; components/schemas/ChatDeltaFrame. */
+  deltaValidator: ValidateFunction;
 }
 
 let compiled: Compiled | undefined;
@@ -120,7 +122,8 @@ function compile(): Compiled {
     }
     return validators;
   };
-  compiled = { ...schemas, clientValidators: compileAll(schemas.client), serverValidators: compileAll(schemas.server) };
+  const delta = dereference(schemas.document, { $ref: '#/components/schemas/ChatDeltaFrame' }) as JsonObject;
+  compiled = { ...schemas, clientValidators: compileAll(schemas.client), serverValidators: compileAll(schemas.server), deltaValidator: ajv.compile(delta) };
   return compiled;
 }
 
@@ -153,6 +156,10 @@ function validate(frame: unknown, validators: Map<string, ValidateFunction>, dir
 
 /** Problems with a server → client frame per docs/asyncapi.yaml; empty = valid. */
 export function validateServerFrame(frame: unknown): string[] {
+  if (isObject(frame) && frame.t === 'd') {
+    const { deltaValidator } = compile();
+    return deltaValidator(frame) ? [] : (deltaValidator.errors ?? []).map((e) => `chat.delta ${describe(e)}`);
+  }
   return validate(frame, compile().serverValidators, 'server');
 }
 

@@ -43,6 +43,11 @@ export interface ClientOptions {
   tokenIn?: TokenPlacement;
   /** Reconnect backoff (docs/protocol.md: base 500 ms, cap 30 s, counter reset after 10 s up). */
   backoff?: BackoffOptions;
+  /**
+   * How content deltas travel (issue 23): `text` asks the gateway for compact frames (~45 bytes a
+   * token instead of ~300); the handle's events are the same either way. @defaultValue 'json'
+   */
+  format?: 'json' | 'text';
   /** Application ping interval while streams are in flight. @defaultValue min(session heartbeat, 15 s) */
   pingIntervalMs?: number;
   /** How long to wait for any frame after a ping before declaring the socket dead. @defaultValue 5000 */
@@ -86,6 +91,10 @@ export interface ConnectionState {
 /** A frame as sent or received, for logs and developer tools. */
 export interface FrameRecord {
   direction: 'in' | 'out';
+  /**
+   * A compact content delta (`{"t":"d",…}`, issue 23) is reported as the `chat.chunk` it stands
+   * for, its chunk holding the delta alone (see `compact.ts` {@link deltaAsChunkFrame}).
+   */
   frame: ServerFrame | ClientFrame;
 }
 
@@ -95,7 +104,7 @@ export interface ClientEvents extends Record<string, unknown> {
 }
 
 /** The request without `type`; `id` is generated when absent. */
-export type ChatRequest = Omit<ChatRequestFrame, 'type' | 'id'> & { id?: string };
+export type ChatRequest = Omit<ChatRequestFrame, 'type' | 'id' | 'format'> & { id?: string };
 
 export interface ChatOptions {
   /** Aborting sends `chat.cancel` (if a socket is open; never opens one for it). */

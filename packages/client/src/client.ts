@@ -58,7 +58,7 @@ export class StreamClient {
     const getToken = options.getToken;
     if (getToken) this.refresher = new TokenRefresher({ send: (frame) => this.transport.send(frame), getToken });
     const link = this.link();
-    this.registry = new StreamRegistry(link);
+    this.registry = new StreamRegistry(link, options.format);
     this.lists = new ListRequests(link, options.listTimeoutMs);
   }
 
@@ -100,7 +100,7 @@ export class StreamClient {
   chat(request: ChatRequest, options: ChatOptions = {}): ChatHandle {
     const { id = this.newId('c'), ...rest } = request;
     if (this.registry.has(id)) throw new ChatError({ code: 'duplicate_id', message: `A stream with id "${id}" is already in flight` });
-    const entry = this.registry.chatEntry({ type: 'chat.request', id, ...rest });
+    const entry = this.registry.chatEntry({ type: 'chat.request', id, ...rest, ...this.registry.formatField });
     if (options.signal?.aborted) {
       entry.handle.done(0, 'cancelled', null);
       return entry.handle;

@@ -5,6 +5,7 @@
  */
 import type { ChatErrorFrame, ChatRequestFrame, ClientFrame, ServerFrame, StreamCompleteFrame, StreamOvertakenFrame, StreamSummary } from '@holysheep/protocol';
 import { ChatHandleImpl } from './chat-handle';
+import { chunkOf, envelopeOf, type ChunkEnvelope, type DeltaFrame } from './compact';
 import { ChatError } from './errors';
 
 export type StreamPhase =
@@ -29,10 +30,12 @@ export interface StreamEntry {
   phase: StreamPhase;
   /** `chat.cancel` was asked for; sent as soon as the stream is live on a socket. */
   cancelRequested: boolean;
+  /** The last whole chunk's fields but its choices: what a compact delta frame's chunk is rebuilt with. */
+  envelope?: ChunkEnvelope;
 }
 
 /** The frames that belong to one stream. */
-export type StreamFrame = Extract<ServerFrame, { type: 'chat.started' | 'chat.chunk' | 'chat.done' | 'chat.error' }>;
+export type StreamFrame = Extract<ServerFrame, { type: 'chat.started' | 'chat.chunk' | 'chat.done' | 'chat.error' }> | DeltaFrame;
 
 /** What the registry needs from the layers around it. */
 export interface StreamLink {
@@ -55,7 +58,18 @@ export class StreamRegistry {
   /** Streams aborted while no socket was open: cancelled on the next socket, if one opens anyway. */
   private orphanCancels: Array<{ stream_id: string; after_seq: number }> = [];
 
-  constructor(private readonly link: StreamLink) {}
+  /**
+   * What a `chat.request` and a `stream.resume` carry for the client's format: nothing for `json`,
+   * the gateway's default, so a client that did not ask sends the frames it always did.
+   */
+  readonly formatField: { format?: 'text' };
+
+  constructor(
+    private readonly link: StreamLink,
+    format: 'json' | 'text' = 'json',
+  ) {
+    this.formatField = format === 'text' ? { format } : {};
+  }
 
   get size(): number {
     return this.entries.size;
@@ -88,7 +102,7 @@ export class StreamRegistry {
   dispatch(entry: StreamEntry): void {
     const { handle } = entry;
     if (entry.kind === 'watch' || handle.stream_id) {
-      this.link.send({ type: 'stream.resume', stream_id: handle.stream_id!, after_seq: handle.seq, id: handle.id });
+      this.link.send({ type: 'stream.resume', stream_id: handle.stream_id!, after_seq: handle.seq, id: handle.id, ...this.formatField });
       entry.phase = 'live';
       if (entry.cancelRequested) this.link.send({ type: 'chat.cancel', id: handle.id });
     } else {
@@ -136,7 +150,12 @@ export class StreamRegistry {
       case 'chat.chunk':
         if (!handle.stream_id) handle.stream_id = frame.stream_id;
         entry.phase = 'live';
+        entry.envelope = envelopeOf(frame.chunk);
         return handle.chunk(frame.seq, frame.chunk);
+      case 'chat.delta':
+        // A compact frame is a chat.chunk with only its content delta: same seq, same dedupe.
+        entry.phase = 'live';
+        return handle.chunk(frame.seq, chunkOf(frame.text, entry.envelope, handle));
       case 'chat.done':
         return this.end(entry, () => handle.done(frame.seq, frame.finish_reason, frame.usage));
       case 'chat.error':
@@ -233,7 +252,7 @@ export class StreamRegistry {
     }
     for (const orphan of this.orphanCancels.splice(0)) {
       const id = this.link.newId('x');
-      this.link.send({ type: 'stream.resume', stream_id: orphan.stream_id, after_seq: orphan.after_seq, id });
+      this.link.send({ type: 'stream.resume', stream_id: orphan.stream_id, after_seq: orphan.after_seq, id, ...this.formatField });
       this.link.send({ type: 'chat.cancel', id });
     }
     if (unknownStart.length > 0) this.locate(unknownStart);

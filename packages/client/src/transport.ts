@@ -13,6 +13,7 @@ import { closeAction, DEFAULT_BACKOFF, ReconnectBackoff } from './reconnect-poli
 import { detach, messageText, OPEN, safeClose, socketTarget, type WebSocketConstructor, type WebSocketLike } from './websocket';
 
 import type { ClientEvents, ClientOptions, ConnectionState } from './client-types';
+import { asDeltaFrame, deltaAsChunkFrame, type DeltaFrame } from './compact';
 
 /** The options the transport reads (the client's, minus what belongs to the layers above). */
 export type TransportOptions = Pick<
@@ -21,7 +22,7 @@ export type TransportOptions = Pick<
 >;
 
 /** The frames the transport hands up: everything but the session's own. */
-export type AppFrame = Exclude<ServerFrame, { type: 'session.ready' | 'session.draining' | 'pong' }>;
+export type AppFrame = Exclude<ServerFrame, { type: 'session.ready' | 'session.draining' | 'pong' }> | DeltaFrame;
 
 /** How the transport talks to the layer above it. All calls are synchronous. */
 export interface TransportHooks {
@@ -224,7 +225,7 @@ export class ReconnectingTransport {
     this.lastInboundAt = Date.now();
     const frame = parseFrame(data);
     if (!frame) return;
-    this.events.emit('frame', { direction: 'in', frame });
+    this.events.emit('frame', { direction: 'in', frame: frame.type === 'chat.delta' ? deltaAsChunkFrame(frame) : frame });
     switch (frame.type) {
       case 'session.ready':
         return this.onReady(frame);
@@ -389,7 +390,7 @@ function stopError(code: number): ChatError {
 }
 
 /** A server frame from a message event, or undefined for anything that is not one (dropped). */
-function parseFrame(data: unknown): ServerFrame | undefined {
+function parseFrame(data: unknown): ServerFrame | DeltaFrame | undefined {
   const text = messageText(data);
   if (text === undefined) return undefined;
   let frame: ServerFrame;
@@ -398,5 +399,7 @@ function parseFrame(data: unknown): ServerFrame | undefined {
   } catch {
     return undefined;
   }
+  // The compact content delta (issue 23) is the one frame without a `type`.
+  if ((frame as { t?: unknown } | null)?.t === 'd') return asDeltaFrame(frame);
   return frame && typeof frame === 'object' && typeof frame.type === 'string' ? frame : undefined;
 }

@@ -216,7 +216,19 @@ export interface ChatRequestFrame {
    * W3C trace context, to join its own trace. A malformed value is ignored.
    */
   traceparent?: string;
+  /**
+   * Additive (issue 23): `"text"` asks for plain content deltas as compact {@link ChatDeltaFrame}s;
+   * `"json"` (the default) for `chat.chunk` only. Never forwarded upstream.
+   */
+  format?: StreamFormat;
 }
+
+/**
+ * How a socket receives a stream's content deltas: `json` (every chunk a `chat.chunk`), or `text`
+ * (a chunk that is nothing but a content delta as a {@link ChatDeltaFrame}, every other one as a
+ * `chat.chunk`). The stream and its seqs are the same in both.
+ */
+export type StreamFormat = 'json' | 'text';
 
 export interface ChatCancelFrame {
   type: 'chat.cancel';
@@ -228,6 +240,8 @@ export interface StreamResumeFrame {
   stream_id: string;
   after_seq: number;
   id?: string;
+  /** Additive (issue 23): the format this socket receives the rest in (see {@link StreamFormat}). */
+  format?: StreamFormat;
 }
 
 export interface PingFrame {
@@ -300,6 +314,24 @@ export interface ChatChunkFrame {
   stream_id: string;
   seq: number;
   chunk: ChatCompletionChunk;
+}
+
+/**
+ * Additive (issue 23), `chat.delta` on the wire as `{"t":"d","id":…,"s":…,"x":…}`: one chunk of a
+ * stream that was nothing but a content delta, sent instead of its `chat.chunk` to a socket that
+ * asked for `format: "text"`. Its names are one letter because a token's frame is mostly envelope
+ * (issue 23: at most 48 bytes on the wire for a 4-character token and an 8-character id); it is
+ * the one server frame without a `type` field: `t` is its type.
+ */
+export interface ChatDeltaFrame {
+  /** `d`: this is a `chat.delta`. */
+  t: 'd';
+  /** The stream's request id, as in every frame of the stream. */
+  id: string;
+  /** The frame's seq, as a `chat.chunk` in its place would carry. */
+  s: number;
+  /** The content delta: `choices[0].delta.content` of the chunk. */
+  x: string;
 }
 
 export interface ChatDoneFrame {
