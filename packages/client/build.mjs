@@ -30,14 +30,11 @@ const STAGING = join(DIST, '.types');
 const PROTOCOL = '@holysheep/protocol';
 const require = createRequire(import.meta.url);
 
-rmSync(DIST, { recursive: true, force: true });
-await build({
+/** What both module formats are built with: the SDK's two entries, the protocol from source, react left out. */
+const COMMON = {
   absWorkingDir: HERE,
   entryPoints: { index: 'src/index.ts', react: 'src/react.ts' },
-  outdir: DIST,
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'neutral',
   conditions: ['source'],
   target: 'es2020',
@@ -45,24 +42,18 @@ await build({
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
-});
+};
+
+rmSync(DIST, { recursive: true, force: true });
+await build({ ...COMMON, outdir: DIST, splitting: true, format: 'esm' });
 
 // The CommonJS entries: react.cjs takes every SDK module it imports from ./index.cjs (which
 // re-exports them all: a name missing there would be undefined, and the consumer test fails).
 await build({
-  absWorkingDir: HERE,
-  entryPoints: { index: 'src/index.ts', react: 'src/react.ts' },
+  ...COMMON,
   outdir: CJS,
   outExtension: { '.js': '.cjs' },
-  bundle: true,
   format: 'cjs',
-  platform: 'neutral',
-  conditions: ['source'],
-  target: 'es2020',
-  external: ['react'],
-  sourcemap: true,
-  legalComments: 'none',
-  logLevel: 'warning',
   plugins: [
     {
       name: 'react-entry-uses-index',
