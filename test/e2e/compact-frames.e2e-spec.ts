@@ -15,7 +15,7 @@ const hello = [{ role: 'user', content: 'Hi' }];
 const TOKENS = 120;
 
 /** A raw client that counts what its TCP socket reads, framing and all. */
-async function countingClient(url: string): Promise<{ ws: WebSocket; tcp: () => Socket; frames: Array<{ frame: Frame; bytes: number }> }> {
+async function countingClient(url: string): Promise<{ ws: WebSocket; tcp: () => Socket; frames: Array<{ frame: Frame; bytes: number }>; controlBytes: () => number }> {
   let socket: Socket | undefined;
   const ws = new WebSocket(url, [], {
     perMessageDeflate: false,
@@ -26,12 +26,15 @@ async function countingClient(url: string): Promise<{ ws: WebSocket; tcp: () => 
     // A server frame's header: 2 bytes up to 125 payload bytes, 4 up to 65535 (RFC 6455 §5.2).
     frames.push({ frame: JSON.parse(data.toString()) as Frame, bytes: data.length + (data.length <= 125 ? 2 : data.length <= 0xffff ? 4 : 10) });
   });
+  // The heartbeat's pings are on the wire too (control frames: a 2-byte header and the payload).
+  let control = 0;
+  ws.on('ping', (data: Buffer) => (control += 2 + data.length));
   // Open, and greeted: session.ready is the first message.
   await new Promise<void>((resolve, reject) => {
     ws.once('message', () => resolve());
     ws.once('error', reject);
   });
-  return { ws, tcp: () => socket!, frames };
+  return { ws, tcp: () => socket!, frames, controlBytes: () => control };
 }
 
 describe('compact frames (e2e)', () => {
@@ -63,14 +66,15 @@ describe('compact frames (e2e)', () => {
   it('a 4-character token under an 8-character id costs at most 48 bytes on the wire; the rest stay chat.chunk', async () => {
     const client = await countingClient(gateway.wsUrl);
     const before = client.tcp().bytesRead;
+    const controlBefore = client.controlBytes();
     const framesBefore = client.frames.length;
     client.ws.send(JSON.stringify({ type: 'chat.request', id: 'abcdefgh', messages: hello, format: 'text' }));
     const done = new Promise<void>((resolve) => client.ws.on('message', (data: Buffer) => data.includes('"chat.done"') && resolve()));
     await script();
     await done;
     const frames = client.frames.slice(framesBefore);
-    // What was counted is all the socket read: no extension, nothing else in between.
-    expect(frames.reduce((sum, f) => sum + f.bytes, 0)).toBe(client.tcp().bytesRead - before);
+    // What was counted is all the socket read: no extension, nothing else in between but pings.
+    expect(frames.reduce((sum, f) => sum + f.bytes, 0) + client.controlBytes() - controlBefore).toBe(client.tcp().bytesRead - before);
     for (const { frame } of frames) expect(validateServerFrame(frame)).toEqual([]);
 
     const deltas = frames.filter((f) => f.frame.t === 'd');

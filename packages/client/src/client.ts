@@ -135,6 +135,8 @@ export class StreamClient {
 
   /** Cancels every stream and closes the socket; the client stays usable (a request reconnects). */
   close(): void {
+    // The refresh timer is the client's, not the socket's: a closed client asks for no token.
+    this.refresher?.reset();
     this.registry.cancelAll();
     this.lists.settleAll(new ChatError({ code: 'connection_closed', message: 'The client was closed' }));
     this.transport.close();
