@@ -45,6 +45,12 @@ function relayDefs(opts, redis) {
     if (redis) defs.push({ name: `${name}+redis`, kind: 'gateway', main, env: { ...opts.gatewayEnv, ...env }, redis });
   };
   gateway('gateway', opts.main, {});
+  // The same build with the load client asking for compact frames (format "text", issue 23): what a
+  // token costs on the wire and in CPU when the SDK's default is on. In-memory log only.
+  if (opts.text) defs.push({ name: 'gateway-text', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv }, client: { format: 'text' } });
+  // The Redis log at 50 chunks/s per stream (issue 23's second rate): a third of the streams, so the
+  // chunks per second through the relay stay near the default load's and neither CPU saturates.
+  if (redis) defs.push({ name: 'gateway+redis@50/s', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv }, redis, client: { interval: 20, streams: Math.max(1, Math.round(opts.streams / 3)) } });
   for (const b of opts.baselines) gateway(b.name, b.main, {});
   for (const v of opts.variants) gateway(v.name, opts.main, v.env);
   const both = (a, b) => [{ variant: a, baseline: b }, ...(redis ? [{ variant: `${a}+redis`, baseline: `${b}+redis` }] : [])];

@@ -16,7 +16,7 @@ const { spawn } = require('node:child_process');
 const { PHASES } = require('./phases');
 
 const RUN = path.join(__dirname, 'run.js');
-const TARGETS = ['control', 'bare', 'gateway', 'gateway+redis'];
+const TARGETS = ['control', 'bare', 'gateway', 'gateway+redis', 'gateway-text', 'gateway+redis@50/s'];
 
 /** What the run's own checks cannot see: that every phase ran and every target took part. */
 function check(json) {
@@ -29,6 +29,9 @@ function check(json) {
     const n = steady ? steady.runs.filter((r) => r.name === name).length : 0;
     if (!steady || n !== steady.reps) problems.push(`steady ${name}: ${n} runs, expected one per repetition`);
   }
+  // Compact frames must be what gateway-text measured: far fewer bytes per token than JSON frames.
+  const bytes = (name) => steady && steady.targets[name] && steady.targets[name].wireBytesPerToken && steady.targets[name].wireBytesPerToken.median;
+  if (steady && !(bytes('gateway-text') < bytes('gateway') / 2)) problems.push(`gateway-text: ${bytes('gateway-text')} bytes per token, not under half the gateway's ${bytes('gateway')}`);
   if (json.pinned && !(json.machine.nproc >= 2)) problems.push('pinned on a machine of fewer than 2 CPUs');
   return problems;
 }

@@ -17,6 +17,8 @@ const TARGETS = [
   ['bare', 'bare relay'],
   ['control', 'naive relay'],
   ['gateway+redis', 'gateway + Redis log'],
+  ['gateway-text', 'gateway, compact frames (format "text")'],
+  ['gateway+redis@50/s', 'gateway + Redis log, 50 chunks/s per stream (a third of the streams)'],
 ];
 
 /** results.json (bench/run.js) → the summary kept in docs/performance-run.json. */

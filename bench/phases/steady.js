@@ -13,6 +13,8 @@ function pairsFor(names, ab) {
   const pairs = [
     ['gateway ÷ bare relay, CPU per chunk', 'gateway', 'bare', 'cpu'],
     ['gateway ÷ naive relay, CPU per chunk', 'gateway', 'control', 'cpu'],
+    ['gateway-text ÷ bare relay, CPU per chunk', 'gateway-text', 'bare', 'cpu'],
+    ['gateway-text ÷ gateway, CPU per chunk', 'gateway-text', 'gateway', 'cpu'],
     ['bare ÷ naive relay, CPU per chunk', 'bare', 'control', 'cpu'],
     ['Redis log ÷ in-memory log, CPU per chunk (Redis server included)', 'gateway+redis', 'gateway', 'cost'],
     ['Redis log ÷ in-memory log, gateway CPU only', 'gateway+redis', 'gateway', 'cpu'],
@@ -33,12 +35,14 @@ async function run(ctx) {
   const spec = { mode: 'stream', streams, chunks, interval, rampMs: Math.round((chunks * interval) / 2) };
   const names = ['direct', ...ctx.relayNames];
   ctx.log(`  warm-up: ${Math.min(streams, 100)} streams × 20 chunks per target (not measured)`);
-  for (const name of names) await measure(ctx, name, ctx.relays[name] || null, { ...spec, streams: Math.min(streams, 100), chunks: 20, rampMs: 0 });
+  // A target's own client options (gateway-text asks for format "text").
+  const specFor = (name, s) => ({ ...s, ...ctx.relays[name]?.def.client });
+  for (const name of names) await measure(ctx, name, ctx.relays[name] || null, specFor(name, { ...spec, streams: Math.min(streams, 100), chunks: 20, rampMs: 0 }));
   const runs = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const name of names.map((_, i) => names[(i + rep) % names.length])) {
       await ctx.settle();
-      const r = await measure(ctx, name, ctx.relays[name] || null, spec, { settleMs: ctx.opts.windowSettleMs });
+      const r = await measure(ctx, name, ctx.relays[name] || null, specFor(name, spec), { settleMs: ctx.opts.windowSettleMs });
       runs.push({ rep, ...r, client: undefined });
       ctx.log(summaryLine(r, `  #${rep + 1} `));
     }

@@ -8,6 +8,8 @@ import { join, relative } from 'node:path';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { renderPage, summarise, REGENERATE_COMMAND } = require('../../bench/lib/performance-reference');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sizing = require('../../bench/lib/capacity-model');
 
 const ROOT = join(__dirname, '..', '..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -41,6 +43,40 @@ describe('performance figures', () => {
     expect(section).toContain('quiet machine');
   });
 
+  it('docs/operations.md\'s sizing section is the capacity model rendered from docs/performance-run.json', () => {
+    const page = read('docs/operations.md');
+    const rendered = sizing.renderSizingPage(page, JSON.parse(read('docs/performance-run.json')));
+    if (rendered !== page) throw new Error(`docs/operations.md differs from docs/performance-run.json: run \`${REGENERATE_COMMAND}\``);
+  });
+
+  it('the capacity model multiplies the measured figures out as its assumptions say', () => {
+    // 0.1 CPU-ms per chunk → 7,000 chunks/s per pod at 70 %: 233 streams at 30 tokens/s.
+    // 0.7 Redis commands per chunk at 20/s = 0.5 XADDs + 20 per stream of 100 chunks; at 50/s,
+    // 0.4 = 0.2 + 20: the same overhead. 0.007 CPU-ms over 0.7 commands = 10 µs per command.
+    const run = {
+      date: '2030-01-01T00:00:00.000Z',
+      targets: {
+        gateway: { cpuMsPerChunk: 0.08, wireBytesPerToken: 303 },
+        'gateway-text': { wireBytesPerToken: 50 },
+        'gateway+redis': { cpuMsPerChunk: 0.1, redisCommandsPerChunk: 0.7, redisCpuMsPerChunk: 0.007 },
+        'gateway+redis@50/s': { redisCommandsPerChunk: 0.4 },
+      },
+    };
+    const m = sizing.inputs(run);
+    expect(m.overhead).toBeCloseTo(20, 6);
+    expect(m.redisMsPerCommand).toBeCloseTo(0.01, 9);
+    const f = sizing.fleet(m, 10_000, 30);
+    expect(f.streamsPerPod).toBeCloseTo(233.33, 1);
+    expect(f.pods).toBe(43);
+    // Per token: 10 XADDs/s ÷ 30 tokens/s + 20 per answer of 500 tokens = 0.3733; × 300,000 tokens/s.
+    expect(f.commandsPerSec).toBeCloseTo(112_000, 0);
+    expect(f.shards).toBe(2); // 70,000 commands/s per shard
+    // Live 10,000 + 600 finishing per second × 300 s kept = 190,000 streams × 500 tokens × 300 bytes.
+    expect(f.retainedBytes).toBeCloseTo(190_000 * 500 * 300, -3);
+    expect(f.egressText).toBe(300_000 * 50 * 8);
+    expect(sizing.renderSizing({ date: run.date, targets: { gateway: run.targets.gateway } })).toContain('lacks redisGatewayCpu');
+  });
+
   /** Pages an operator reads besides performance.md, which must link to it rather than repeat it. */
   const otherPages = [
     'README.md',
@@ -61,8 +97,13 @@ describe('performance figures', () => {
   ];
 
   it.each(otherPages)('%s repeats no measured figure', (page) => {
-    const text = read(page);
+    // Generated sections (operations.md's sizing) are renders of the recorded run, not retyped figures.
+    const text = read(page).replace(new RegExp(`${escape(sizing.BEGIN)}[\\s\\S]*?${escape(sizing.END)}`), '');
     const found = RETYPED.map((pattern) => pattern.exec(text)?.[0]).filter(Boolean);
     expect(found).toEqual([]);
   });
 });
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
