@@ -14,7 +14,7 @@ const { execFileSync } = require('node:child_process');
 const { parseArgs } = require('./lib/cli');
 const { pin, requirePinning, startServer, stopProcess } = require('./lib/children');
 const { startRelay } = require('./lib/relays');
-const { startRedis } = require('./lib/redis');
+const { startRedis, startRedisCluster } = require('./lib/redis');
 const { readCpuTimes, cpuBusy } = require('./lib/proc');
 const { selectPhases } = require('./phases');
 const { writeResults } = require('./lib/results');
@@ -37,7 +37,7 @@ function preflight(opts) {
  * Redis log, and for each --baseline / --variant the same two; `ab` pairs each with what it is
  * compared to (a baseline: this build against it; a variant: it against this build).
  */
-function relayDefs(opts, redis) {
+function relayDefs(opts, redis, cluster) {
   const defs = [{ name: 'control', kind: 'control' }, { name: 'bare', kind: 'bare' }];
   const ab = [];
   const gateway = (name, main, env) => {
@@ -50,6 +50,8 @@ function relayDefs(opts, redis) {
   if (opts.text) defs.push({ name: 'gateway-text', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv }, client: { format: 'text' } });
   // The Redis log at 50 chunks/s per stream (issue 23's second rate): a third of the streams, so the
   // chunks per second through the relay stay near the default load's and neither CPU saturates.
+  // The same log on a Redis Cluster (issue 26): its commands and CPU summed over the primaries.
+  if (cluster) defs.push({ name: 'gateway+cluster', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv }, redis: cluster });
   if (redis) defs.push({ name: 'gateway+redis@50/s', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv }, redis, client: { interval: 20, streams: Math.max(1, Math.round(opts.streams / 3)) } });
   for (const b of opts.baselines) gateway(b.name, b.main, {});
   for (const v of opts.variants) gateway(v.name, opts.main, v.env);
@@ -96,7 +98,8 @@ async function main() {
   log(`bench: ${info.date}, ${info.nproc} CPUs, kernel ${info.kernel}, CPUs busy before start ${JSON.stringify(info.busyPctBeforeRun)} %; relays ${opts.pin ? `pinned to CPU ${RELAY_CPU}, harness to CPU ${HARNESS_CPU}` : 'NOT pinned (--no-pin)'}`);
   const upstream = await startServer('upstream', 'upstream.js');
   const redis = opts.redis ? await startRedis() : null;
-  const { defs, ab } = relayDefs(opts, redis);
+  const cluster = opts.redis && opts.cluster ? await startRedisCluster() : null;
+  const { defs, ab } = relayDefs(opts, redis, cluster);
   const relays = {};
   for (const def of defs) relays[def.name] = await startRelay(def, upstream.port, opts.pin ? RELAY_CPU : null);
   const ctx = { opts, log, upstream, relays, ab, relayNames: defs.map((d) => d.name), redisNames: defs.filter((d) => d.redis).map((d) => d.name), settle: () => sleep(opts.settleMs) };
@@ -106,7 +109,7 @@ async function main() {
     const t0 = Date.now();
     results[phase.name] = { ...(await phase.run(ctx)), seconds: Math.round((Date.now() - t0) / 1000) };
   }
-  for (const child of [...Object.values(relays), upstream, redis && redis.child]) await stopProcess(child, 1000);
+  for (const child of [...Object.values(relays), upstream, ...(redis ? redis.children : []), ...(cluster ? cluster.children : [])]) await stopProcess(child, 1000);
   const problems = phases.flatMap((p) => p.check(results[p.name], ctx));
   const defsOut = defs.map(({ redis: r, main, ...d }) => ({ ...d, main: main && path.relative(process.cwd(), main), redis: Boolean(r) }));
   writeResults(opts.out, { machine: info, options: { ...opts, help: undefined }, pinned: opts.pin, targets: defsOut, ab, results, problems }, phases);

@@ -68,6 +68,7 @@ function inputs(run, a = ASSUMPTIONS) {
   const missing = Object.keys(need).filter((k) => typeof need[k] !== 'number');
   if (missing.length) return { missing };
   const textBytes = t['gateway-text']?.wireBytesPerToken;
+  const cluster = t['gateway+cluster'];
   const overheads = Object.entries(a.benchRates)
     .filter(([name]) => typeof t[name]?.redisCommandsPerChunk === 'number')
     .map(([name, rate]) => overheadPerStream(t[name].redisCommandsPerChunk, rate, a));
@@ -77,6 +78,8 @@ function inputs(run, a = ASSUMPTIONS) {
     // The larger of the measured overheads (at 20 and at 50 chunks/s): the model errs high.
     overhead: Math.max(...overheads),
     redisMsPerCommand: need.redisCpu / need.redisCommands,
+    clusterCommands: cluster?.redisCommandsPerChunk,
+    clusterCpu: cluster?.redisCpuMsPerChunk,
   };
 }
 
@@ -115,7 +118,10 @@ function renderSizing(run, a = ASSUMPTIONS) {
       `${m.redisGatewayCpu.toFixed(3)} CPU-ms, Redis ${m.redisCpu.toFixed(3)} CPU-ms over ${m.redisCommands.toFixed(2)} commands ` +
       `(${(m.redisMsPerCommand * 1000).toFixed(1)} µs per command); ${fmtInt(m.overhead)} commands per stream besides the XADDs of its ` +
       `${a.batchMs} ms windows; ${fmtInt(m.jsonBytes)} bytes per token on the wire in JSON frames` +
-      `${m.textBytes ? `, ${fmtInt(m.textBytes)} in compact frames` : ''}.`,
+      `${m.textBytes ? `, ${fmtInt(m.textBytes)} in compact frames` : ''}.` +
+      (typeof m.clusterCommands === 'number'
+        ? ` On a Redis Cluster of three primaries the same load costs ${m.clusterCommands.toFixed(2)} commands and ${m.clusterCpu.toFixed(3)} Redis CPU-ms per chunk (summed over the primaries; one Redis: ${m.redisCommands.toFixed(2)} and ${m.redisCpu.toFixed(3)}).`
+        : ' (This run has no Redis Cluster target: `npm run bench` records one.)'),
     '',
     `Extended on paper: a pod is one core planned at ${a.headroom * 100} % (its event loop), a Redis shard one primary at ${a.headroom * 100} % of its core ` +
       `(a replica beside each for failover, not counted) and ${fmtBytes(a.shardMemoryBytes)} of data; answers of ${a.answerTokens} tokens; finished streams kept ${a.retentionMs / 60_000} minutes ` +

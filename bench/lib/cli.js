@@ -14,6 +14,7 @@ const USAGE = `usage: node bench/run.js [options]          (npm run bench: the p
   --variant NAME:KEY=VALUE[,KEY=VALUE]   this build with extra environment (NODE_FLAGS=… goes on node's command line)
   --gateway-env KEY=VALUE   extra environment for every gateway (repeatable)
   --no-redis           leave out the Redis-log targets
+  --no-cluster         leave out gateway+cluster (the Redis log on a private 3-primary Redis Cluster)
   --no-text            leave out gateway-text (the gateway with compact frames, format "text")
   --no-pin             run unpinned (the figures are then not comparable with pinned ones)
   --out DIR            where results.json and summary.md go (default bench/results/<date-time>)
@@ -61,7 +62,7 @@ const number = (flag, v) => {
 };
 
 function parseArgs(argv) {
-  const o = { ...DEFAULTS, ...(argv.includes('--smoke') ? { ...SMOKE, smoke: true } : {}), main: path.join(ROOT, 'dist', 'main.js'), gatewayEnv: {}, baselines: [], variants: [], redis: true, text: true, pin: true, quiet: false };
+  const o = { ...DEFAULTS, ...(argv.includes('--smoke') ? { ...SMOKE, smoke: true } : {}), main: path.join(ROOT, 'dist', 'main.js'), gatewayEnv: {}, baselines: [], variants: [], redis: true, cluster: true, text: true, pin: true, quiet: false };
   const set = { '--reps': 'reps', '--streams': 'streams', '--chunks': 'chunks', '--interval': 'interval' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -76,6 +77,7 @@ function parseArgs(argv) {
       o.gatewayEnv[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
     } else if (a === '--no-redis') o.redis = false;
     else if (a === '--no-text') o.text = false;
+    else if (a === '--no-cluster') o.cluster = false;
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--out') o.out = path.resolve(val());
     else if (a === '--levels') o.sweep = { ...o.sweep, levels: val().split(',').map((v) => number(a, v)) };

@@ -48,7 +48,7 @@ function gatewayEnv(port, upstreamPort, extra) {
 
 async function startGateway(def, upstreamPort, cpu) {
   const port = await freePort(HOST);
-  const env = gatewayEnv(port, upstreamPort, { ...def.env, ...(def.redis ? { REDIS_URL: def.redis.url } : {}) });
+  const env = gatewayEnv(port, upstreamPort, { ...def.env, ...(def.redis ? def.redis.env : {}) });
   // NODE_FLAGS (a variant's): V8 flags NODE_OPTIONS refuses, passed on node's command line.
   const flags = (env.NODE_FLAGS || '').split(/\s+/).filter(Boolean);
   delete env.NODE_FLAGS;
