@@ -12,7 +12,10 @@
  * JSON-parse each `data:` line), the floor every relay's latency is compared with.
  *
  * config: { target, url, mode: 'stream'|'idle', streams, perSocket, rounds, chunks, interval,
- *   rampMs, connectConcurrency, timeoutMs, thinkMs, format }
+ *   rampMs, connectConcurrency, timeoutMs, thinkMs, format, deflate }
+ *
+ * `deflate: true` (gateway only) offers permessage-deflate, which the gateway accepts with
+ * `WS_PERMESSAGE_DEFLATE=true`: bytes per token are then the compressed bytes on the socket.
  *
  * `format: "text"` (gateway only, issue 23) asks for compact content deltas (`{"t":"d",…}`) and
  * the upstream's content chunks without bench fields (they would keep every chunk whole): chunks
@@ -117,7 +120,7 @@ class Socket {
 
   open() {
     return new Promise((settle) => {
-      const ws = (this.ws = new WebSocket(cfg.url, { perMessageDeflate: false, handshakeTimeout: 15_000 }));
+      const ws = (this.ws = new WebSocket(cfg.url, { perMessageDeflate: cfg.deflate === true, handshakeTimeout: 15_000 }));
       ws.on('message', (data) => this.onMessage(data, settle));
       ws.on('error', (err) => {
         if (!this.ready) countError(`connect:${err.code || err.message}`);

@@ -48,6 +48,8 @@ function relayDefs(opts, redis, cluster) {
   // The same build with the load client asking for compact frames (format "text", issue 23): what a
   // token costs on the wire and in CPU when the SDK's default is on. In-memory log only.
   if (opts.text) defs.push({ name: 'gateway-text', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv }, client: { format: 'text' } });
+  // JSON frames over permessage-deflate (opt-in for clients that offer it): its CPU and bytes per token.
+  if (opts.text) defs.push({ name: 'gateway-deflate', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv, WS_PERMESSAGE_DEFLATE: 'true' }, client: { deflate: true } });
   // The Redis log at 50 chunks/s per stream (issue 23's second rate): a third of the streams, so the
   // chunks per second through the relay stay near the default load's and neither CPU saturates.
   // The same log on a Redis Cluster (issue 26): its commands and CPU summed over the primaries.

@@ -15,7 +15,7 @@ const USAGE = `usage: node bench/run.js [options]          (npm run bench: the p
   --gateway-env KEY=VALUE   extra environment for every gateway (repeatable)
   --no-redis           leave out the Redis-log targets
   --no-cluster         leave out gateway+cluster (the Redis log on a private 3-primary Redis Cluster)
-  --no-text            leave out gateway-text (the gateway with compact frames, format "text")
+  --no-text            leave out gateway-text and gateway-deflate (compact frames; JSON frames over permessage-deflate)
   --no-pin             run unpinned (the figures are then not comparable with pinned ones)
   --out DIR            where results.json and summary.md go (default bench/results/<date-time>)
   --levels 1,100,…     sweep levels (default 1,100,500,1000,2000)   --idle N   idle sockets (default 10000)

@@ -18,6 +18,7 @@ const TARGETS = [
   ['control', 'naive relay'],
   ['gateway+redis', 'gateway + Redis log'],
   ['gateway-text', 'gateway, compact frames (format "text")'],
+  ['gateway-deflate', 'gateway, JSON frames over permessage-deflate'],
   ['gateway+cluster', 'gateway + Redis log on a Redis Cluster (3 primaries)'],
   ['gateway+redis@50/s', 'gateway + Redis log, 50 chunks/s per stream (a third of the streams)'],
 ];

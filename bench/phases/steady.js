@@ -15,6 +15,7 @@ function pairsFor(names, ab) {
     ['gateway ÷ naive relay, CPU per chunk', 'gateway', 'control', 'cpu'],
     ['gateway-text ÷ bare relay, CPU per chunk', 'gateway-text', 'bare', 'cpu'],
     ['gateway-text ÷ gateway, CPU per chunk', 'gateway-text', 'gateway', 'cpu'],
+    ['gateway-deflate ÷ gateway, CPU per chunk', 'gateway-deflate', 'gateway', 'cpu'],
     ['bare ÷ naive relay, CPU per chunk', 'bare', 'control', 'cpu'],
     ['Redis log ÷ in-memory log, CPU per chunk (Redis server included)', 'gateway+redis', 'gateway', 'cost'],
     ['Redis log ÷ in-memory log, gateway CPU only', 'gateway+redis', 'gateway', 'cpu'],
