@@ -4,8 +4,9 @@
  * only same-origin scripts and styles.
  */
 import { Conversation, createClient, type ConnectionState, type ConversationMessage, type FrameRecord } from '@holysheep/stream-client';
-import { describeConnection, describeError, type NextStep } from './friendly-errors';
-import { renderMarkdown } from './markdown';
+import { AnswerBody } from './answer-body';
+import { describeConnection, describeError, describeOutage, type Friendly } from './friendly-errors';
+import { onGrammarLoaded } from './highlight';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -14,6 +15,8 @@ const $ = <T extends HTMLElement>(id: string): T => {
 };
 
 const ui = {
+  app: $<HTMLElement>('app'),
+  menu: $<HTMLButtonElement>('menu'),
   status: $<HTMLElement>('status'),
   statusText: $<HTMLElement>('status-text'),
   retry: $<HTMLButtonElement>('retry-now'),
@@ -83,6 +86,8 @@ function renderConnection(state: ConnectionState): void {
   ui.retry.hidden = !badge.retry;
   ui.retry.textContent = state.status === 'closed' ? 'Reconnect' : 'Retry now';
   ui.drop.disabled = state.status !== 'open';
+  // The answer being written says it too (its outage notice), countdown included.
+  scheduleRender();
   // The countdown ticks while a reconnect is scheduled.
   if (state.status === 'reconnecting' && badgeTimer === undefined) badgeTimer = setInterval(() => renderConnection(client.state), 500);
   if (state.status !== 'reconnecting' && badgeTimer !== undefined) {
@@ -160,6 +165,10 @@ function applySettings(): void {
 interface Rendered {
   root: HTMLElement;
   body: HTMLElement;
+  /** An assistant's Markdown, drawn incrementally. */
+  markdown?: AnswerBody;
+  /** An assistant's notice while its connection is down: a live region, and "Retry now". */
+  outage?: { root: HTMLElement; text: HTMLElement; countdown: HTMLElement; retry: HTMLButtonElement };
   meta?: HTMLElement;
   stats?: HTMLElement;
   problem?: HTMLElement;
@@ -174,6 +183,11 @@ let renderScheduled = false;
 let forceScroll = false;
 
 conversation.subscribe(() => scheduleRender());
+// A code language's grammar arrived: the answers that use it are drawn again (their other blocks are kept).
+onGrammarLoaded(() => {
+  for (const view of rendered.values()) view.bodyKey = undefined;
+  scheduleRender();
+});
 
 function scheduleRender(): void {
   if (renderScheduled) return;
@@ -235,6 +249,7 @@ function assistantView(): Rendered {
   root.setAttribute('aria-label', 'Assistant');
   const body = document.createElement('div');
   body.className = 'markdown';
+  const outage = outageView();
   const problem = document.createElement('div');
   problem.className = 'problem';
   problem.hidden = true;
@@ -245,8 +260,37 @@ function assistantView(): Rendered {
   const actions = document.createElement('span');
   actions.className = 'msg-actions';
   meta.append(stats, actions);
-  root.append(body, problem, meta);
-  return { root, body, meta, stats, problem, actions };
+  root.append(body, outage.root, problem, meta);
+  return { root, body, markdown: new AnswerBody(body), outage, meta, stats, problem, actions };
+}
+
+/**
+ * The notice under an answer whose connection is down. Its live region stays in the page, empty,
+ * while all is well: one that appears with its text already in it may not be announced.
+ */
+function outageView(): NonNullable<Rendered['outage']> {
+  const root = document.createElement('div');
+  root.className = 'outage';
+  const live = document.createElement('p');
+  live.setAttribute('role', 'status');
+  const text = document.createElement('span');
+  const countdown = document.createElement('span');
+  countdown.setAttribute('aria-hidden', 'true');
+  live.append(text, countdown);
+  const retry = button('Retry now', 'reconnect', 'Reconnect now');
+  retry.hidden = true;
+  root.append(live, retry);
+  return { root, text, countdown, retry };
+}
+
+function updateOutage(view: Rendered, message: ConversationMessage): void {
+  const waiting = message.status === 'pending' || message.status === 'streaming';
+  const outage = waiting ? describeOutage(client.state, Date.now()) : undefined;
+  const parts = view.outage!;
+  parts.root.dataset.active = String(outage !== undefined);
+  if (parts.text.textContent !== (outage?.text ?? '')) parts.text.textContent = outage?.text ?? '';
+  if (parts.countdown.textContent !== (outage?.countdown ?? '')) parts.countdown.textContent = outage?.countdown ?? '';
+  parts.retry.hidden = !outage?.retry;
 }
 
 function updateAssistant(view: Rendered, message: ConversationMessage, isLast: boolean): void {
@@ -256,12 +300,14 @@ function updateAssistant(view: Rendered, message: ConversationMessage, isLast: b
   view.root.setAttribute('aria-busy', String(message.status === 'pending' || message.status === 'streaming'));
 
   const waiting = message.status === 'pending' || message.status === 'streaming';
-  const bodyKey = message.content ? `t${message.content}` : waiting ? 'waiting' : 'empty';
+  // The cursor is drawn while the answer streams: the key changes when it stops, too.
+  const bodyKey = message.content ? `${waiting ? 's' : 'e'}${message.content}` : waiting ? 'waiting' : 'empty';
   if (view.bodyKey !== bodyKey) {
     view.bodyKey = bodyKey;
-    // Safe: renderMarkdown escapes every tag of the model's text (markdown-it, html: false).
-    view.body.innerHTML = message.content ? renderMarkdown(message.content) : waiting ? '<p class="thinking">Thinking…</p>' : '';
+    if (message.content) view.markdown!.show(message.content, waiting);
+    else view.markdown!.showPlaceholder(waiting ? thinking() : undefined);
   }
+  updateOutage(view, message);
 
   view.stats!.textContent = statsText(message);
 
@@ -270,7 +316,7 @@ function updateAssistant(view: Rendered, message: ConversationMessage, isLast: b
   if (message.status === 'error' && message.error) {
     const friendly = describeError(message.error);
     view.problem!.hidden = false;
-    view.problem!.replaceChildren(textSpan(friendly.text), ...nextStepButtons(friendly.next, isLast));
+    view.problem!.replaceChildren(textSpan(friendly.text), ...nextStepButtons(friendly, isLast));
   } else if (message.status === 'cancelled') {
     view.problem!.hidden = false;
     view.problem!.replaceChildren(textSpan(message.content ? 'Stopped — the answer above is incomplete.' : 'Stopped before the answer began.'));
@@ -278,12 +324,13 @@ function updateAssistant(view: Rendered, message: ConversationMessage, isLast: b
     view.problem!.hidden = true;
   }
 
-  const actionsKey = `${ended}|${isLast}|${message.content.length > 0}`;
+  const actionsKey = `${ended}|${isLast}|${message.content.length > 0}|${message.status}`;
   if (view.actions!.dataset.key !== actionsKey) {
     view.actions!.dataset.key = actionsKey;
     const buttons: HTMLButtonElement[] = [];
     if (ended && message.content) buttons.push(button('Copy', 'copy-answer', 'Copy answer'));
-    if (ended && isLast) buttons.push(button('Regenerate', 'regenerate', 'Regenerate answer'));
+    // A failed answer offers "Try again" with its message instead: one button for one action.
+    if (ended && isLast && message.status !== 'error') buttons.push(button('Regenerate', 'regenerate', 'Regenerate answer'));
     view.actions!.replaceChildren(...buttons);
   }
 
@@ -328,17 +375,20 @@ function button(label: string, action: string, ariaLabel?: string): HTMLButtonEl
   return el;
 }
 
-function nextStepButtons(next: NextStep, isLast: boolean): HTMLButtonElement[] {
-  switch (next) {
-    case 'regenerate':
-      return isLast ? [button('Try again', 'regenerate')] : [];
-    case 'settings':
-      return [button('Open settings', 'open-settings')];
-    case 'reconnect':
-      return [button('Reconnect', 'reconnect')];
-    case 'none':
-      return [];
-  }
+function thinking(): HTMLElement {
+  const p = document.createElement('p');
+  p.className = 'thinking';
+  p.textContent = 'Thinking…';
+  return p;
+}
+
+/** The step to take first, if any, then "Try again" (only the last answer can be asked again). */
+function nextStepButtons(friendly: Friendly, isLast: boolean): HTMLButtonElement[] {
+  const buttons: HTMLButtonElement[] = [];
+  if (friendly.step === 'settings') buttons.push(button('Open settings', 'open-settings'));
+  if (friendly.step === 'reconnect') buttons.push(button('Reconnect', 'reconnect'));
+  if (friendly.retry && isLast) buttons.push(button('Try again', 'regenerate'));
+  return buttons;
 }
 
 // Buttons inside messages, by delegation (no inline handlers: the CSP forbids them).
@@ -365,6 +415,7 @@ ui.output.addEventListener('click', (event) => {
       ui.prompt.focus();
       return;
     case 'open-settings':
+      setMenu(true);
       ui.settings.open = true;
       ui.settings.querySelector<HTMLElement>('summary')?.focus();
       return;
@@ -393,6 +444,15 @@ async function copyText(text: string, trigger: HTMLButtonElement, label: string)
   trigger.textContent = ok ? 'Copied' : 'Copy failed';
   setTimeout(() => (trigger.textContent = label), 1500);
 }
+
+// ------------------------------------------------------------------------------------ phone menu
+
+/** On a narrow screen the actions and panels fold behind "Menu" (CSS hides them; this opens them). */
+function setMenu(open: boolean): void {
+  ui.app.dataset.menu = open ? 'open' : 'closed';
+  ui.menu.setAttribute('aria-expanded', String(open));
+}
+ui.menu.addEventListener('click', () => setMenu(ui.menu.getAttribute('aria-expanded') !== 'true'));
 
 // ------------------------------------------------------------------------------------ composer
 
