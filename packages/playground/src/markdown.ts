@@ -77,9 +77,13 @@ export function renderBlocks(source: string, previous: readonly Block[] = []): B
   const references = env.references ? JSON.stringify(env.references) : '';
   const lines = source.split('\n');
   const known = new Map(previous.map((block) => [block.key, block.html]));
-  return topLevelGroups(tokens).map((group) => {
+  const groups = topLevelGroups(tokens);
+  return groups.map((group, index) => {
     const [start, end] = group[0]!.map ?? [0, 0];
-    const key = `${lines.slice(start, end).join('\n')}\u0000${references}\u0000${grammarsReady(group)}`;
+    // The last block's source runs to the end of the text: a newline typed after an open code
+    // block's last line is in its content, not in its lines.
+    const text = (index === groups.length - 1 ? lines.slice(start) : lines.slice(start, end)).join('\n');
+    const key = `${text}\u0000${references}\u0000${grammarsReady(group)}`;
     return { key, html: known.get(key) ?? md.renderer.render(group, md.options, env) };
   });
 }
