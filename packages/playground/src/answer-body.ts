@@ -23,6 +23,8 @@ export class AnswerBody {
   /** Draws `source` as Markdown, with the cursor at its end when `streaming`. */
   show(source: string, streaming: boolean): void {
     this.removeCursor();
+    // Nothing drawn yet: whatever is there is a placeholder ("Thinking…").
+    if (this.blocks.length === 0) this.element.replaceChildren();
     const next = renderBlocks(source, this.blocks);
     let same = 0;
     while (same < next.length && same < this.blocks.length && next[same]!.key === this.blocks[same]!.key) same++;
