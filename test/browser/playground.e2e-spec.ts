@@ -466,6 +466,8 @@ describe('playground in Chromium (e2e)', () => {
       expect({ stop: stop.after, ...report }).toMatchObject({ stop: stop.after, count: 1, in: stop.in, sameLine: true, styled: 0 });
       expect(report.textAfter!.trim()).toBe('');
       expect(stop.shows.endsWith(report.textBefore!.slice(-4))).toBe(true);
+      // Remember the first heading's node: blocks already written are kept, not drawn again per chunk.
+      if (stop === stops[0]) await page.evaluate(() => ((window as unknown as { heading: Element }).heading = document.querySelector('.msg-assistant:last-child .markdown h2')!));
     }
     await call.event(chunk({}, 'stop'));
     await call.event('[DONE]');
@@ -475,6 +477,7 @@ describe('playground in Chromium (e2e)', () => {
 
     const body = lastAnswer(page).locator('.markdown');
     expect(await body.locator('h2').first().textContent()).toBe('Markdown at a glance');
+    expect(await body.locator('h2').first().evaluate((h2) => h2 === (window as unknown as { heading: Element }).heading)).toBe(true);
     expect(await body.locator('table th').allTextContents()).toEqual(['Syntax', 'Gives', 'Example']);
     expect(await body.locator('table tbody tr').count()).toBe(3);
     expect(await body.locator('pre code.hljs.language-ts span.hljs-keyword').first().textContent()).toBe('interface');
