@@ -277,7 +277,7 @@ function outageView(): NonNullable<Rendered['outage']> {
   const countdown = document.createElement('span');
   countdown.setAttribute('aria-hidden', 'true');
   live.append(text, countdown);
-  const retry = button('Retry now', 'reconnect', 'Reconnect now');
+  const retry = button('Retry now', 'reconnect');
   retry.hidden = true;
   root.append(live, retry);
   return { root, text, countdown, retry };
@@ -311,18 +311,9 @@ function updateAssistant(view: Rendered, message: ConversationMessage, isLast: b
 
   view.stats!.textContent = statsText(message);
 
-  // The problem line: plain language and a next step.
+  updateProblem(view, message, isLast);
+
   const ended = message.status !== 'pending' && message.status !== 'streaming';
-  if (message.status === 'error' && message.error) {
-    const friendly = describeError(message.error);
-    view.problem!.hidden = false;
-    view.problem!.replaceChildren(textSpan(friendly.text), ...nextStepButtons(friendly, isLast));
-  } else if (message.status === 'cancelled') {
-    view.problem!.hidden = false;
-    view.problem!.replaceChildren(textSpan(message.content ? 'Stopped — the answer above is incomplete.' : 'Stopped before the answer began.'));
-  } else {
-    view.problem!.hidden = true;
-  }
 
   const actionsKey = `${ended}|${isLast}|${message.content.length > 0}|${message.status}`;
   if (view.actions!.dataset.key !== actionsKey) {
@@ -335,6 +326,26 @@ function updateAssistant(view: Rendered, message: ConversationMessage, isLast: b
   }
 
   if (previous && (previous.status === 'pending' || previous.status === 'streaming') && ended) announce(message, view);
+}
+
+/**
+ * The problem line: plain language and a next step. Drawn again only when it changes: the page
+ * renders on every countdown tick, and a rebuilt button would lose the keyboard focus.
+ */
+function updateProblem(view: Rendered, message: ConversationMessage, isLast: boolean): void {
+  const key = `${message.status}|${message.error?.code}|${message.error?.retryAfterMs}|${isLast}|${message.content.length > 0}`;
+  if (view.problem!.dataset.key === key) return;
+  view.problem!.dataset.key = key;
+  if (message.status === 'error' && message.error) {
+    const friendly = describeError(message.error);
+    view.problem!.hidden = false;
+    view.problem!.replaceChildren(textSpan(friendly.text), ...nextStepButtons(friendly, isLast));
+  } else if (message.status === 'cancelled') {
+    view.problem!.hidden = false;
+    view.problem!.replaceChildren(textSpan(message.content ? 'Stopped — the answer above is incomplete.' : 'Stopped before the answer began.'));
+  } else {
+    view.problem!.hidden = true;
+  }
 }
 
 function statsText(message: ConversationMessage): string {
