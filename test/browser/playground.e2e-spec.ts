@@ -572,6 +572,37 @@ describe('playground in Chromium (e2e)', () => {
     }
   });
 
+  it('keeps the keyboard focus on "Try again" while the page redraws for a reconnect countdown', async () => {
+    if (!browser) return;
+    const proxy = await TcpProxy.start(gateway.port);
+    try {
+      const watched = await openPage(browser, `http://127.0.0.1:${proxy.port}/`);
+      opened.push(watched);
+      const { page } = watched;
+      await page.waitForSelector('#status[data-state="open"]');
+      await page.fill('#prompt', 'fail, then lose the connection');
+      await page.keyboard.press('Enter');
+      (await upstream.nextCall()).json(503, { error: { message: 'overloaded', type: 'server_error', param: null, code: null } });
+      const tryAgain = lastAnswer(page).locator('.problem button[data-action="regenerate"]');
+      await tryAgain.focus();
+      proxy.target = 1;
+      proxy.cut();
+      // Two different countdown texts: the page has been drawn again at least twice since.
+      const seen = new Set<string>();
+      while (seen.size < 2) {
+        await page.waitForFunction((known) => {
+          const text = document.getElementById('status-text')!.textContent!;
+          return /^Reconnecting in \d+ s$/.test(text) && !known.includes(text);
+        }, [...seen], { timeout: 20_000 });
+        seen.add((await page.locator('#status-text').textContent())!);
+      }
+      expect(await tryAgain.evaluate((el) => el === document.activeElement)).toBe(true);
+      watched.problems.splice(0, watched.problems.length, ...watched.problems.filter((p) => !/WebSocket connection to .* failed/.test(p)));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('folds the header and panels on a phone: the conversation gets most of the screen', async () => {
     if (!browser) return;
     const page = await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
