@@ -350,6 +350,8 @@ describe('playground in Chromium (e2e)', () => {
     await page.keyboard.press('Enter');
     (await upstream.nextCall()).json(503, { error: { message: 'overloaded', type: 'server_error', param: null, code: null } });
     await page.waitForSelector('.msg-assistant:last-child[data-status="error"]');
+    // Highlighted code too: its colours must keep their contrast in both schemes.
+    await page.waitForSelector('.msg-assistant pre code.hljs .hljs-keyword');
     await page.click('#settings summary');
     await page.click('#devtools summary');
     await screenshot(page, `panels-open-${colorScheme}`);
