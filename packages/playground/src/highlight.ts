@@ -98,6 +98,11 @@ export function highlight(code: string, lang: string): string | undefined {
     void loadGrammar(grammar);
     return undefined;
   }
-  // ignoreIllegals: half-written code (mid-stream) is highlighted as well as it can be, not refused.
-  return hljs.highlight(code, { language: grammar, ignoreIllegals: true }).value;
+  try {
+    // ignoreIllegals: half-written code (mid-stream) is highlighted as well as it can be, not refused.
+    return hljs.highlight(code, { language: grammar, ignoreIllegals: true }).value;
+  } catch {
+    // A grammar that trips on some input costs that block its colours, not the answer its text.
+    return undefined;
+  }
 }
