@@ -294,6 +294,9 @@ describe('playground in Chromium (e2e)', () => {
       await page.waitForFunction(() => /^Reconnecting in \d+ s$/.test(document.getElementById('status-text')!.textContent!), undefined, { timeout: 20_000 });
       expect(await page.isVisible('#retry-now')).toBe(true);
       await screenshot(page, 'reconnecting');
+      // "Retry now" goes when less than a second is left (the SDK then tries on its own): click it
+      // with more than two seconds to go, so the click is what reconnects.
+      await page.waitForFunction(() => /^Reconnecting in ([3-9]|\d\d+) s$/.test(document.getElementById('status-text')!.textContent!), undefined, { timeout: 40_000 });
       proxy.target = gateway.port;
       await page.click('#retry-now');
       await page.waitForSelector('#status[data-state="open"]');
@@ -541,8 +544,14 @@ describe('playground in Chromium (e2e)', () => {
       proxy.cut();
       // While the gateway is unreachable the answer keeps being written upstream.
       await call.event(chunk({ content: 'During the outage. ' }));
+      // The sentence with its countdown, and "Retry now" beside it (one snapshot of the page: the
+      // button goes when less than a second is left).
       await page.waitForFunction(
-        () => /^Connection lost — reconnecting in \d+ s…$/.test(document.querySelector('.msg-assistant:last-child .outage [role="status"]')?.textContent ?? ''),
+        () => {
+          const outage = document.querySelector('.msg-assistant:last-child .outage');
+          const retry = outage?.querySelector<HTMLElement>('button[data-action="reconnect"]');
+          return /^Connection lost — reconnecting in \d+ s…$/.test(outage?.querySelector('[role="status"]')?.textContent ?? '') && retry?.offsetParent !== null;
+        },
         undefined,
         { timeout: 20_000 },
       );
@@ -555,9 +564,9 @@ describe('playground in Chromium (e2e)', () => {
       expect(await notice.locator('[aria-hidden="true"]').textContent()).toMatch(/^ in \d+ s…$/);
       await screenshot(page, 'outage-inline');
 
+      // The SDK's next attempt reaches the gateway again (within the countdown just shown), and resumes.
       proxy.target = gateway.port;
-      await lastAnswer(page).locator('.outage button[data-action="reconnect"]').click();
-      await page.waitForSelector('#status[data-state="open"]');
+      await page.waitForSelector('#status[data-state="open"]', { timeout: 30_000 });
       await page.waitForSelector('.msg-assistant:last-child .outage[data-active="false"]', { state: 'attached' });
       expect(await notice.textContent()).toBe('');
       await call.event(chunk({ content: 'After it.' }, 'stop'));
