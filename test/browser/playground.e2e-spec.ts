@@ -472,6 +472,7 @@ describe('playground in Chromium (e2e)', () => {
       expect(report.textAfter!.trim()).toBe('');
       expect(stop.shows.endsWith(report.textBefore!.slice(-4))).toBe(true);
       // Remember the first heading's node: blocks already written are kept, not drawn again per chunk.
+      if (stop === stops[2]) await screenshot(page, 'cursor-in-code');
       if (stop === stops[0]) await page.evaluate(() => ((window as unknown as { heading: Element }).heading = document.querySelector('.msg-assistant:last-child .markdown h2')!));
     }
     await call.event(chunk({}, 'stop'));
