@@ -111,6 +111,9 @@ describe('playground in Chromium (e2e)', () => {
     expect(await lastAnswer(page).locator('.stats').textContent()).toMatch(/first token \d+ ms · [\d.]+ tokens\/s · 3 tokens/);
     // The screen reader hears the whole answer once it completes.
     await page.waitForFunction(() => document.getElementById('announcer')!.textContent!.startsWith('Answer complete. Streaming, explained'));
+    // Read out without the code block's header ("js", "Copy code").
+    expect(await page.locator('#announcer').textContent()).toContain('second point\n\nconst socket = new WebSocket(url);');
+    expect(await page.locator('#announcer').textContent()).not.toContain('Copy code');
     await screenshot(page, 'chat-light');
 
     // Copy buttons: the code block's, and the answer's.

@@ -362,12 +362,19 @@ function statsText(message: ConversationMessage): string {
 
 function announce(message: ConversationMessage, view: Rendered): void {
   let text: string;
-  if (message.status === 'done') text = `Answer complete. ${view.body.textContent?.trim() ?? ''}`;
+  if (message.status === 'done') text = `Answer complete. ${spokenText(view.body)}`;
   else if (message.status === 'cancelled') text = 'Stopped.';
   else text = message.error ? describeError(message.error).text : 'The answer failed.';
   // Re-setting the same text would not be announced again.
   ui.announcer.textContent = '';
   setTimeout(() => (ui.announcer.textContent = text.slice(0, 4000)), 50);
+}
+
+/** An answer's text as read out: without its code blocks' headers (the language, "Copy code"). */
+function spokenText(body: HTMLElement): string {
+  const copy = body.cloneNode(true) as HTMLElement;
+  for (const head of copy.querySelectorAll('.code-head')) head.remove();
+  return copy.textContent?.trim() ?? '';
 }
 
 function textSpan(text: string): HTMLSpanElement {
