@@ -7,6 +7,7 @@ import { Conversation, createClient, type ConnectionState, type ConversationMess
 import { AnswerBody } from './answer-body';
 import { describeConnection, describeError, describeOutage, type Friendly } from './friendly-errors';
 import { onGrammarLoaded } from './highlight';
+import { OutageNotice } from './outage-notice';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -167,8 +168,8 @@ interface Rendered {
   body: HTMLElement;
   /** An assistant's Markdown, drawn incrementally. */
   markdown?: AnswerBody;
-  /** An assistant's notice while its connection is down: a live region, and "Retry now". */
-  outage?: { root: HTMLElement; text: HTMLElement; countdown: HTMLElement; retry: HTMLButtonElement };
+  /** An assistant's notice while its connection is down. */
+  outage?: OutageNotice;
   meta?: HTMLElement;
   stats?: HTMLElement;
   problem?: HTMLElement;
@@ -249,7 +250,7 @@ function assistantView(): Rendered {
   root.setAttribute('aria-label', 'Assistant');
   const body = document.createElement('div');
   body.className = 'markdown';
-  const outage = outageView();
+  const outage = new OutageNotice(button('Retry now', 'reconnect'));
   const problem = document.createElement('div');
   problem.className = 'problem';
   problem.hidden = true;
@@ -264,34 +265,6 @@ function assistantView(): Rendered {
   return { root, body, markdown: new AnswerBody(body), outage, meta, stats, problem, actions };
 }
 
-/**
- * The notice under an answer whose connection is down. Its live region stays in the page, empty,
- * while all is well: one that appears with its text already in it may not be announced.
- */
-function outageView(): NonNullable<Rendered['outage']> {
-  const root = document.createElement('div');
-  root.className = 'outage';
-  const live = document.createElement('p');
-  live.setAttribute('role', 'status');
-  const text = document.createElement('span');
-  const countdown = document.createElement('span');
-  countdown.setAttribute('aria-hidden', 'true');
-  live.append(text, countdown);
-  const retry = button('Retry now', 'reconnect');
-  retry.hidden = true;
-  root.append(live, retry);
-  return { root, text, countdown, retry };
-}
-
-function updateOutage(view: Rendered, message: ConversationMessage): void {
-  const waiting = message.status === 'pending' || message.status === 'streaming';
-  const outage = waiting ? describeOutage(client.state, Date.now()) : undefined;
-  const parts = view.outage!;
-  parts.root.dataset.active = String(outage !== undefined);
-  if (parts.text.textContent !== (outage?.text ?? '')) parts.text.textContent = outage?.text ?? '';
-  if (parts.countdown.textContent !== (outage?.countdown ?? '')) parts.countdown.textContent = outage?.countdown ?? '';
-  parts.retry.hidden = !outage?.retry;
-}
 
 function updateAssistant(view: Rendered, message: ConversationMessage, isLast: boolean): void {
   const previous = view.message;
@@ -307,7 +280,8 @@ function updateAssistant(view: Rendered, message: ConversationMessage, isLast: b
     if (message.content) view.markdown!.show(message.content, waiting);
     else view.markdown!.showPlaceholder(waiting ? thinking() : undefined);
   }
-  updateOutage(view, message);
+  // Only an answer still being written is waiting for the connection.
+  view.outage!.show(waiting ? describeOutage(client.state, Date.now()) : undefined);
 
   view.stats!.textContent = statsText(message);
 
