@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 /**
- * Bundles the playground into dist/: one script (the SDK as a consumer gets it — its built
- * package, markdown-it and this page's code) and one stylesheet. The service's build copies dist/
+ * Bundles the playground into dist/: its script (the SDK as a consumer gets it — its built
+ * package, markdown-it, highlight.js's core and this page's code), one chunk per code language
+ * highlight.ts can load (an ES module loaded by `import()` the first time an answer uses that
+ * language: esbuild splits only ES modules, so the page loads a module script), and one
+ * stylesheet. Chunks are named by content hash, flat in dist/. The service's build copies dist/
  * to its own dist/playground/assets, which the gateway serves at /playground/; nothing is fetched
  * from anywhere else at run time. The page itself (public/index.html) is the service's: it boots
  * without this bundle and tells its visitor to build it.
@@ -20,7 +23,9 @@ await build({
   entryPoints: { playground: 'src/main.ts' },
   outdir: OUT,
   bundle: true,
-  format: 'iife',
+  format: 'esm',
+  splitting: true,
+  chunkNames: '[name]-[hash]',
   platform: 'browser',
   target: ['chrome100', 'firefox100', 'safari15'],
   minify: true,

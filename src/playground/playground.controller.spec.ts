@@ -8,6 +8,7 @@ import {
   PLAYGROUND_ASSETS_DIR,
   PLAYGROUND_HTML_PATH,
   PlaygroundController,
+  playgroundAssets,
 } from './playground.controller';
 
 /** Just enough of the config for the controller: the playground flag. */
@@ -67,7 +68,8 @@ describe('PlaygroundController', () => {
     for (const id of ['prompt', 'send', 'stop', 'model', 'temperature', 'max-tokens', 'system', 'token', 'output', 'status', 'log', 'drop', 'announcer']) {
       expect(html).toContain(`id="${id}"`);
     }
-    expect(html).toContain('<script defer src="/playground/playground.js"></script>');
+    // A module script: the bundle loads its code-language chunks with import().
+    expect(html).toContain('<script type="module" src="/playground/playground.js"></script>');
     expect(html).toContain('<link rel="stylesheet" href="/playground/playground.css">');
     // Nothing from anywhere else, and no inline code (the CSP would refuse it).
     expect(html).not.toMatch(/https?:\/\//);
@@ -78,13 +80,17 @@ describe('PlaygroundController', () => {
     // `npm test` builds first; the bundle is what `npm run build` produced.
     if (!existsSync(join(PLAYGROUND_ASSETS_DIR, 'playground.js'))) throw new Error('run `npm run build` first (npm test does)');
     const controller = new PlaygroundController(configWith(true));
-    for (const [name, type] of Object.entries(PLAYGROUND_ASSETS)) {
+    const served = playgroundAssets();
+    for (const name of Object.keys(PLAYGROUND_ASSETS)) expect(served).toHaveProperty([name]);
+    // The code-language chunks, each with its source map.
+    expect(Object.keys(served).filter((name) => /^typescript-\w+\.js(\.map)?$/.test(name))).toHaveLength(2);
+    for (const [name, type] of Object.entries(served)) {
       const { headers, res } = fakeResponse();
       expect(controller.asset(name, res as never)).toBe(readFileSync(join(PLAYGROUND_ASSETS_DIR, name), 'utf8'));
       expect(headers['content-type']).toBe(type);
     }
     const { res } = fakeResponse();
-    for (const name of ['../index.html', 'index.html', '..%2Fpackage.json', 'playground.ts']) {
+    for (const name of ['../index.html', 'index.html', '..%2Fpackage.json', 'playground.ts', 'typescript.js', 'x-ABCDEFGH.js.txt']) {
       expect(() => controller.asset(name, res as never)).toThrow(NotFoundException);
     }
   });
@@ -93,7 +99,20 @@ describe('PlaygroundController', () => {
     if (!existsSync(join(PLAYGROUND_ASSETS_DIR, 'playground.js'))) throw new Error('run `npm run build` first (npm test does)');
     const css = readFileSync(join(PLAYGROUND_ASSETS_DIR, 'playground.css'), 'utf8');
     expect(css).not.toMatch(/@import|url\(/);
-    const js = readFileSync(join(PLAYGROUND_ASSETS_DIR, 'playground.js'), 'utf8');
-    expect(js).not.toMatch(/\bimport\(|importScripts|new Worker/);
+    const served = playgroundAssets();
+    let imports = 0;
+    for (const name of Object.keys(served).filter((file) => file.endsWith('.js'))) {
+      const js = readFileSync(join(PLAYGROUND_ASSETS_DIR, name), 'utf8');
+      expect(js).not.toMatch(/importScripts|new Worker/);
+      // Modules import only the bundle's own files, beside them (served from /playground/).
+      const specifiers = [...js.matchAll(/\bimport\s*\(\s*([^)]*)\)|\b(?:import|export)\s*\{[^}]*\}\s*from\s*("[^"]*")/g)].map((m) => (m[1] ?? m[2])!);
+      for (const specifier of specifiers) {
+        expect(specifier).toMatch(/^"\.\/[\w.-]+"$/);
+        expect(served).toHaveProperty([specifier.slice(3, -1)]);
+        imports += 1;
+      }
+    }
+    // The grammars' import() calls, at least, were found and checked.
+    expect(imports).toBeGreaterThanOrEqual(17);
   });
 });

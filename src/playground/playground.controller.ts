@@ -1,6 +1,6 @@
 import { Controller, Get, Logger, NotFoundException, Param, Res } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response } from 'express';
 import type { GatewayConfig } from '../config/config.schema';
@@ -14,18 +14,42 @@ export const PLAYGROUND_HTML_PATH = join(__dirname, '..', '..', 'public', 'index
 
 /**
  * The page's script and stylesheet: the @holysheep/playground package (packages/playground: the SDK,
- * markdown-it and the page's code), which `npm run build` bundles and copies into
+ * markdown-it, highlight.js and the page's code), which `npm run build` bundles and copies into
  * dist/playground/assets/, found from src/ and dist/ alike.
  */
 export const PLAYGROUND_ASSETS_DIR = join(__dirname, '..', '..', 'dist', 'playground', 'assets');
 
-/** The files served under /playground/, and their types. Nothing else is ever read from disk. */
+/** The bundle's fixed files, and their types. */
 export const PLAYGROUND_ASSETS: Readonly<Record<string, string>> = {
   'playground.js': 'text/javascript; charset=utf-8',
   'playground.css': 'text/css; charset=utf-8',
   'playground.js.map': 'application/json; charset=utf-8',
   'playground.js.LEGAL.txt': 'text/plain; charset=utf-8',
 };
+
+/**
+ * The bundle's chunks (`typescript-OIX23AUF.js`: a code language's grammar, loaded by the page
+ * when an answer first uses it; shared code), named by content hash, and their source maps.
+ */
+export const PLAYGROUND_CHUNK = /^[a-z0-9_]+-[A-Z0-9]{8}\.js(\.map)?$/;
+
+/**
+ * The files served under /playground/ and their types: the fixed ones and the chunks found in
+ * the assets folder at startup. Nothing else is ever read from disk.
+ */
+export function playgroundAssets(dir = PLAYGROUND_ASSETS_DIR): Record<string, string> {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    // No bundle at all: the fixed names are reported missing below.
+  }
+  const chunks = names.filter((name) => PLAYGROUND_CHUNK.test(name));
+  return {
+    ...PLAYGROUND_ASSETS,
+    ...Object.fromEntries(chunks.map((name) => [name, name.endsWith('.map') ? PLAYGROUND_ASSETS['playground.js.map']! : PLAYGROUND_ASSETS['playground.js']!])),
+  };
+}
 
 /** A file as served: its body and the response headers that go with it. */
 interface Served {
@@ -58,7 +82,7 @@ export class PlaygroundController {
     if (!config.playground.enabled) return;
     this.page = loadPage(PLAYGROUND_HTML_PATH);
     const missing: string[] = [];
-    for (const [name, type] of Object.entries(PLAYGROUND_ASSETS)) {
+    for (const [name, type] of Object.entries(playgroundAssets())) {
       try {
         this.assets.set(name, { body: readFileSync(join(PLAYGROUND_ASSETS_DIR, name), 'utf8'), headers: { 'content-type': type, ...COMMON_HEADERS } });
       } catch {
@@ -82,7 +106,7 @@ export class PlaygroundController {
   }
 
   /**
-   * @returns one file of the bundle (`playground.js`, `playground.css`, …).
+   * @returns one file of the bundle (`playground.js`, `playground.css`, a chunk…).
    * @throws NotFoundException when the playground is disabled or the name is not one of them.
    */
   @Get('playground/:file')

@@ -15,6 +15,7 @@ import { createClient } from '../../packages/client/src/client';
 import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../support/fake-upstream';
 import { startGateway, type RunningGateway } from '../support/gateway-app';
 import { TcpProxy } from '../../packages/client/test/support/tcp-proxy';
+import { composeAnswer, tokenize } from '../../src/upstream/simulator/simulated-answer';
 import { axeViolations, launchChromium, openPage, screenshot, type WatchedPage } from './support/browser';
 
 jest.setTimeout(60_000);
@@ -110,6 +111,9 @@ describe('playground in Chromium (e2e)', () => {
     expect(await lastAnswer(page).locator('.stats').textContent()).toMatch(/first token \d+ ms · [\d.]+ tokens\/s · 3 tokens/);
     // The screen reader hears the whole answer once it completes.
     await page.waitForFunction(() => document.getElementById('announcer')!.textContent!.startsWith('Answer complete. Streaming, explained'));
+    // Read out without the code block's header ("js", "Copy code").
+    expect(await page.locator('#announcer').textContent()).toContain('second point\n\nconst socket = new WebSocket(url);');
+    expect(await page.locator('#announcer').textContent()).not.toContain('Copy code');
     await screenshot(page, 'chat-light');
 
     // Copy buttons: the code block's, and the answer's.
@@ -220,6 +224,9 @@ describe('playground in Chromium (e2e)', () => {
     expect(await problem.textContent()).toContain('The model service refused this request.');
     const pageText = (await page.locator('body').innerText()).toLowerCase();
     for (const code of ['upstream_error', 'unauthorized', 'stream_not_found', 'chat.error']) expect(pageText).not.toContain(code);
+    // One way to ask again: "Try again" beside the message, no "Regenerate" beside it.
+    expect(await lastAnswer(page).locator('button[data-action="regenerate"]').allTextContents()).toEqual(['Try again']);
+    expect(await lastAnswer(page).locator('button:has-text("Regenerate")').count()).toBe(0);
 
     // "Try again" sends the same request; the failed answer is replaced.
     await problem.locator('button[data-action="regenerate"]').click();
@@ -290,6 +297,9 @@ describe('playground in Chromium (e2e)', () => {
       await page.waitForFunction(() => /^Reconnecting in \d+ s$/.test(document.getElementById('status-text')!.textContent!), undefined, { timeout: 20_000 });
       expect(await page.isVisible('#retry-now')).toBe(true);
       await screenshot(page, 'reconnecting');
+      // "Retry now" goes when less than a second is left (the SDK then tries on its own): click it
+      // with more than two seconds to go, so the click is what reconnects.
+      await page.waitForFunction(() => /^Reconnecting in ([3-9]|\d\d+) s$/.test(document.getElementById('status-text')!.textContent!), undefined, { timeout: 40_000 });
       proxy.target = gateway.port;
       await page.click('#retry-now');
       await page.waitForSelector('#status[data-state="open"]');
@@ -346,6 +356,8 @@ describe('playground in Chromium (e2e)', () => {
     await page.keyboard.press('Enter');
     (await upstream.nextCall()).json(503, { error: { message: 'overloaded', type: 'server_error', param: null, code: null } });
     await page.waitForSelector('.msg-assistant:last-child[data-status="error"]');
+    // Highlighted code too: its colours must keep their contrast in both schemes.
+    await page.waitForSelector('.msg-assistant pre code.hljs .hljs-keyword');
     await page.click('#settings summary');
     await page.click('#devtools summary');
     await screenshot(page, `panels-open-${colorScheme}`);
@@ -375,6 +387,274 @@ describe('playground in Chromium (e2e)', () => {
     await page.keyboard.press('Enter');
     expect(await page.locator('#settings').getAttribute('open')).not.toBeNull();
   });
+  // ---------------------------------------------------------------------------------- issue 24
+
+  /** Where the streaming cursor is in the last answer, as a person would see it. */
+  const cursorReport = (page: Page) =>
+    page.evaluate(() => {
+      const body = document.querySelector('.msg-assistant:last-child .markdown')!;
+      const cursors = body.querySelectorAll('.cursor');
+      const cursor = cursors[0];
+      if (!cursor) return { count: 0 };
+      // The text after the cursor, to the end of the answer: none may be visible.
+      const after = document.createRange();
+      after.setStartAfter(cursor);
+      after.setEnd(body, body.childNodes.length);
+      // The last visible character before it, to compare their positions on screen.
+      let node: Node | null = cursor;
+      let text: Text | undefined;
+      while (node && node !== body && !text) {
+        if (node.previousSibling) {
+          node = node.previousSibling;
+          while (node.lastChild) node = node.lastChild;
+          if (node.nodeType === Node.TEXT_NODE && /\S/.test((node as Text).data)) text = node as Text;
+        } else node = node.parentNode;
+      }
+      const end = text ? text.data.trimEnd().length : 0;
+      const char = document.createRange();
+      if (text) char.setStart(text, end - 1), char.setEnd(text, end);
+      const c = char.getBoundingClientRect();
+      const k = cursor.getBoundingClientRect();
+      return {
+        count: cursors.length,
+        textAfter: after.toString(),
+        textBefore: text?.data.slice(0, end).slice(-12) ?? '',
+        in: cursor.parentElement!.closest('pre code') ? 'code' : (cursor.parentElement!.closest('li, td, th, p, h1, h2, h3')?.tagName.toLowerCase() ?? 'body'),
+        // Same line: bottoms within half a line; just right of the character.
+        sameLine: !!text && Math.abs(c.bottom - k.bottom) < c.height / 2 && k.left >= c.right - 1 && k.left - c.right < 20,
+        styled: body.querySelectorAll('[style]').length,
+      };
+    });
+
+  it('highlights code by class, renders tables, and keeps the cursor after the last character while the simulator’s Markdown answer streams', async () => {
+    if (!browser) return;
+    const page = await open();
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+    // The page's "Show me some Markdown" suggestion fills in the prompt.
+    await page.click('button:has-text("Show me some Markdown")');
+    const prompt = await page.inputValue('#prompt');
+    await page.keyboard.press('Enter');
+    const call = await upstream.nextCall();
+    call.startSse();
+    // The simulator's own answer to that prompt, in the simulator's own pieces (fence markers and
+    // table rows cut in two), with stops where the text ends in a list item, code, a table cell.
+    const pieces = tokenize(composeAnswer(prompt));
+    // `after`: the Markdown sent so far ends so; `shows`: the text drawn before the cursor then.
+    const stops: Array<{ after: string; shows: string; in: string }> = [
+      { after: 'naïve', shows: 'café, naïve', in: 'li' },
+      { after: '  name: string;', shows: 'name: string;', in: 'code' },
+      { after: "greet({ name: 'Zoë'", shows: "greet({ name: 'Zoë'", in: 'code' },
+      { after: '| `**text**` | bold', shows: 'bold', in: 'td' },
+      { after: '"stream": true', shows: '"stream": true', in: 'code' },
+    ];
+    let sent = '';
+    for (const piece of pieces) {
+      await call.event(chunk({ content: piece }));
+      sent += piece;
+      const stop = stops.find((s) => sent.endsWith(s.after));
+      if (!stop) continue;
+      // Drawn at the next animation frame; code is highlighted once its grammar has loaded.
+      await page.waitForFunction(
+        ([shows, inCode]) => {
+          const body = document.querySelector('.msg-assistant:last-child .markdown');
+          const cursor = body?.querySelector('.cursor');
+          if (!cursor) return false;
+          const before = document.createRange();
+          before.setStart(body!, 0);
+          before.setEndBefore(cursor);
+          return before.toString().endsWith(shows) && (!inCode || cursor.closest('code.hljs') !== null);
+        },
+        [stop.shows, stop.in === 'code'] as const,
+        { timeout: 10_000 },
+      ).catch(async (error) => {
+        throw new Error(`${stop.after}: ${JSON.stringify(await cursorReport(page))}: ${error}`);
+      });
+      const report = await cursorReport(page);
+      expect({ stop: stop.after, ...report }).toMatchObject({ stop: stop.after, count: 1, in: stop.in, sameLine: true, styled: 0 });
+      expect(report.textAfter!.trim()).toBe('');
+      expect(stop.shows.endsWith(report.textBefore!.slice(-4))).toBe(true);
+      // Remember the first heading's node: blocks already written are kept, not drawn again per chunk.
+      if (stop === stops[2]) await screenshot(page, 'cursor-in-code');
+      if (stop === stops[0]) await page.evaluate(() => ((window as unknown as { heading: Element }).heading = document.querySelector('.msg-assistant:last-child .markdown h2')!));
+    }
+    await call.event(chunk({}, 'stop'));
+    await call.event('[DONE]');
+    call.res.end();
+    await answerDone(page);
+    await screenshot(page, 'markdown-answer');
+
+    const body = lastAnswer(page).locator('.markdown');
+    expect(await body.locator('h2').first().textContent()).toBe('Markdown at a glance');
+    expect(await body.locator('h2').first().evaluate((h2) => h2 === (window as unknown as { heading: Element }).heading)).toBe(true);
+    expect(await body.locator('table th').allTextContents()).toEqual(['Syntax', 'Gives', 'Example']);
+    expect(await body.locator('table tbody tr').count()).toBe(3);
+    expect(await body.locator('pre code.hljs.language-ts span.hljs-keyword').first().textContent()).toBe('interface');
+    expect(await body.locator('pre code.hljs.language-json span.hljs-attr').first().textContent()).toBe('"model"');
+    // The highlighted code is the answer's code, character for character.
+    expect(await body.locator('pre code.language-json').textContent()).toBe('{ "model": "gpt-4.1", "stream": true, "greeting": "你好，世界" }\n');
+    expect(await body.locator('[style]').count()).toBe(0);
+    expect(await body.locator('.cursor').count()).toBe(0);
+    // Coloured by the stylesheet (class rules), not by the default text colour.
+    const [keyword, text] = await body.locator('pre code.language-ts').evaluate((code) => [
+      getComputedStyle(code.querySelector('.hljs-keyword')!).color,
+      getComputedStyle(code).color,
+    ]);
+    expect(keyword).not.toBe(text);
+    // Grammars are loaded for the languages the answer used, and only those.
+    expect(requested.filter((path) => /^\/playground\/[a-z]+-\w{8}\.js$/.test(path)).map((path) => path.split('/')[2]!.split('-')[0]).sort()).toEqual([
+      'json',
+      'typescript',
+    ]);
+    expect(await axeViolations(page)).toEqual([]);
+  });
+
+  it('answers "Show me some Markdown" in Markdown from the built-in simulator (a fresh clone without an API key)', async () => {
+    if (!browser) return;
+    await gateway.close();
+    gateway = await startGateway({ NODE_ENV: 'development', HOLYSHEEP_API_KEY: '', SIMULATOR_TOKENS_PER_SECOND: '400' });
+    const page = await open();
+    await page.click('button:has-text("Show me some Markdown")');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.msg-assistant:last-child[data-status="done"]', { timeout: 30_000 });
+    const body = lastAnswer(page).locator('.markdown');
+    await page.waitForSelector('.msg-assistant .markdown pre code.language-json.hljs');
+    expect(await body.locator('table').count()).toBe(1);
+    expect(await body.locator('pre code.hljs.language-ts .hljs-keyword').allTextContents()).toEqual(['interface', 'function', 'return']);
+    expect(await body.locator('ul li').count()).toBe(3);
+    expect(await body.textContent()).toContain('你好，世界');
+  });
+
+  it('says in the answer itself when the connection drops mid-answer, then resumes it whole, exactly once', async () => {
+    if (!browser) return;
+    // The page is served through a relay that can lose the gateway, as a network would.
+    const proxy = await TcpProxy.start(gateway.port);
+    try {
+      const watched = await openPage(browser, `http://127.0.0.1:${proxy.port}/`);
+      opened.push(watched);
+      const { page } = watched;
+      await page.waitForSelector('#status[data-state="open"]');
+      await page.fill('#prompt', 'survive an outage');
+      await page.keyboard.press('Enter');
+      const call = await upstream.nextCall();
+      call.startSse();
+      await call.event(chunk({ content: 'Before the outage. ' }));
+      await page.waitForSelector('.msg-assistant:has-text("Before the outage.")');
+      // The live region is in the page before it has anything to say (so it is announced when it does).
+      const notice = lastAnswer(page).locator('.outage [role="status"]');
+      expect(await notice.textContent()).toBe('');
+
+      proxy.target = 1; // nothing listens there: every attempt fails (1006)
+      proxy.cut();
+      // While the gateway is unreachable the answer keeps being written upstream.
+      await call.event(chunk({ content: 'During the outage. ' }));
+      // The sentence with its countdown, and "Retry now" beside it (one snapshot of the page: the
+      // button goes when less than a second is left).
+      await page.waitForFunction(
+        () => {
+          const outage = document.querySelector('.msg-assistant:last-child .outage');
+          const retry = outage?.querySelector<HTMLElement>('button[data-action="reconnect"]');
+          return /^Connection lost — reconnecting in \d+ s…$/.test(outage?.querySelector('[role="status"]')?.textContent ?? '') && retry?.offsetParent !== null;
+        },
+        undefined,
+        { timeout: 20_000 },
+      );
+      expect(await lastAnswer(page).getAttribute('data-status')).toBe('streaming');
+      // Seen where the answer is: right below its text, inside the answer.
+      const [text, outage] = [await lastAnswer(page).locator('.markdown').boundingBox(), await lastAnswer(page).locator('.outage').boundingBox()];
+      expect(outage!.y).toBeGreaterThanOrEqual(text!.y + text!.height - 1);
+      expect(outage!.height).toBeGreaterThan(10);
+      // The countdown is for the eyes; a screen reader hears the sentence once.
+      expect(await notice.locator('[aria-hidden="true"]').textContent()).toMatch(/^ in \d+ s…$/);
+      await screenshot(page, 'outage-inline');
+
+      // The SDK's next attempt reaches the gateway again (within the countdown just shown), and resumes.
+      proxy.target = gateway.port;
+      await page.waitForSelector('#status[data-state="open"]', { timeout: 30_000 });
+      await page.waitForSelector('.msg-assistant:last-child .outage[data-active="false"]', { state: 'attached' });
+      expect(await notice.textContent()).toBe('');
+      await call.event(chunk({ content: 'After it.' }, 'stop'));
+      await call.event('[DONE]');
+      call.res.end();
+      await answerDone(page);
+      expect(await lastAnswer(page).locator('.markdown').innerText()).toBe('Before the outage. During the outage. After it.');
+      expect(upstream.calls).toHaveLength(1);
+      expect(await page.locator('.msg-assistant').count()).toBe(1);
+      // Chromium reports each refused attempt on the console; that is expected here.
+      watched.problems.splice(0, watched.problems.length, ...watched.problems.filter((p) => !/WebSocket connection to .* failed/.test(p)));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('keeps the keyboard focus on "Try again" while the page redraws for a reconnect countdown', async () => {
+    if (!browser) return;
+    const proxy = await TcpProxy.start(gateway.port);
+    try {
+      const watched = await openPage(browser, `http://127.0.0.1:${proxy.port}/`);
+      opened.push(watched);
+      const { page } = watched;
+      await page.waitForSelector('#status[data-state="open"]');
+      await page.fill('#prompt', 'fail, then lose the connection');
+      await page.keyboard.press('Enter');
+      (await upstream.nextCall()).json(503, { error: { message: 'overloaded', type: 'server_error', param: null, code: null } });
+      const tryAgain = lastAnswer(page).locator('.problem button[data-action="regenerate"]');
+      await tryAgain.focus();
+      proxy.target = 1;
+      proxy.cut();
+      // Two different countdown texts: the page has been drawn again at least twice since.
+      const seen = new Set<string>();
+      while (seen.size < 2) {
+        await page.waitForFunction((known) => {
+          const text = document.getElementById('status-text')!.textContent!;
+          return /^Reconnecting in \d+ s$/.test(text) && !known.includes(text);
+        }, [...seen], { timeout: 20_000 });
+        seen.add((await page.locator('#status-text').textContent())!);
+      }
+      expect(await tryAgain.evaluate((el) => el === document.activeElement)).toBe(true);
+      watched.problems.splice(0, watched.problems.length, ...watched.problems.filter((p) => !/WebSocket connection to .* failed/.test(p)));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('folds the header and panels on a phone: the conversation gets most of the screen', async () => {
+    if (!browser) return;
+    const page = await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    await page.fill('#prompt', 'Show me a table');
+    await page.keyboard.press('Enter');
+    await answer(await upstream.nextCall(), MARKDOWN_ANSWER);
+    await answerDone(page);
+
+    const menu = page.getByRole('button', { name: 'Menu' });
+    expect(await menu.getAttribute('aria-expanded')).toBe('false');
+    for (const folded of ['#panels', '#top-actions', '#drop', '#clear', '#settings summary']) expect(await page.isVisible(folded)).toBe(false);
+    const header = (await page.locator('header').boundingBox())!;
+    const main = (await page.locator('#conversation').boundingBox())!;
+    expect(header.height).toBeLessThanOrEqual(48);
+    expect(main.height / 844).toBeGreaterThanOrEqual(0.75);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    await screenshot(page, 'phone-folded');
+    expect(await axeViolations(page)).toEqual([]);
+
+    await menu.click();
+    expect(await menu.getAttribute('aria-expanded')).toBe('true');
+    for (const shown of ['#panels', '#drop', '#clear', '#settings summary', '#devtools summary']) expect(await page.isVisible(shown)).toBe(true);
+    await page.click('#settings summary');
+    await page.waitForSelector('#temperature', { state: 'visible' });
+    await screenshot(page, 'phone-menu-open');
+    expect(await axeViolations(page)).toEqual([]);
+    await menu.click();
+    expect(await page.isVisible('#panels')).toBe(false);
+  });
+
+  it('shows the actions and panels without a menu on a wide screen', async () => {
+    if (!browser) return;
+    const page = await open();
+    expect(await page.isVisible('#menu')).toBe(false);
+    for (const shown of ['#panels', '#drop', '#clear', '#settings summary']) expect(await page.isVisible(shown)).toBe(true);
+  });
+
 });
 
 describe('React hook (client/react) in Chromium (e2e)', () => {

@@ -4,8 +4,10 @@
  * only same-origin scripts and styles.
  */
 import { Conversation, createClient, type ConnectionState, type ConversationMessage, type FrameRecord } from '@holysheep/stream-client';
-import { describeConnection, describeError, type NextStep } from './friendly-errors';
-import { renderMarkdown } from './markdown';
+import { AnswerBody } from './answer-body';
+import { describeConnection, describeError, describeOutage, type Friendly } from './friendly-errors';
+import { onGrammarLoaded } from './highlight';
+import { OutageNotice } from './outage-notice';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -14,6 +16,8 @@ const $ = <T extends HTMLElement>(id: string): T => {
 };
 
 const ui = {
+  app: $<HTMLElement>('app'),
+  menu: $<HTMLButtonElement>('menu'),
   status: $<HTMLElement>('status'),
   statusText: $<HTMLElement>('status-text'),
   retry: $<HTMLButtonElement>('retry-now'),
@@ -83,6 +87,8 @@ function renderConnection(state: ConnectionState): void {
   ui.retry.hidden = !badge.retry;
   ui.retry.textContent = state.status === 'closed' ? 'Reconnect' : 'Retry now';
   ui.drop.disabled = state.status !== 'open';
+  // The answer being written says it too (its outage notice), countdown included.
+  scheduleRender();
   // The countdown ticks while a reconnect is scheduled.
   if (state.status === 'reconnecting' && badgeTimer === undefined) badgeTimer = setInterval(() => renderConnection(client.state), 500);
   if (state.status !== 'reconnecting' && badgeTimer !== undefined) {
@@ -160,6 +166,10 @@ function applySettings(): void {
 interface Rendered {
   root: HTMLElement;
   body: HTMLElement;
+  /** An assistant's Markdown, drawn incrementally. */
+  markdown?: AnswerBody;
+  /** An assistant's notice while its connection is down. */
+  outage?: OutageNotice;
   meta?: HTMLElement;
   stats?: HTMLElement;
   problem?: HTMLElement;
@@ -174,6 +184,11 @@ let renderScheduled = false;
 let forceScroll = false;
 
 conversation.subscribe(() => scheduleRender());
+// A code language's grammar arrived: the answers that use it are drawn again (their other blocks are kept).
+onGrammarLoaded(() => {
+  for (const view of rendered.values()) view.bodyKey = undefined;
+  scheduleRender();
+});
 
 function scheduleRender(): void {
   if (renderScheduled) return;
@@ -235,6 +250,7 @@ function assistantView(): Rendered {
   root.setAttribute('aria-label', 'Assistant');
   const body = document.createElement('div');
   body.className = 'markdown';
+  const outage = new OutageNotice(button('Retry now', 'reconnect'));
   const problem = document.createElement('div');
   problem.className = 'problem';
   problem.hidden = true;
@@ -245,9 +261,10 @@ function assistantView(): Rendered {
   const actions = document.createElement('span');
   actions.className = 'msg-actions';
   meta.append(stats, actions);
-  root.append(body, problem, meta);
-  return { root, body, meta, stats, problem, actions };
+  root.append(body, outage.root, problem, meta);
+  return { root, body, markdown: new AnswerBody(body), outage, meta, stats, problem, actions };
 }
+
 
 function updateAssistant(view: Rendered, message: ConversationMessage, isLast: boolean): void {
   const previous = view.message;
@@ -256,38 +273,53 @@ function updateAssistant(view: Rendered, message: ConversationMessage, isLast: b
   view.root.setAttribute('aria-busy', String(message.status === 'pending' || message.status === 'streaming'));
 
   const waiting = message.status === 'pending' || message.status === 'streaming';
-  const bodyKey = message.content ? `t${message.content}` : waiting ? 'waiting' : 'empty';
+  // The cursor is drawn while the answer streams: the key changes when it stops, too.
+  const bodyKey = message.content ? `${waiting ? 's' : 'e'}${message.content}` : waiting ? 'waiting' : 'empty';
   if (view.bodyKey !== bodyKey) {
     view.bodyKey = bodyKey;
-    // Safe: renderMarkdown escapes every tag of the model's text (markdown-it, html: false).
-    view.body.innerHTML = message.content ? renderMarkdown(message.content) : waiting ? '<p class="thinking">Thinking…</p>' : '';
+    if (message.content) view.markdown!.show(message.content, waiting);
+    else view.markdown!.showPlaceholder(waiting ? thinking() : undefined);
   }
+  // Only an answer still being written is waiting for the connection.
+  view.outage!.show(waiting ? describeOutage(client.state, Date.now()) : undefined);
 
   view.stats!.textContent = statsText(message);
 
-  // The problem line: plain language and a next step.
+  updateProblem(view, message, isLast);
+
   const ended = message.status !== 'pending' && message.status !== 'streaming';
+
+  const actionsKey = `${ended}|${isLast}|${message.content.length > 0}|${message.status}`;
+  if (view.actions!.dataset.key !== actionsKey) {
+    view.actions!.dataset.key = actionsKey;
+    const buttons: HTMLButtonElement[] = [];
+    if (ended && message.content) buttons.push(button('Copy', 'copy-answer', 'Copy answer'));
+    // A failed answer offers "Try again" with its message instead: one button for one action.
+    if (ended && isLast && message.status !== 'error') buttons.push(button('Regenerate', 'regenerate', 'Regenerate answer'));
+    view.actions!.replaceChildren(...buttons);
+  }
+
+  if (previous && (previous.status === 'pending' || previous.status === 'streaming') && ended) announce(message, view);
+}
+
+/**
+ * The problem line: plain language and a next step. Drawn again only when it changes: the page
+ * renders on every countdown tick, and a rebuilt button would lose the keyboard focus.
+ */
+function updateProblem(view: Rendered, message: ConversationMessage, isLast: boolean): void {
+  const key = `${message.status}|${message.error?.code}|${message.error?.retryAfterMs}|${isLast}|${message.content.length > 0}`;
+  if (view.problem!.dataset.key === key) return;
+  view.problem!.dataset.key = key;
   if (message.status === 'error' && message.error) {
     const friendly = describeError(message.error);
     view.problem!.hidden = false;
-    view.problem!.replaceChildren(textSpan(friendly.text), ...nextStepButtons(friendly.next, isLast));
+    view.problem!.replaceChildren(textSpan(friendly.text), ...nextStepButtons(friendly, isLast));
   } else if (message.status === 'cancelled') {
     view.problem!.hidden = false;
     view.problem!.replaceChildren(textSpan(message.content ? 'Stopped — the answer above is incomplete.' : 'Stopped before the answer began.'));
   } else {
     view.problem!.hidden = true;
   }
-
-  const actionsKey = `${ended}|${isLast}|${message.content.length > 0}`;
-  if (view.actions!.dataset.key !== actionsKey) {
-    view.actions!.dataset.key = actionsKey;
-    const buttons: HTMLButtonElement[] = [];
-    if (ended && message.content) buttons.push(button('Copy', 'copy-answer', 'Copy answer'));
-    if (ended && isLast) buttons.push(button('Regenerate', 'regenerate', 'Regenerate answer'));
-    view.actions!.replaceChildren(...buttons);
-  }
-
-  if (previous && (previous.status === 'pending' || previous.status === 'streaming') && ended) announce(message, view);
 }
 
 function statsText(message: ConversationMessage): string {
@@ -304,12 +336,19 @@ function statsText(message: ConversationMessage): string {
 
 function announce(message: ConversationMessage, view: Rendered): void {
   let text: string;
-  if (message.status === 'done') text = `Answer complete. ${view.body.textContent?.trim() ?? ''}`;
+  if (message.status === 'done') text = `Answer complete. ${spokenText(view.body)}`;
   else if (message.status === 'cancelled') text = 'Stopped.';
   else text = message.error ? describeError(message.error).text : 'The answer failed.';
   // Re-setting the same text would not be announced again.
   ui.announcer.textContent = '';
   setTimeout(() => (ui.announcer.textContent = text.slice(0, 4000)), 50);
+}
+
+/** An answer's text as read out: without its code blocks' headers (the language, "Copy code"). */
+function spokenText(body: HTMLElement): string {
+  const copy = body.cloneNode(true) as HTMLElement;
+  for (const head of copy.querySelectorAll('.code-head')) head.remove();
+  return copy.textContent?.trim() ?? '';
 }
 
 function textSpan(text: string): HTMLSpanElement {
@@ -328,17 +367,20 @@ function button(label: string, action: string, ariaLabel?: string): HTMLButtonEl
   return el;
 }
 
-function nextStepButtons(next: NextStep, isLast: boolean): HTMLButtonElement[] {
-  switch (next) {
-    case 'regenerate':
-      return isLast ? [button('Try again', 'regenerate')] : [];
-    case 'settings':
-      return [button('Open settings', 'open-settings')];
-    case 'reconnect':
-      return [button('Reconnect', 'reconnect')];
-    case 'none':
-      return [];
-  }
+function thinking(): HTMLElement {
+  const p = document.createElement('p');
+  p.className = 'thinking';
+  p.textContent = 'Thinking…';
+  return p;
+}
+
+/** The step to take first, if any, then "Try again" (only the last answer can be asked again). */
+function nextStepButtons(friendly: Friendly, isLast: boolean): HTMLButtonElement[] {
+  const buttons: HTMLButtonElement[] = [];
+  if (friendly.step === 'settings') buttons.push(button('Open settings', 'open-settings'));
+  if (friendly.step === 'reconnect') buttons.push(button('Reconnect', 'reconnect'));
+  if (friendly.retry && isLast) buttons.push(button('Try again', 'regenerate'));
+  return buttons;
 }
 
 // Buttons inside messages, by delegation (no inline handlers: the CSP forbids them).
@@ -365,6 +407,7 @@ ui.output.addEventListener('click', (event) => {
       ui.prompt.focus();
       return;
     case 'open-settings':
+      setMenu(true);
       ui.settings.open = true;
       ui.settings.querySelector<HTMLElement>('summary')?.focus();
       return;
@@ -393,6 +436,15 @@ async function copyText(text: string, trigger: HTMLButtonElement, label: string)
   trigger.textContent = ok ? 'Copied' : 'Copy failed';
   setTimeout(() => (trigger.textContent = label), 1500);
 }
+
+// ------------------------------------------------------------------------------------ phone menu
+
+/** On a narrow screen the actions and panels fold behind "Menu" (CSS hides them; this opens them). */
+function setMenu(open: boolean): void {
+  ui.app.dataset.menu = open ? 'open' : 'closed';
+  ui.menu.setAttribute('aria-expanded', String(open));
+}
+ui.menu.addEventListener('click', () => setMenu(ui.menu.getAttribute('aria-expanded') !== 'true'));
 
 // ------------------------------------------------------------------------------------ composer
 

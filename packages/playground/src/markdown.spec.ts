@@ -1,4 +1,5 @@
-import { renderMarkdown } from './markdown';
+import { grammarFor, highlight, loadGrammar, onGrammarLoaded } from './highlight';
+import { renderBlocks, renderMarkdown, type Block } from './markdown';
 
 /** The only markup the renderer may produce; anything else from the model must arrive as text. */
 const ALLOWED_TAGS = new Set([
@@ -42,15 +43,17 @@ describe('renderMarkdown (model output → HTML)', () => {
   });
 
   it('renders fenced code escaped, with its language and a copy button', () => {
-    const html = renderMarkdown('```ts\nconst a = "<b>" && 1 < 2;\n```\n');
-    expect(html).toContain('<span class="code-lang">ts</span>');
+    // A language without a grammar here (highlighting is tested below).
+    const html = renderMarkdown('```elixir\nconst a = "<b>" && 1 < 2;\n```\n');
+    expect(html).toContain('<span class="code-lang">elixir</span>');
     expect(html).toContain('<button type="button" class="copy-code" data-copy-code>Copy code</button>');
-    expect(html).toContain('<pre tabindex="0"><code class="language-ts">const a = &quot;&lt;b&gt;&quot; &amp;&amp; 1 &lt; 2;\n</code></pre>');
+    expect(html).toContain('<pre tabindex="0"><code class="language-elixir">const a = &quot;&lt;b&gt;&quot; &amp;&amp; 1 &lt; 2;\n</code></pre>');
   });
 
   it('keeps an unfinished answer (an open code fence mid-stream) well-formed', () => {
-    const html = renderMarkdown('Intro\n\n```py\nprint("hi")');
-    expect(html).toContain('<code class="language-py">print(&quot;hi&quot;)</code></pre></div>');
+    // A language the page has no grammar for: the escaped text, whatever else loaded.
+    const html = renderMarkdown('Intro\n\n```elixir\nIO.puts("hi")');
+    expect(html).toContain('<code class="language-elixir">IO.puts(&quot;hi&quot;)</code></pre></div>');
   });
 
   it.each([
@@ -83,5 +86,79 @@ describe('renderMarkdown (model output → HTML)', () => {
     expect(renderMarkdown('[docs](https://example.com/a?b=1)')).toBe(
       '<p><a href="https://example.com/a?b=1" target="_blank" rel="noopener noreferrer nofollow">docs</a></p>\n',
     );
+  });
+});
+
+/** An answer with every kind of block, written the way models write them. */
+const ANSWER = [
+  '# Title\n\nSome **bold** and `code`, a [link][docs].\n\n',
+  '- one\n- two\n\n  still two\n- three\n\n',
+  'A setext heading\n---\n\n',
+  '```ts\nconst a: string = "<b>";\nfunction f() { return `x${a}`; }\n```\n\n',
+  '| x | y |\n|:-:|--:|\n| 1 | <img src=x onerror=alert(1)> |\n\n',
+  '> quoted\n> more\n\n1. first\n2. second\n\n***\n\n',
+  '[docs]: https://example.com/docs\n\nThe end.',
+].join('');
+
+describe('renderBlocks (drawing a streaming answer block by block)', () => {
+  beforeAll(() => loadGrammar('typescript'));
+
+  it('gives the same HTML as rendering the whole text, at every point of the stream', () => {
+    let previous: Block[] = [];
+    for (let end = 1; end <= ANSWER.length; end++) {
+      const source = ANSWER.slice(0, end);
+      previous = renderBlocks(source, previous);
+      expect(previous.map((block) => block.html).join('')).toBe(renderMarkdown(source));
+    }
+  });
+
+  it('reuses the HTML of a block whose source has not changed, and only that', () => {
+    const first = renderBlocks('Para one.\n\nPara two');
+    expect(first).toHaveLength(2);
+    const reused = renderBlocks('Para one.\n\nPara two grows', [{ key: first[0]!.key, html: '<p>kept</p>' }, first[1]!]);
+    expect(reused.map((block) => block.html)).toEqual(['<p>kept</p>', '<p>Para two grows</p>\n']);
+    // A line that turns the paragraph above into a heading changes that block's key.
+    const setext = renderBlocks('Para one.\n---', first);
+    expect(setext[0]!.html).toBe('<h2>Para one.</h2>\n');
+  });
+});
+
+describe('code highlighting (highlight.js, by class)', () => {
+  beforeAll(() => loadGrammar('typescript'));
+
+  it('highlights a known language with hljs classes only, the code still escaped', () => {
+    const html = renderMarkdown('```ts\nconst a = "<b>" && 1 < 2; // </code><script>\n```\n');
+    expect(html).toContain('<code class="hljs language-ts">');
+    expect(html).toContain('<span class="hljs-keyword">const</span>');
+    expect(html).toContain('&quot;&lt;b&gt;&quot;');
+    expect(html).toContain('<span class="hljs-comment">// &lt;/code&gt;&lt;script&gt;</span>');
+    // Spans with a class, never a style attribute: the page's CSP forbids them.
+    expect(html).not.toMatch(/style=/);
+    const code = /<code[^>]*>([\s\S]*)<\/code>/.exec(html)![1]!;
+    for (const [, attrs] of code.matchAll(/<span([^>]*)>/g)) expect(attrs).toMatch(/^ class="hljs-[\w. -]+"$/);
+    expectOnlySafeMarkup(html);
+  });
+
+  it('highlights a code block still being written (no closing fence yet)', () => {
+    expect(renderMarkdown('```typescript\nlet x = 1')).toContain('<span class="hljs-keyword">let</span>');
+  });
+
+  it('leaves unknown languages as escaped text', () => {
+    expect(grammarFor('brainfuck')).toBeUndefined();
+    expect(renderMarkdown('```brainfuck\n+[<>]\n```')).toContain('<code class="language-brainfuck">+[&lt;&gt;]\n</code>');
+  });
+
+  it('loads a grammar the first time it is seen, then tells the page so the block is drawn again', async () => {
+    // No other test of this file uses YAML: its grammar is not loaded yet.
+    expect(grammarFor('yml')).toBe('yaml');
+    const loaded = new Promise((resolve) => onGrammarLoaded(resolve));
+    const source = '```yml\nenabled: true\n```';
+    const before = renderBlocks(source);
+    expect(before[0]!.html).toContain('<code class="language-yml">enabled: true');
+    expect(await loaded).toBe('yaml');
+    const after = renderBlocks(source, before);
+    expect(after[0]!.key).not.toBe(before[0]!.key);
+    expect(after[0]!.html).toContain('<span class="hljs-attr">enabled:</span> <span class="hljs-literal">true</span>');
+    expect(highlight('x: 1', 'yaml')).toContain('<span class="hljs-number">1</span>');
   });
 });

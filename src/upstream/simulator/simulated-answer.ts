@@ -41,6 +41,46 @@ const ANSWERS: readonly string[] = [
     'try it for a week, then decide. 一步一步来 — one step at a time 🙂',
 ];
 
+/**
+ * The answer to a prompt that asks for Markdown, code or a table (the playground's "Show me some
+ * Markdown" suggestion among them): real Markdown, so a first-time user sees the renderer at work
+ * (a heading, a list, fenced code with a language, a table). Tokenized like the others, its fence
+ * markers and table rows arrive cut across chunks (`\n\``, `\``, `\`ts`; `|`, ` cell`, ` |`), which
+ * exercises a renderer that draws the answer while it streams. Multi-byte characters included.
+ */
+const MARKDOWN_ANSWER =
+  '{topic}Here’s a small cheat sheet, written in Markdown and drawn by the page as it streams in.\n\n' +
+  '## Markdown at a glance\n\n' +
+  '- **Bold**, *italic* and `inline code`\n' +
+  '- Lists like this one, numbered ones too\n' +
+  '- Accents, emoji and Chinese survive the stream: café, naïve, 你好 🙂\n\n' +
+  '### A code block\n\n' +
+  '```ts\n' +
+  'interface Greeting {\n' +
+  '  name: string;\n' +
+  '  times: number;\n' +
+  '}\n\n' +
+  'function greet({ name, times }: Greeting): string {\n' +
+  '  // A template literal: backticks inside a fence\n' +
+  '  return `Hello, ${name}! `.repeat(times).trim();\n' +
+  '}\n\n' +
+  "console.log(greet({ name: 'Zoë', times: 2 }));\n" +
+  '```\n\n' +
+  '### A table\n\n' +
+  '| Syntax | Gives | Example |\n' +
+  '| :--- | :---: | ---: |\n' +
+  '| `**text**` | bold | **42** |\n' +
+  '| `# Title` | a heading | 1 per line |\n' +
+  '| `- item` | a list | 3 items |\n\n' +
+  'And the request that asked for this answer, as JSON:\n\n' +
+  '```json\n' +
+  '{ "model": "gpt-4.1", "stream": true, "greeting": "你好，世界" }\n' +
+  '```\n\n' +
+  'That’s all — “curly quotes” included 🙂';
+
+/** Prompts that ask for formatted output get {@link MARKDOWN_ANSWER}. */
+const WANTS_MARKDOWN = /\b(markdown|code|table)s?\b/i;
+
 /** The text of a message's `content`, whether a string or an array of content parts. */
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -60,10 +100,13 @@ export function lastUserText(messages: unknown[]): string {
   return '';
 }
 
-/** Picks an answer deterministically from the prompt, so the same prompt always streams the same text. */
+/**
+ * Picks an answer deterministically from the prompt, so the same prompt always streams the same text:
+ * the Markdown one when the prompt asks for Markdown, code or a table.
+ */
 export function composeAnswer(prompt: string): string {
   const topic = prompt.replace(/\s+/g, ' ').trim();
-  const answer = ANSWERS[fnv1a(topic) % ANSWERS.length];
+  const answer = WANTS_MARKDOWN.test(topic) ? MARKDOWN_ANSWER : ANSWERS[fnv1a(topic) % ANSWERS.length];
   const intro =
     topic === ''
       ? ''
