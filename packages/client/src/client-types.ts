@@ -45,7 +45,9 @@ export interface ClientOptions {
   backoff?: BackoffOptions;
   /**
    * How content deltas travel (issue 23): `text` asks the gateway for compact frames (~45 bytes a
-   * token instead of ~300); the handle's events are the same either way. @defaultValue 'json'
+   * token instead of ~300); the handle's events are the same either way. `json` for the full
+   * `chat.chunk` frames on the wire (a gateway older than issue 23 ignores the field either way).
+   * @defaultValue 'text' (since 0.3.0; 'json' before)
    */
   format?: 'json' | 'text';
   /** Application ping interval while streams are in flight. @defaultValue min(session heartbeat, 15 s) */

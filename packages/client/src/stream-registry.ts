@@ -59,14 +59,15 @@ export class StreamRegistry {
   private orphanCancels: Array<{ stream_id: string; after_seq: number }> = [];
 
   /**
-   * What a `chat.request` and a `stream.resume` carry for the client's format: nothing for `json`,
-   * the gateway's default, so a client that did not ask sends the frames it always did.
+   * What a `chat.request` and a `stream.resume` carry for the client's format: `text` by default
+   * (0.3.0: compact frames, the handle's events unchanged); nothing for `json`, the gateway's
+   * default, so a client that pins it sends the frames 0.2 did.
    */
   readonly formatField: { format?: 'text' };
 
   constructor(
     private readonly link: StreamLink,
-    format: 'json' | 'text' = 'json',
+    format: 'json' | 'text' = 'text',
   ) {
     this.formatField = format === 'text' ? { format } : {};
   }
