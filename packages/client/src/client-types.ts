@@ -103,7 +103,8 @@ export interface FrameRecord {
   direction: 'in' | 'out';
   /**
    * A compact content delta (`{"t":"d",…}`, issue 23) is reported as the `chat.chunk` it stands
-   * for, its chunk holding the delta alone (see `compact.ts` {@link deltaAsChunkFrame}).
+   * for: its stream's id, the chunk rebuilt from the delta and the stream's last whole chunk (as the
+   * handle's `chunk` event has it).
    */
   frame: ServerFrame | ClientFrame;
 }

@@ -56,6 +56,7 @@ export class StreamClient {
         this.lists.sendUnsent();
       },
       onFrame: (frame) => this.onFrame(frame),
+      describeDelta: (frame) => this.registry.chunkFrameOf(frame),
       onSocketLost: () => {
         this.refresher?.reset();
         this.registry.onSocketLost();

@@ -3,7 +3,7 @@
  * drop as already seen, and what to send for it on a fresh socket (resume, a lookup by request id,
  * or the request again). It never touches a socket: frames go out through a {@link StreamLink}.
  */
-import type { ChatErrorFrame, ChatRequestFrame, ClientFrame, ServerFrame, StreamCompleteFrame, StreamOvertakenFrame, StreamSummary } from '@holysheep/protocol';
+import type { ChatChunkFrame, ChatErrorFrame, ChatRequestFrame, ClientFrame, ServerFrame, StreamCompleteFrame, StreamOvertakenFrame, StreamSummary } from '@holysheep/protocol';
 import { ChatHandleImpl } from './chat-handle';
 import { chunkOf, envelopeOf, type ChunkEnvelope, type DeltaFrame } from './compact';
 import { ChatError } from './errors';
@@ -124,6 +124,13 @@ export class StreamRegistry {
   resumeNow(entry: StreamEntry): void {
     if (entry.handle.stream_id) this.dispatch(entry);
     else this.locate([entry]);
+  }
+
+  /** The `chat.chunk` a compact frame stands for, with its stream's id and last whole chunk's envelope (for the `frame` event). */
+  chunkFrameOf(frame: DeltaFrame): ChatChunkFrame {
+    const entry = this.entries.get(frame.id);
+    const handle = entry?.handle;
+    return { type: 'chat.chunk', id: frame.id, stream_id: handle?.stream_id ?? '', seq: frame.seq, chunk: chunkOf(frame.text, entry?.envelope, handle ?? {}) };
   }
 
   /** Tracks an entry; the caller sends it with {@link dispatch} if a socket is ready. */

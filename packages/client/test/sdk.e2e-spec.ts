@@ -10,6 +10,8 @@ import type { ChatMessage } from '@holysheep/protocol';
 import { WebSocket } from 'ws';
 import { createClient, type ClientOptions, type ConnectionState, type StreamClient } from '../src/client';
 import type { ChatEvent, ChatHandle } from '../src/chat-handle';
+import { Conversation } from '../src/conversation';
+import { MemoryStorage } from '../src/storage';
 import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../../../test/support/fake-upstream';
 import { startGateway, TEST_API_KEY, type RunningGateway } from '../../../test/support/gateway-app';
 import { validateServerFrame } from '../../../test/support/frame-schemas';
@@ -236,6 +238,45 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
       await expect(answer.text()).resolves.toBe('paid once');
       expectSeqsOnce(await events(answer));
       expect(upstream.calls).toHaveLength(1);
+    });
+
+    it('a reload mid-answer: the next client and Conversation over the same storage show the whole answer exactly once; one upstream request', async () => {
+      const storage = new MemoryStorage(); // sessionStorage in a browser
+      const pieces = Array.from({ length: 40 }, (_, i) => `w${i} `);
+      const first = make({ storage });
+      await expectResume(first);
+      const before = new Conversation(first, { persistKey: 'e2e' });
+      before.send('Tell me a long story');
+      const call = await upstream.nextCall();
+      call.startSse();
+      await call.event(chunk({ role: 'assistant', content: '' }));
+      for (const piece of pieces.slice(0, 15)) await call.event(chunk({ content: piece }));
+      await new Promise<void>((resolve) => {
+        const off = before.subscribe(() => before.getSnapshot().messages[1]?.content.includes('w14 ') && (off(), resolve()));
+      });
+      first.close({ keepStreams: true }); // the page goes away: the gateway keeps the stream for its grace
+      // Written while no page is there.
+      for (const piece of pieces.slice(15, 25)) await call.event(chunk({ content: piece }));
+
+      const second = make({ storage });
+      const after = new Conversation(second, { persistKey: 'e2e' });
+      expect(after.getSnapshot().messages[1]!.content).toBe(pieces.slice(0, 15).join(''));
+      const finished = new Promise<void>((resolve) => {
+        const off = after.subscribe(() => !after.getSnapshot().busy && (off(), resolve()));
+      });
+      await untilState(second, (s) => s.status === 'open');
+      for (const piece of pieces.slice(25)) await call.event(chunk({ content: piece }));
+      await call.event(chunk({}, 'stop'));
+      await call.event(usageChunk());
+      await call.event('[DONE]');
+      call.res.end();
+      await finished;
+      expect(after.getSnapshot().messages.map((m) => [m.role, m.content, m.status])).toEqual([
+        ['user', 'Tell me a long story', 'done'],
+        ['assistant', pieces.join(''), 'done'],
+      ]);
+      expect(upstream.calls).toHaveLength(1);
+      expect(second.storedStreams()).toEqual([]);
     });
 
     it('watch() follows a stream started by another client of the same browser session (same anonymous key); a stranger sees none of it', async () => {
