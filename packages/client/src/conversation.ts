@@ -212,7 +212,8 @@ export class Conversation {
   private onEvent(messageId: string, handle: ChatHandle, event: ChatEvent): void {
     if (this.current?.handle !== handle) return;
     const now = this.now();
-    this.patchMessage(messageId, (m) => {
+    // A chunk's text is saved soon rather than at once (conversation-store.ts); the rest at once.
+    this.patchMessage(messageId, event.type === 'chunk', (m) => {
       const stats = { ...m.stats! };
       switch (event.type) {
         case 'started':
@@ -272,14 +273,15 @@ export class Conversation {
     this.current = undefined;
   }
 
-  private patchMessage(id: string, patch: (m: ConversationMessage) => ConversationMessage): void {
+  private patchMessage(id: string, lazy: boolean, patch: (m: ConversationMessage) => ConversationMessage): void {
     const messages = this.snapshot.messages.map((m) => (m.id === id ? patch(m) : m));
-    this.commit({ messages });
+    this.commit({ messages }, lazy);
   }
 
-  private commit(patch: Partial<ConversationSnapshot>): void {
+  private commit(patch: Partial<ConversationSnapshot>, lazy = false): void {
     this.snapshot = { ...this.snapshot, ...patch };
-    if (patch.messages) this.store?.save(this.snapshot.messages);
+    if (patch.messages && lazy) this.store?.saveSoon(this.snapshot.messages);
+    else if (patch.messages) this.store?.save(this.snapshot.messages);
     for (const listener of [...this.listeners]) listener();
   }
 

@@ -7,7 +7,7 @@
 import type { ChatMessage } from '@holysheep/protocol';
 import { createClient, type ClientOptions, type StreamClient } from '../src/client';
 import { Conversation } from '../src/conversation';
-import { MAX_PERSISTED_MESSAGES } from '../src/conversation-store';
+import { MAX_PERSISTED_MESSAGES, PERSIST_INTERVAL_MS } from '../src/conversation-store';
 import { MemoryStorage } from '../src/storage';
 import { MAX_STORED_STREAMS, STREAM_STORAGE_PREFIX, StreamStore } from '../src/stream-store';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
@@ -200,6 +200,15 @@ describe('StreamClient storage', () => {
   });
 });
 
+/** `pagehide` listeners the conversation store installs (a browser's `addEventListener`; Node has none). */
+const pageHide: Array<() => void> = [];
+beforeAll(() => {
+  (globalThis as { addEventListener?: unknown }).addEventListener = (type: string, listener: () => void) => type === 'pagehide' && pageHide.push(listener);
+});
+afterAll(() => {
+  delete (globalThis as { addEventListener?: unknown }).addEventListener;
+});
+
 describe('Conversation with a persistKey', () => {
   let storage: MemoryStorage;
   const clients: StreamClient[] = [];
@@ -231,6 +240,7 @@ describe('Conversation with a persistKey', () => {
     ws1.receive(startedFrame(handle.id, 'str_1'));
     ws1.receive(chunkFrame(handle.id, 2, 'Once ', 'str_1'));
     ws1.receive(delta(handle.id, 3, 'upon '));
+    await jest.advanceTimersByTimeAsync(PERSIST_INTERVAL_MS); // the streamed text is saved
     clients[0]!.close({ keepStreams: true }); // the page goes away
 
     const after = new Conversation(make(), { persistKey: 'chat' });
@@ -264,12 +274,50 @@ describe('Conversation with a persistKey', () => {
     ]);
   });
 
+  it('a reload before the streamed text was saved resumes from the older seq: the replay rebuilds the same text, once', async () => {
+    const before = new Conversation(make(), { persistKey: 'chat' });
+    const handle = before.send('Tell me')!;
+    const ws1 = await nextSocket();
+    ws1.receive(startedFrame(handle.id, 'str_1'));
+    ws1.receive(delta(handle.id, 2, 'Once '));
+    await jest.advanceTimersByTimeAsync(PERSIST_INTERVAL_MS);
+    ws1.receive(delta(handle.id, 3, 'upon ')); // shown, not saved yet
+    ws1.receive(delta(handle.id, 4, 'a '));
+    expect(before.getSnapshot().messages[1]!.content).toBe('Once upon a ');
+    clients[0]!.close({ keepStreams: true });
+
+    const after = new Conversation(make(), { persistKey: 'chat' });
+    expect(after.getSnapshot().messages[1]).toMatchObject({ content: 'Once ', seq: 2 });
+    const ws2 = await nextSocket();
+    expect(ws2.sentOfType('stream.resume')).toEqual([expect.objectContaining({ after_seq: 2 })]);
+    for (const [s, x] of [[3, 'upon '], [4, 'a '], [5, 'time']] as const) ws2.receive(delta(handle.id, s, x));
+    ws2.receive(doneFrame(handle.id, 6, 'str_1'));
+    expect(after.getSnapshot().messages[1]).toMatchObject({ content: 'Once upon a time', status: 'done' });
+    // The end is saved at once: a reload now shows it whole.
+    expect(new Conversation(make(), { persistKey: 'chat' }).getSnapshot().messages[1]).toMatchObject({ content: 'Once upon a time', status: 'done' });
+  });
+
+  it('pagehide (a reload, a navigation) saves the streamed text at once', async () => {
+    const before = new Conversation(make(), { persistKey: 'chat' });
+    const handle = before.send('Tell me')!;
+    const ws = await nextSocket();
+    ws.receive(startedFrame(handle.id, 'str_1'));
+    ws.receive(delta(handle.id, 2, 'Once '));
+    ws.receive(delta(handle.id, 3, 'upon '));
+    const saved = () => JSON.parse(storage.getItem('holysheep.conversation:chat')!).messages[1];
+    expect(saved()).toMatchObject({ content: '', seq: 1 });
+    expect(pageHide).toHaveLength(1); // one listener for every conversation
+    pageHide[0]!();
+    expect(saved()).toMatchObject({ content: 'Once upon ', seq: 3 });
+  });
+
   it('an answer the gateway no longer has ends as an error the UI can show (stream_not_found); the rest is kept', async () => {
     const before = new Conversation(make(), { persistKey: 'chat' });
     const handle = before.send('Tell me')!;
     const ws1 = await nextSocket();
     ws1.receive(startedFrame(handle.id, 'str_1'));
     ws1.receive(delta(handle.id, 2, 'Once '));
+    await jest.advanceTimersByTimeAsync(PERSIST_INTERVAL_MS);
     clients[0]!.close({ keepStreams: true });
 
     const after = new Conversation(make(), { persistKey: 'chat' });

@@ -260,7 +260,8 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
 
       const second = make({ storage });
       const after = new Conversation(second, { persistKey: 'e2e' });
-      expect(after.getSnapshot().messages[1]!.content).toBe(pieces.slice(0, 15).join(''));
+      // What the page had saved: the text up to a seq (saved at most PERSIST_INTERVAL_MS late).
+      expect(pieces.slice(0, 15).join('').startsWith(after.getSnapshot().messages[1]!.content)).toBe(true);
       const finished = new Promise<void>((resolve) => {
         const off = after.subscribe(() => !after.getSnapshot().busy && (off(), resolve()));
       });

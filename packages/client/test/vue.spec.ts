@@ -8,6 +8,7 @@ import { createSSRApp, effectScope, h, nextTick, watch } from 'vue';
 import { renderToString } from 'vue/server-renderer';
 import { createClient, type StreamClient } from '../src/client';
 import { Conversation } from '../src/conversation';
+import { PERSIST_INTERVAL_MS } from '../src/conversation-store';
 import { MemoryStorage } from '../src/storage';
 import { useChat, useConnectionState } from '../src/vue';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
@@ -78,6 +79,7 @@ describe('useChat (Vue)', () => {
     const ws1 = await nextSocket();
     ws1.receive(startedFrame(handle.id, 'str_1'));
     ws1.receive(delta(handle.id, 2, 'Once '));
+    await jest.advanceTimersByTimeAsync(PERSIST_INTERVAL_MS);
     clients[0]!.close({ keepStreams: true }); // the page goes away
 
     const scope = effectScope();
