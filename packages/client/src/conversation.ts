@@ -223,7 +223,8 @@ export class Conversation {
           stats.chunks += 1;
           if (stats.firstTokenAt === undefined) {
             stats.firstTokenAt = now;
-            stats.ttftMs = now - stats.sentAt;
+            // A resumed answer keeps the time to first token its first page measured.
+            stats.ttftMs ??= now - stats.sentAt;
           }
           const seconds = (now - stats.firstTokenAt) / 1000;
           stats.tokensPerSecond = seconds > 0.25 ? (stats.chunks - 1) / seconds : undefined;
