@@ -72,6 +72,23 @@ function validated(client: StreamClient): StreamClient {
   return client;
 }
 
+/** A memory storage that says when an entry is written (a save is timed, not per chunk). */
+class WatchedStorage extends MemoryStorage {
+  private readonly waiters: Array<{ match: (key: string, value: string) => boolean; resolve: () => void }> = [];
+
+  override setItem(key: string, value: string): void {
+    super.setItem(key, value);
+    for (const waiter of this.waiters.filter((w) => w.match(key, value))) {
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  }
+
+  written(match: (key: string, value: string) => boolean): Promise<void> {
+    return new Promise((resolve) => this.waiters.push({ match, resolve }));
+  }
+}
+
 describe('client SDK against the gateway (e2e, Node + ws)', () => {
   let upstream: FakeUpstream;
   let gateway: RunningGateway;
@@ -278,6 +295,51 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
       ]);
       expect(upstream.calls).toHaveLength(1);
       expect(second.storedStreams()).toEqual([]);
+    });
+
+    it('a reload after the answer ended while the page was away gets the rest; one the gateway lost ends stream_not_found, never asked again', async () => {
+      const storage = new WatchedStorage();
+      const first = make({ storage });
+      await expectResume(first);
+      const before = new Conversation(first, { persistKey: 'ended' });
+      before.send('Short one');
+      const call = await upstream.nextCall();
+      call.startSse();
+      await call.event(chunk({ role: 'assistant', content: '' }));
+      await call.event(chunk({ content: 'kept ' }));
+      await new Promise<void>((resolve) => {
+        const off = before.subscribe(() => before.getSnapshot().messages[1]?.content === 'kept ' && (off(), resolve()));
+      });
+      first.close({ keepStreams: true });
+      await call.event(chunk({ content: 'and the rest' }, 'stop'));
+      await call.event('[DONE]');
+      call.res.end();
+
+      const after = new Conversation(make({ storage }), { persistKey: 'ended' });
+      await new Promise<void>((resolve) => {
+        const off = after.subscribe(() => !after.getSnapshot().busy && (off(), resolve()));
+      });
+      expect(after.getSnapshot().messages[1]).toMatchObject({ content: 'kept and the rest', status: 'done' });
+
+      // Another answer in flight, then a gateway that lost it (a restart without Redis).
+      after.send('Another');
+      const second = await upstream.nextCall();
+      second.startSse();
+      await second.event(chunk({ content: 'cut ' }));
+      // The streamed text is saved within PERSIST_INTERVAL_MS (at once on pagehide in a browser).
+      await storage.written((key, value) => key === 'holysheep.conversation:ended' && value.includes('"content":"cut "'));
+      clients[clients.length - 1]!.close({ keepStreams: true });
+      await gateway.close();
+      gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, UPSTREAM_MAX_RETRIES: '0' });
+      proxy.target = gateway.port;
+      const third = make({ storage });
+      const lost = new Conversation(third, { persistKey: 'ended' });
+      await new Promise<void>((resolve) => {
+        const off = lost.subscribe(() => !lost.getSnapshot().busy && (off(), resolve()));
+      });
+      expect(lost.getSnapshot().messages[3]).toMatchObject({ content: 'cut ', status: 'error', error: { code: 'stream_not_found' } });
+      expect(third.storedStreams()).toEqual([]);
+      expect(upstream.calls).toHaveLength(2);
     });
 
     it('watch() follows a stream started by another client of the same browser session (same anonymous key); a stranger sees none of it', async () => {
