@@ -5,10 +5,10 @@
  *
  * - JavaScript: esbuild bundles src/ with the protocol constants it uses (read from the protocol
  *   package's TypeScript source through its "source" export condition) into dist/{index,react}.js,
- *   ES modules with a shared chunk; only `react` stays external.
- * - CommonJS: the same sources again into dist/cjs/{index,react}.cjs, for `require()` (Node
- *   CommonJS, Jest without ESM, older bundlers). CommonJS has no shared chunks, so react.cjs
- *   requires ./index.cjs for the SDK code it uses rather than carrying a second copy: one
+ *   ES modules with a shared chunk; only `react` and `vue` stay external.
+ * - CommonJS: the same sources again into dist/cjs/{index,react,vue}.cjs, for `require()` (Node
+ *   CommonJS, Jest without ESM, older bundlers). CommonJS has no shared chunks, so react.cjs and
+ *   vue.cjs require ./index.cjs for the SDK code they use rather than carrying a second copy: one
  *   Conversation class, one ChatError, whichever entry a program loads first.
  * - Types: tsc emits declarations of src/, which import '@holysheep/protocol'; the protocol's own
  *   declarations are copied to dist/protocol/ and those imports pointed at them. Relative
@@ -30,15 +30,16 @@ const STAGING = join(DIST, '.types');
 const PROTOCOL = '@holysheep/protocol';
 const require = createRequire(import.meta.url);
 
-/** What both module formats are built with: the SDK's two entries, the protocol from source, react left out. */
+/** What both module formats are built with: the SDK's three entries, the protocol from source, the frameworks left out. */
+const FRAMEWORK_ENTRIES = ['react.ts', 'vue.ts'];
 const COMMON = {
   absWorkingDir: HERE,
-  entryPoints: { index: 'src/index.ts', react: 'src/react.ts' },
+  entryPoints: { index: 'src/index.ts', react: 'src/react.ts', vue: 'src/vue.ts' },
   bundle: true,
   platform: 'neutral',
   conditions: ['source'],
   target: 'es2020',
-  external: ['react'],
+  external: ['react', 'vue'],
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
@@ -47,7 +48,7 @@ const COMMON = {
 rmSync(DIST, { recursive: true, force: true });
 await build({ ...COMMON, outdir: DIST, splitting: true, format: 'esm' });
 
-// The CommonJS entries: react.cjs takes every SDK module it imports from ./index.cjs (which
+// The CommonJS entries: react.cjs and vue.cjs take every SDK module they import from ./index.cjs (which
 // re-exports them all: a name missing there would be undefined, and the consumer test fails).
 await build({
   ...COMMON,
@@ -56,10 +57,10 @@ await build({
   format: 'cjs',
   plugins: [
     {
-      name: 'react-entry-uses-index',
+      name: 'framework-entries-use-index',
       setup(pluginBuild) {
         pluginBuild.onResolve({ filter: /^\./ }, (args) =>
-          args.importer.endsWith(join('src', 'react.ts')) ? { path: './index.cjs', external: true } : undefined,
+          FRAMEWORK_ENTRIES.some((entry) => args.importer.endsWith(join('src', entry))) ? { path: './index.cjs', external: true } : undefined,
         );
       },
     },

@@ -6,6 +6,7 @@ import type { ChatRequestFrame, ClientFrame, ServerFrame, SessionReadyFrame } fr
 import type { ChatError } from './errors';
 import type { BackoffOptions } from './reconnect-policy';
 import type { KeyStorage } from './anonymous-key';
+import type { StorageLike } from './storage';
 import type { TokenPlacement, WebSocketConstructor } from './websocket';
 
 /** What {@link ClientOptions.getToken} is asked for. */
@@ -34,9 +35,16 @@ export interface ClientOptions {
    * Without `token` or `getToken`, the client sends an anonymous key (`anon.<random>`) so a
    * gateway in `AUTH_MODE=none` knows it again after a reconnect or a reload (its streams stay
    * its own). Kept here; `null` = never kept (a new key per client).
-   * @defaultValue `globalThis.sessionStorage` when there is one
+   * @defaultValue `storage` when given, else `globalThis.sessionStorage` when there is one
    */
   anonymousKeyStorage?: KeyStorage | null;
+  /**
+   * Where the client keeps each chat's request id, stream id and last seq (never a token or a
+   * text), so the next page load can `restore()` them, and where `Conversation({ persistKey })`
+   * keeps its messages. `null`: nothing is kept.
+   * @defaultValue `globalThis.sessionStorage` when it is there and writable, else a memory storage of this client's own
+   */
+  storage?: StorageLike | null;
   /** The WebSocket implementation: defaults to `globalThis.WebSocket`; in Node 20 pass `ws`'s. */
   WebSocket?: WebSocketConstructor;
   /** Where the token travels. `header` needs `ws` (browsers cannot set headers). @defaultValue 'auto' */
@@ -45,7 +53,9 @@ export interface ClientOptions {
   backoff?: BackoffOptions;
   /**
    * How content deltas travel (issue 23): `text` asks the gateway for compact frames (~45 bytes a
-   * token instead of ~300); the handle's events are the same either way. @defaultValue 'json'
+   * token instead of ~300); the handle's events are the same either way. `json` for the full
+   * `chat.chunk` frames on the wire (a gateway older than issue 23 ignores the field either way).
+   * @defaultValue 'text' (since 0.3.0; 'json' before)
    */
   format?: 'json' | 'text';
   /** Application ping interval while streams are in flight. @defaultValue min(session heartbeat, 15 s) */
@@ -93,7 +103,8 @@ export interface FrameRecord {
   direction: 'in' | 'out';
   /**
    * A compact content delta (`{"t":"d",…}`, issue 23) is reported as the `chat.chunk` it stands
-   * for, its chunk holding the delta alone (see `compact.ts` {@link deltaAsChunkFrame}).
+   * for: its stream's id, the chunk rebuilt from the delta and the stream's last whole chunk (as the
+   * handle's `chunk` event has it).
    */
   frame: ServerFrame | ClientFrame;
 }
@@ -109,6 +120,21 @@ export type ChatRequest = Omit<ChatRequestFrame, 'type' | 'id' | 'format'> & { i
 export interface ChatOptions {
   /** Aborting sends `chat.cancel` (if a socket is open; never opens one for it). */
   signal?: AbortSignal;
+}
+
+/** A stream to go on with after a reload ({@link StreamClient.resume}). */
+export interface ResumeOptions {
+  /** The original request id (`handle.id`). */
+  id: string;
+  /** Known once the stream had started; without it the stream is looked up by `id`. */
+  stream_id?: string;
+  /** The last seq the caller has (its text ends there). @defaultValue 0 */
+  after_seq?: number;
+}
+
+export interface CloseOptions {
+  /** Leave the streams running on the gateway and kept in storage (a page unload). @defaultValue false */
+  keepStreams?: boolean;
 }
 
 export interface WatchOptions {

@@ -13,10 +13,12 @@ import type { ChatHandle } from './chat-handle';
 import { ChatError } from './errors';
 import { ListRequests, type StreamList } from './list-requests';
 import { StreamRegistry, type StreamEntry, type StreamLink } from './stream-registry';
+import { browserSessionStorage, MemoryStorage, type StorageLike } from './storage';
+import { StreamStore, type StoredStream } from './stream-store';
 import { TokenRefresher } from './token-refresh';
 import { ReconnectingTransport, type AppFrame } from './transport';
 
-import type { ChatOptions, ChatRequest, ClientEvents, ClientOptions, ConnectionState, WatchOptions } from './client-types';
+import type { ChatOptions, ChatRequest, ClientEvents, ClientOptions, CloseOptions, ConnectionState, ResumeOptions, WatchOptions } from './client-types';
 
 export type * from './client-types';
 
@@ -28,6 +30,12 @@ export class StreamClient {
   private readonly registry: StreamRegistry;
   private readonly lists: ListRequests;
   private readonly refresher: TokenRefresher | undefined;
+  private readonly store: StreamStore | undefined;
+  /**
+   * Where this client keeps what outlives a page load (its streams' last seq; a `Conversation`'s
+   * messages): the `storage` option, else `sessionStorage`, else memory; undefined with `storage: null`.
+   */
+  readonly storage: StorageLike | undefined;
   private nextId = 1;
   /** Makes generated ids unique across clients and page loads (they name streams on the gateway). */
   private readonly prefix: string;
@@ -36,7 +44,11 @@ export class StreamClient {
     if (!options.url) throw new TypeError('createClient: `url` is required');
     instances += 1;
     this.prefix = `${Math.floor((options.random ?? Math.random)() * 36 ** 6).toString(36)}${instances}`;
-    this.transport = new ReconnectingTransport(options, {
+    this.storage = options.storage === null ? undefined : (options.storage ?? browserSessionStorage() ?? new MemoryStorage());
+    if (this.storage) this.store = new StreamStore(this.storage, options.url);
+    // A storage given for the streams keeps the anonymous key too (same lifetime: the streams are that key's).
+    const anonymousKeyStorage = options.anonymousKeyStorage !== undefined ? options.anonymousKeyStorage : (options.storage ?? undefined);
+    this.transport = new ReconnectingTransport({ ...options, anonymousKeyStorage }, {
       hasWork: () => this.registry.size > 0 || this.lists.size > 0,
       onOpen: (session) => {
         this.refresher?.onOpen(session);
@@ -44,6 +56,7 @@ export class StreamClient {
         this.lists.sendUnsent();
       },
       onFrame: (frame) => this.onFrame(frame),
+      describeDelta: (frame) => this.registry.chunkFrameOf(frame),
       onSocketLost: () => {
         this.refresher?.reset();
         this.registry.onSocketLost();
@@ -58,7 +71,7 @@ export class StreamClient {
     const getToken = options.getToken;
     if (getToken) this.refresher = new TokenRefresher({ send: (frame) => this.transport.send(frame), getToken });
     const link = this.link();
-    this.registry = new StreamRegistry(link, options.format);
+    this.registry = new StreamRegistry(link, options.format, this.store);
     this.lists = new ListRequests(link, options.listTimeoutMs);
   }
 
@@ -133,11 +146,46 @@ export class StreamClient {
     });
   }
 
-  /** Cancels every stream and closes the socket; the client stays usable (a request reconnects). */
-  close(): void {
+  /**
+   * The streams this client's storage keeps from an earlier page load (or client) that are not
+   * followed here yet: request id, `stream_id` when it had started, last seq delivered.
+   */
+  storedStreams(): StoredStream[] {
+    return (this.store?.list() ?? []).filter((s) => !this.registry.has(s.id));
+  }
+
+  /**
+   * Goes on with a chat an earlier page load started, by its request id, from `after_seq` (frames
+   * up to it are not delivered again: the text before is the caller's). Never sends the request
+   * again: without a `stream_id` the stream is first found with `stream.list`; one the gateway no
+   * longer has fails with `stream_not_found`. The handle's id is the original request id; one
+   * already followed here is returned as is.
+   */
+  resume(stream: ResumeOptions): ChatHandle {
+    const followed = this.registry.handleOf(stream.id);
+    if (followed) return followed;
+    const entry = this.registry.resumeEntry(stream.id, stream.stream_id, stream.after_seq ?? 0);
+    this.registry.add(entry);
+    if (this.transport.ready && !this.transport.state.draining) this.registry.resumeNow(entry);
+    else this.transport.ensureSocket();
+    return entry.handle;
+  }
+
+  /** Resumes every stream in {@link storedStreams} (see {@link resume}), from the last seq kept. */
+  restore(): ChatHandle[] {
+    return this.storedStreams().map((s) => this.resume({ id: s.id, stream_id: s.stream_id, after_seq: s.seq }));
+  }
+
+  /**
+   * Cancels every stream and closes the socket; the client stays usable (a request reconnects).
+   * With `keepStreams`, as a page unload: nothing is cancelled, the storage keeps the streams for
+   * the next client's `restore()`, and the handles get no further event.
+   */
+  close(options: CloseOptions = {}): void {
     // The refresh timer is the client's, not the socket's: a closed client asks for no token.
     this.refresher?.reset();
-    this.registry.cancelAll();
+    if (options.keepStreams) this.registry.releaseAll();
+    else this.registry.cancelAll();
     this.lists.settleAll(new ChatError({ code: 'connection_closed', message: 'The client was closed' }));
     this.transport.close();
   }

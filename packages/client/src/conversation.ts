@@ -2,12 +2,16 @@
  * A multi-turn conversation on top of {@link StreamClient}: the message list, an optional system
  * prompt and sampling settings, send / stop / regenerate / clear, and live timing (time to first
  * token, tokens per second). Framework-free: `subscribe` + `getSnapshot` fit React's
- * `useSyncExternalStore` (see the `./react` entry point) and plain DOM code alike.
+ * `useSyncExternalStore` (see the `./react` entry point), Vue refs (`./vue`) and plain DOM code
+ * alike. With a `persistKey` it keeps its messages in the client's storage and, on construction,
+ * shows them again and goes on with an answer that was in flight (conversation-store.ts).
  */
 import type { ChatMessage, CompletionUsage, FinishReason } from '@holysheep/protocol';
 import type { ChatEvent, ChatHandle } from './chat-handle';
 import type { ChatRequest, StreamClient } from './client';
+import { ConversationStore } from './conversation-store';
 import { ChatError } from './errors';
+import type { StorageLike } from './storage';
 
 export interface ConversationSettings {
   /** Model to ask for; the gateway's default when unset. */
@@ -42,6 +46,10 @@ export interface ConversationMessage {
   error?: ChatError;
   model?: string;
   stream_id?: string;
+  /** Assistant messages: the request id (`handle.id`), what a reload resumes the answer by. */
+  request_id?: string;
+  /** Assistant messages: the seq of the last frame whose text is in `content`. */
+  seq?: number;
   finish_reason?: FinishReason;
   usage?: CompletionUsage | null;
   stats?: MessageStats;
@@ -58,6 +66,14 @@ export interface ConversationOptions {
   settings?: ConversationSettings;
   /** Clock in ms (tests pass a fake one). @defaultValue performance.now */
   now?: () => number;
+  /**
+   * Keeps the messages under this name in `storage`, and on construction restores them and goes
+   * on with an answer that was streaming (from the seq its kept text ends at: no text twice, no
+   * second upstream request). One name per conversation of the page. @defaultValue not kept
+   */
+  persistKey?: string;
+  /** Where `persistKey` keeps the messages. @defaultValue the client's `storage` */
+  storage?: StorageLike;
 }
 
 let conversations = 0;
@@ -69,6 +85,9 @@ export class Conversation {
   private readonly now: () => number;
   private nextId = 1;
   private readonly prefix = `m${++conversations}`;
+  private readonly store: ConversationStore | undefined;
+  /** Ids of restored messages: new ones must not repeat them. */
+  private readonly keptIds = new Set<string>();
 
   constructor(
     private readonly client: StreamClient,
@@ -77,6 +96,11 @@ export class Conversation {
     const perf = (globalThis as { performance?: { now(): number } }).performance;
     this.now = options.now ?? (perf ? () => perf.now() : () => Date.now());
     this.snapshot = { messages: [], busy: false, settings: { ...options.settings } };
+    const storage = options.storage ?? client.storage;
+    if (options.persistKey !== undefined && storage) {
+      this.store = new ConversationStore(storage, options.persistKey);
+      this.restore();
+    }
   }
 
   /** The current state; the same object until something changes. */
@@ -134,6 +158,29 @@ export class Conversation {
     return out;
   }
 
+  /** Shows the kept messages, and resumes the answer that was streaming when the page went away. */
+  private restore(): void {
+    const messages = this.store!.load();
+    for (const m of messages) this.keptIds.add(m.id);
+    const last = messages[messages.length - 1];
+    const inFlight = last?.role === 'assistant' && (last.status === 'pending' || last.status === 'streaming') ? last : undefined;
+    if (!inFlight) {
+      this.snapshot = { ...this.snapshot, messages };
+      return;
+    }
+    if (!inFlight.request_id) {
+      // Kept before its request had an id: there is nothing to resume it by.
+      const error = new ChatError({ code: 'stream_not_found', message: 'The answer was cut by a reload', retryable: false });
+      this.snapshot = { ...this.snapshot, messages: [...messages.slice(0, -1), { ...inFlight, status: 'error', error }] };
+      return;
+    }
+    // Timing restarts at the resume: the earlier page's clock means nothing here.
+    const resumed: ConversationMessage = { ...inFlight, stats: { sentAt: this.now(), chunks: 0, ttftMs: inFlight.stats?.ttftMs } };
+    this.snapshot = { ...this.snapshot, messages: [...messages.slice(0, -1), resumed], busy: true };
+    const handle = this.client.resume({ id: inFlight.request_id, stream_id: inFlight.stream_id, after_seq: inFlight.seq ?? 0 });
+    this.follow(resumed.id, handle);
+  }
+
   private ask(): ChatHandle {
     const { model, temperature, max_tokens } = this.snapshot.settings;
     const request: ChatRequest = { messages: this.history() };
@@ -147,33 +194,42 @@ export class Conversation {
       status: 'pending',
       stats: { sentAt: this.now(), chunks: 0 },
     };
-    this.commit({ messages: [...this.snapshot.messages, answer], busy: true });
     const handle = this.client.chat(request);
-    const off = handle.onEvent((event) => this.onEvent(answer.id, handle, event));
+    // Committed with its request id: a reload from here on can resume it.
+    answer.request_id = handle.id;
+    this.commit({ messages: [...this.snapshot.messages, answer], busy: true });
+    this.follow(answer.id, handle);
+    return handle;
+  }
+
+  private follow(messageId: string, handle: ChatHandle): void {
+    const off = handle.onEvent((event) => this.onEvent(messageId, handle, event));
     this.current = { handle, off };
     // An event may already have been delivered synchronously (an aborted or refused request).
-    if (handle.status !== 'pending' && handle.status !== 'streaming') this.syncEnded(answer.id, handle);
-    return handle;
+    if (handle.status !== 'pending' && handle.status !== 'streaming') this.syncEnded(messageId, handle);
   }
 
   private onEvent(messageId: string, handle: ChatHandle, event: ChatEvent): void {
     if (this.current?.handle !== handle) return;
     const now = this.now();
-    this.patchMessage(messageId, (m) => {
+    // A chunk's text is saved soon rather than at once (conversation-store.ts); the rest at once.
+    this.patchMessage(messageId, event.type === 'chunk', (m) => {
       const stats = { ...m.stats! };
       switch (event.type) {
         case 'started':
-          return { ...m, status: 'streaming', model: event.model, stream_id: event.stream_id };
+          return { ...m, status: 'streaming', model: event.model, stream_id: event.stream_id, seq: event.seq };
         case 'chunk': {
-          if (!event.delta) return m.status === 'pending' ? { ...m, status: 'streaming' } : m;
+          if (!event.delta) return { ...m, status: 'streaming', seq: event.seq, stream_id: m.stream_id ?? handle.stream_id };
           stats.chunks += 1;
           if (stats.firstTokenAt === undefined) {
             stats.firstTokenAt = now;
-            stats.ttftMs = now - stats.sentAt;
+            // A resumed answer keeps the time to first token its first page measured.
+            stats.ttftMs ??= now - stats.sentAt;
           }
           const seconds = (now - stats.firstTokenAt) / 1000;
           stats.tokensPerSecond = seconds > 0.25 ? (stats.chunks - 1) / seconds : undefined;
-          return { ...m, status: 'streaming', content: m.content + event.delta, stats };
+          // Text and seq change together: a reload resumes after exactly this seq.
+          return { ...m, status: 'streaming', content: m.content + event.delta, seq: event.seq, stream_id: m.stream_id ?? handle.stream_id, stats };
         }
         case 'done': {
           stats.endedAt = now;
@@ -181,9 +237,10 @@ export class Conversation {
           const tokens = stats.completionTokens ?? stats.chunks;
           const seconds = stats.firstTokenAt === undefined ? 0 : (now - stats.firstTokenAt) / 1000;
           if (seconds > 0 && tokens > 1) stats.tokensPerSecond = (tokens - 1) / seconds;
+          // The content as accumulated, not `event.text`: a resumed handle's text starts at the resume.
           return {
             ...m,
-            content: event.text,
+            seq: event.seq,
             status: event.finish_reason === 'cancelled' ? 'cancelled' : 'done',
             finish_reason: event.finish_reason,
             usage: event.usage,
@@ -217,17 +274,22 @@ export class Conversation {
     this.current = undefined;
   }
 
-  private patchMessage(id: string, patch: (m: ConversationMessage) => ConversationMessage): void {
+  private patchMessage(id: string, lazy: boolean, patch: (m: ConversationMessage) => ConversationMessage): void {
     const messages = this.snapshot.messages.map((m) => (m.id === id ? patch(m) : m));
-    this.commit({ messages });
+    this.commit({ messages }, lazy);
   }
 
-  private commit(patch: Partial<ConversationSnapshot>): void {
+  private commit(patch: Partial<ConversationSnapshot>, lazy = false): void {
     this.snapshot = { ...this.snapshot, ...patch };
+    if (patch.messages && lazy) this.store?.saveSoon(this.snapshot.messages);
+    else if (patch.messages) this.store?.save(this.snapshot.messages);
     for (const listener of [...this.listeners]) listener();
   }
 
   private newId(): string {
-    return `${this.prefix}_${this.nextId++}`;
+    let id: string;
+    do id = `${this.prefix}_${this.nextId++}`;
+    while (this.keptIds.has(id));
+    return id;
   }
 }

@@ -15,6 +15,8 @@ export type {
   ConnectionState,
   ConnectionStatus,
   FrameRecord,
+  CloseOptions,
+  ResumeOptions,
   TokenRequest,
   WatchOptions,
 } from './client-types';
@@ -26,6 +28,9 @@ export { Conversation } from './conversation';
 export type { ConversationMessage, ConversationOptions, ConversationSettings, ConversationSnapshot, MessageStats } from './conversation';
 export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './websocket';
 export { ANONYMOUS_KEY_STORAGE_ENTRY, type KeyStorage } from './anonymous-key';
+export { MemoryStorage, type StorageLike } from './storage';
+export { MAX_STORED_STREAMS, STREAM_STORAGE_PREFIX, type StoredStream } from './stream-store';
+export { CONVERSATION_STORAGE_PREFIX, MAX_PERSISTED_MESSAGES } from './conversation-store';
 // The gateway's protocol module, re-exported: frame types, error codes and close codes.
 export { CLOSE_CODES, ERROR_CODES, PROTOCOL_VERSION, SUBPROTOCOL, unknownRole, WS_PATH } from '@holysheep/protocol';
 export type {

@@ -4,7 +4,7 @@
  * @example
  * const client = createClient({ url: '/v1/ws' });
  * function Chat() {
- *   const { messages, busy, send, stop } = useChat(client);
+ *   const { messages, busy, send, stop } = useChat(client, { persistKey: 'chat' }); // kept across reloads
  *   const connection = useConnectionState(client);
  *   …
  * }
@@ -22,11 +22,25 @@ export interface UseChatResult extends ConversationSnapshot {
   conversation: Conversation;
 }
 
-/** A conversation bound to a component: re-renders on every change; stops its answer on unmount. */
+/** Stops pending after an unmount, by conversation: a mount that follows at once (StrictMode) calls it off. */
+const pendingStops = new WeakMap<Conversation, ReturnType<typeof setTimeout>>();
+
+/**
+ * A conversation bound to a component: re-renders on every change; stops its answer on unmount.
+ * With `persistKey` the first render already shows the kept messages, and an answer that was
+ * streaming at the reload goes on (the `Conversation` restores it when the hook makes it).
+ */
 export function useChat(client: StreamClient, options?: ConversationOptions): UseChatResult {
   const [conversation] = useState(() => new Conversation(client, options));
   const snapshot = useSyncExternalStore(conversation.subscribe, conversation.getSnapshot, conversation.getSnapshot);
-  useEffect(() => () => conversation.stop(), [conversation]);
+  useEffect(() => {
+    // StrictMode unmounts and mounts again at once in development: a resumed answer must not be
+    // cancelled by that, so the stop waits a turn and a remount calls it off.
+    clearTimeout(pendingStops.get(conversation));
+    return () => {
+      pendingStops.set(conversation, setTimeout(() => conversation.stop(), 0));
+    };
+  }, [conversation]);
   return {
     ...snapshot,
     send: conversation.send,

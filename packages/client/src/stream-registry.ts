@@ -3,10 +3,11 @@
  * drop as already seen, and what to send for it on a fresh socket (resume, a lookup by request id,
  * or the request again). It never touches a socket: frames go out through a {@link StreamLink}.
  */
-import type { ChatErrorFrame, ChatRequestFrame, ClientFrame, ServerFrame, StreamCompleteFrame, StreamOvertakenFrame, StreamSummary } from '@holysheep/protocol';
+import type { ChatChunkFrame, ChatErrorFrame, ChatRequestFrame, ClientFrame, ServerFrame, StreamCompleteFrame, StreamOvertakenFrame, StreamSummary } from '@holysheep/protocol';
 import { ChatHandleImpl } from './chat-handle';
 import { chunkOf, envelopeOf, type ChunkEnvelope, type DeltaFrame } from './compact';
 import { ChatError } from './errors';
+import type { StoredStream } from './stream-store';
 
 export type StreamPhase =
   /** Not sent on any socket yet. */
@@ -52,6 +53,12 @@ export interface StreamLink {
   locate(onResult: (streams: StreamSummary[] | undefined) => void): void;
 }
 
+/** Where the registry records each chat's progress for the next page load (stream-store.ts). */
+export interface StreamPersistence {
+  save(stream: StoredStream): void;
+  forget(id: string): void;
+}
+
 /** The streams in flight, by request id; see the module comment. */
 export class StreamRegistry {
   private readonly entries = new Map<string, StreamEntry>();
@@ -59,14 +66,16 @@ export class StreamRegistry {
   private orphanCancels: Array<{ stream_id: string; after_seq: number }> = [];
 
   /**
-   * What a `chat.request` and a `stream.resume` carry for the client's format: nothing for `json`,
-   * the gateway's default, so a client that did not ask sends the frames it always did.
+   * What a `chat.request` and a `stream.resume` carry for the client's format: `text` by default
+   * (0.3.0: compact frames, the handle's events unchanged); nothing for `json`, the gateway's
+   * default, so a client that pins it sends the frames 0.2 did.
    */
   readonly formatField: { format?: 'text' };
 
   constructor(
     private readonly link: StreamLink,
-    format: 'json' | 'text' = 'json',
+    format: 'json' | 'text' = 'text',
+    private readonly persist?: StreamPersistence,
   ) {
     this.formatField = format === 'text' ? { format } : {};
   }
@@ -77,6 +86,11 @@ export class StreamRegistry {
 
   has(id: string): boolean {
     return this.entries.has(id);
+  }
+
+  /** The handle tracked under a request id. */
+  handleOf(id: string): ChatHandleImpl | undefined {
+    return this.entries.get(id)?.handle;
   }
 
   /** A new chat stream (not tracked until {@link add}). */
@@ -91,6 +105,32 @@ export class StreamRegistry {
     handle.stream_id = stream_id;
     handle.seq = after_seq;
     return { handle, kind: 'watch', phase: 'queued', cancelRequested: false };
+  }
+
+  /**
+   * A chat an earlier page load (or client) started: its request is never sent again. Resumed from
+   * `after_seq` when its `stream_id` is known, else first found by request id (`stream.list`); a
+   * stream the gateway no longer has fails `stream_not_found`. Tracked with {@link add}, sent
+   * with {@link resumeNow} or on the next socket (it waits `detached`).
+   */
+  resumeEntry(id: string, stream_id: string | undefined, after_seq: number): StreamEntry {
+    const handle = new ChatHandleImpl(id, (h) => this.cancel(h));
+    handle.stream_id = stream_id;
+    handle.seq = after_seq;
+    return { handle, kind: 'chat', phase: 'detached', cancelRequested: false };
+  }
+
+  /** Sends a {@link resumeEntry} on the open socket: its resume, or the lookup of its stream id. */
+  resumeNow(entry: StreamEntry): void {
+    if (entry.handle.stream_id) this.dispatch(entry);
+    else this.locate([entry]);
+  }
+
+  /** The `chat.chunk` a compact frame stands for, with its stream's id and last whole chunk's envelope (for the `frame` event). */
+  chunkFrameOf(frame: DeltaFrame): ChatChunkFrame {
+    const entry = this.entries.get(frame.id);
+    const handle = entry?.handle;
+    return { type: 'chat.chunk', id: frame.id, stream_id: handle?.stream_id ?? '', seq: frame.seq, chunk: chunkOf(frame.text, entry?.envelope, handle ?? {}) };
   }
 
   /** Tracks an entry; the caller sends it with {@link dispatch} if a socket is ready. */
@@ -109,6 +149,7 @@ export class StreamRegistry {
       this.link.send(entry.request!);
       entry.phase = 'sent';
     }
+    this.record(entry);
     this.link.workChanged();
   }
 
@@ -146,16 +187,18 @@ export class StreamRegistry {
         entry.phase = 'live';
         handle.started(frame.stream_id, frame.model, frame.seq);
         if (entry.cancelRequested) this.link.send({ type: 'chat.cancel', id: frame.id });
-        return;
+        return this.record(entry);
       case 'chat.chunk':
         if (!handle.stream_id) handle.stream_id = frame.stream_id;
         entry.phase = 'live';
         entry.envelope = envelopeOf(frame.chunk);
-        return handle.chunk(frame.seq, frame.chunk);
+        handle.chunk(frame.seq, frame.chunk);
+        return this.record(entry);
       case 'chat.delta':
         // A compact frame is a chat.chunk with only its content delta: same seq, same dedupe.
         entry.phase = 'live';
-        return handle.chunk(frame.seq, chunkOf(frame.text, entry.envelope, handle));
+        handle.chunk(frame.seq, chunkOf(frame.text, entry.envelope, handle));
+        return this.record(entry);
       case 'chat.done':
         return this.end(entry, () => handle.done(frame.seq, frame.finish_reason, frame.usage));
       case 'chat.error':
@@ -246,7 +289,8 @@ export class StreamRegistry {
       if (entry.phase === 'queued') this.dispatch(entry);
       else if (entry.phase === 'detached' || entry.phase === 'throttled') {
         if (entry.kind === 'watch' || entry.handle.stream_id) this.dispatch(entry);
-        else if (resumeEnabled) unknownStart.push(entry);
+        // A restored chat has no request to send again: found by id, or failed.
+        else if (resumeEnabled || !entry.request) unknownStart.push(entry);
         else this.resend(entry);
       }
     }
@@ -263,6 +307,7 @@ export class StreamRegistry {
     for (const entry of [...this.entries.values()]) {
       if (entry.cancelRequested) {
         this.entries.delete(entry.handle.id);
+        this.unrecord(entry);
         entry.handle.done(entry.handle.seq, 'cancelled', null);
       } else if (entry.phase === 'sent' || entry.phase === 'live' || entry.phase === 'locating') entry.phase = 'detached';
     }
@@ -272,6 +317,7 @@ export class StreamRegistry {
   failAll(error: ChatError): void {
     for (const entry of [...this.entries.values()]) {
       this.entries.delete(entry.handle.id);
+      this.unrecord(entry);
       if (entry.cancelRequested) {
         entry.handle.done(entry.handle.seq, 'cancelled', null);
         continue;
@@ -288,8 +334,19 @@ export class StreamRegistry {
         this.link.send({ type: 'chat.cancel', id: entry.handle.id });
       }
       this.entries.delete(entry.handle.id);
+      this.unrecord(entry);
       entry.handle.done(entry.handle.seq, 'cancelled', null);
     }
+    this.orphanCancels = [];
+  }
+
+  /**
+   * `client.close({ keepStreams: true })`, what a page unload does: nothing is cancelled or
+   * forgotten — the gateway keeps the streams for its grace period and the storage keeps their
+   * last seq for the next client — and the handles get no further event.
+   */
+  releaseAll(): void {
+    this.entries.clear();
     this.orphanCancels = [];
   }
 
@@ -306,6 +363,12 @@ export class StreamRegistry {
         if (entry.handle.ended || this.entries.get(entry.handle.id) !== entry || entry.phase !== 'locating') continue;
         const found = streams?.find((s) => s.id === entry.handle.id);
         if (found) entry.handle.stream_id = found.stream_id;
+        else if (!entry.request) {
+          // A restored chat the gateway does not list: gone (expired, or never reached it).
+          const error = new ChatError({ code: 'stream_not_found', message: 'The gateway no longer has this stream', retryable: false });
+          this.end(entry, () => entry.handle.fail(error));
+          continue;
+        }
         this.dispatch(entry);
       }
     });
@@ -314,7 +377,18 @@ export class StreamRegistry {
   /** Stops tracking an entry, then lets it deliver its last event, then re-judges the work left. */
   private end(entry: StreamEntry, deliver: () => void): void {
     this.entries.delete(entry.handle.id);
+    this.unrecord(entry);
     deliver();
     this.link.workChanged();
+  }
+
+  /** Keeps a chat's request id, stream id and last seq for the next page load (watches are the caller's to keep). */
+  private record(entry: StreamEntry): void {
+    if (entry.kind !== 'chat' || !this.persist) return;
+    this.persist.save({ id: entry.handle.id, stream_id: entry.handle.stream_id, seq: entry.handle.seq });
+  }
+
+  private unrecord(entry: StreamEntry): void {
+    if (entry.kind === 'chat') this.persist?.forget(entry.handle.id);
   }
 }

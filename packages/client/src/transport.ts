@@ -5,7 +5,7 @@
  * `session.draining`, `ping`/`pong`) and knows nothing about chat streams: whatever else arrives
  * goes to {@link TransportHooks.onFrame}, and whether there is work is asked of the layer above.
  */
-import { CLOSE_CODES, SUBPROTOCOL, type ClientFrame, type ServerFrame, type SessionReadyFrame } from '@holysheep/protocol';
+import { CLOSE_CODES, SUBPROTOCOL, type ChatChunkFrame, type ClientFrame, type ServerFrame, type SessionReadyFrame } from '@holysheep/protocol';
 import { Emitter } from './emitter';
 import { ChatError } from './errors';
 import { anonymousKey, defaultKeyStorage } from './anonymous-key';
@@ -32,6 +32,11 @@ export interface TransportHooks {
   onOpen(session: SessionReadyFrame): void;
   /** A frame that is not the session's own. */
   onFrame(frame: AppFrame): void;
+  /**
+   * The `chat.chunk` a compact frame stands for, as the `frame` event reports it: the layer above
+   * knows its stream's id and last whole chunk. @defaultValue {@link deltaAsChunkFrame}
+   */
+  describeDelta?(frame: DeltaFrame): ChatChunkFrame;
   /** The socket is gone; called before deciding whether to reconnect, so work can be re-judged. */
   onSocketLost(): void;
   /** The transport stops for good (until the next request): fail whatever was in flight. */
@@ -225,7 +230,8 @@ export class ReconnectingTransport {
     this.lastInboundAt = Date.now();
     const frame = parseFrame(data);
     if (!frame) return;
-    this.events.emit('frame', { direction: 'in', frame: frame.type === 'chat.delta' ? deltaAsChunkFrame(frame) : frame });
+    const reported = frame.type === 'chat.delta' ? (this.hooks.describeDelta ?? deltaAsChunkFrame)(frame) : frame;
+    this.events.emit('frame', { direction: 'in', frame: reported });
     switch (frame.type) {
       case 'session.ready':
         return this.onReady(frame);

@@ -38,7 +38,7 @@ describe('StreamClient', () => {
     expect(answer.id).toMatch(/^c_/);
     const ws = await nextSocket();
     ws.ready();
-    expect(ws.sent).toEqual([{ type: 'chat.request', id: answer.id, messages: hello, model: 'gpt-4.1-mini', temperature: 0.3 }]);
+    expect(ws.sent).toEqual([{ type: 'chat.request', id: answer.id, messages: hello, model: 'gpt-4.1-mini', temperature: 0.3, format: 'text' }]);
     const deltas: string[] = [];
     const reading = (async () => {
       for await (const d of answer.textStream()) deltas.push(d);
@@ -73,7 +73,7 @@ describe('StreamClient', () => {
     await jest.advanceTimersByTimeAsync(0);
     const ws2 = FakeWebSocket.last;
     ws2.ready(RESUME);
-    expect(ws2.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_1', after_seq: 3, id: 'a' }]);
+    expect(ws2.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_1', after_seq: 3, id: 'a', format: 'text' }]);
     // A server replaying more than asked must not duplicate anything.
     ws2.receive(startedFrame('a'));
     ws2.receive(chunkFrame('a', 2, 'one '));
@@ -83,7 +83,7 @@ describe('StreamClient', () => {
     await jest.advanceTimersByTimeAsync(0);
     const ws3 = FakeWebSocket.last;
     ws3.ready(RESUME);
-    expect(ws3.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_1', after_seq: 4, id: 'a' }]);
+    expect(ws3.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_1', after_seq: 4, id: 'a', format: 'text' }]);
     ws3.receive(chunkFrame('a', 4, 'three '));
     ws3.receive(chunkFrame('a', 5, 'four'));
     ws3.receive(doneFrame('a', 6));
@@ -135,7 +135,7 @@ describe('StreamClient', () => {
           { stream_id: 'str_p', id: 'p', model: 'm', state: 'pending', last_seq: 0, started_at: '2026-01-01T00:00:00Z' },
         ],
       });
-      expect(ws2.sentOfType('stream.resume')).toEqual([{ type: 'stream.resume', stream_id: 'str_p', after_seq: 0, id: 'p' }]);
+      expect(ws2.sentOfType('stream.resume')).toEqual([{ type: 'stream.resume', stream_id: 'str_p', after_seq: 0, id: 'p', format: 'text' }]);
       ws2.receive(startedFrame('p', 'str_p'));
       ws2.receive(chunkFrame('p', 2, 'ok', 'str_p'));
       ws2.receive(doneFrame('p', 3, 'str_p'));
@@ -151,7 +151,7 @@ describe('StreamClient', () => {
       const ws2 = FakeWebSocket.last;
       ws2.ready(RESUME);
       ws2.receive({ type: 'stream.list.result', id: ws2.sentOfType('stream.list')[0]!.id, streams: [] });
-      expect(ws2.sentOfType('chat.request')).toEqual([{ type: 'chat.request', id: 'p', messages: hello }]);
+      expect(ws2.sentOfType('chat.request')).toEqual([{ type: 'chat.request', id: 'p', messages: hello, format: 'text' }]);
     });
 
     it('are sent again when the gateway does not know stream.list (unknown_type)', async () => {
@@ -174,7 +174,7 @@ describe('StreamClient', () => {
       await jest.advanceTimersByTimeAsync(0);
       const ws2 = FakeWebSocket.last;
       ws2.ready();
-      expect(ws2.sent).toEqual([{ type: 'chat.request', id: 'p', messages: hello }]);
+      expect(ws2.sent).toEqual([{ type: 'chat.request', id: 'p', messages: hello, format: 'text' }]);
     });
   });
 
@@ -188,7 +188,7 @@ describe('StreamClient', () => {
     await jest.advanceTimersByTimeAsync(100); // a server-given delay has a 100 ms floor
     const ws2 = FakeWebSocket.last;
     ws2.ready();
-    expect(ws2.sent).toEqual([{ type: 'chat.request', id: 'a', messages: hello }]);
+    expect(ws2.sent).toEqual([{ type: 'chat.request', id: 'a', messages: hello, format: 'text' }]);
     expect(answer.status).toBe('pending');
   });
 
@@ -310,13 +310,13 @@ describe('StreamClient', () => {
     const watched = client.watch('str_x', { after_seq: 0 });
     const ws1 = await nextSocket();
     ws1.ready(RESUME);
-    expect(ws1.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_x', after_seq: 0, id: watched.id }]);
+    expect(ws1.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_x', after_seq: 0, id: watched.id, format: 'text' }]);
     ws1.receive(startedFrame(watched.id, 'str_x'));
     ws1.receive(chunkFrame(watched.id, 2, 'A', 'str_x'));
     ws1.serverClose(1006);
     await jest.advanceTimersByTimeAsync(0);
     FakeWebSocket.last.ready(RESUME);
-    expect(FakeWebSocket.last.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_x', after_seq: 2, id: watched.id }]);
+    expect(FakeWebSocket.last.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_x', after_seq: 2, id: watched.id, format: 'text' }]);
     FakeWebSocket.last.receive(chunkFrame(watched.id, 3, 'B', 'str_x'));
     FakeWebSocket.last.receive(doneFrame(watched.id, 4, 'str_x'));
     await expect(watched.text()).resolves.toBe('AB');

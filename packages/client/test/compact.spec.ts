@@ -12,6 +12,24 @@ const hello: ChatMessage[] = [{ role: 'user', content: 'hi' }];
 const RESUME = { resume: { enabled: true, grace_ms: 30_000, retention_ms: 60_000 } };
 const delta = (id: string, s: number, x: string) => ({ t: 'd', id, s, x });
 
+describe('the format a client asks for', () => {
+  afterEach(() => jest.useRealTimers());
+  it.each([
+    [{}, { format: 'text' }],
+    [{ format: 'text' as const }, { format: 'text' }],
+    [{ format: 'json' as const }, {}],
+  ])('createClient(%j) sends %j on chat.request (text by default since 0.3.0)', async (options, field) => {
+    jest.useFakeTimers();
+    FakeWebSocket.reset();
+    const client = createClient({ url: 'ws://gw/v1/ws', WebSocket: FakeWebSocket, ...options });
+    client.chat({ id: 'a', messages: hello });
+    await jest.advanceTimersByTimeAsync(0);
+    FakeWebSocket.last.ready();
+    expect(FakeWebSocket.last.sent).toEqual([{ type: 'chat.request', id: 'a', messages: hello, ...field }]);
+    client.close();
+  });
+});
+
 describe('StreamClient with format: text', () => {
   let client: StreamClient;
   beforeEach(() => {

@@ -2,8 +2,8 @@
  * The SDK as a team gets it: `npm pack` (which builds it, prepack) makes the tarball; a copy of the
  * fixture project in consumer/ installs its pinned tools from its own lockfile (`npm ci`) and then
  * the tarball, the one thing installed from a file. The project then uses the SDK from Node
- * CommonJS, Node ES modules, TypeScript under node10, node16 and bundler resolution, and a Vite +
- * React build. The tarball itself is checked by publint and are-the-types-wrong (pinned in the
+ * CommonJS, Node ES modules (its React hook and its Vue composable), TypeScript under node10,
+ * node16 and bundler resolution, and a Vite + React build. The tarball itself is checked by publint and are-the-types-wrong (pinned in the
  * fixture's lockfile, run offline on the file) and by checks of our own: every export target
  * shipped, types first in each condition, nothing but dist/ and the docs, no dependencies.
  *
@@ -76,7 +76,8 @@ describe('the packed SDK', () => {
     expect(manifest.version).toMatch(/^\d+\.\d+\.\d+$/);
     expect(manifest.scripts.prepack).toBe('node build.mjs');
     expect(manifest.dependencies ?? {}).toEqual({});
-    expect(Object.keys(manifest.peerDependencies)).toEqual(['react']);
+    expect(Object.keys(manifest.peerDependencies)).toEqual(['react', 'vue']);
+    for (const peer of ['react', 'vue']) expect(manifest.peerDependenciesMeta[peer].optional).toBe(true);
     expect(manifest.sideEffects).toBe(false);
     // The changelog has an entry for this version (with a migration note: docs/sdk.md links it).
     expect(readFileSync(join(CLIENT, 'CHANGELOG.md'), 'utf8')).toContain(`## ${manifest.version}`);
@@ -84,14 +85,14 @@ describe('the packed SDK', () => {
 
   it('ships every file its manifest points at, and only dist/ and the docs', () => {
     const targets = [manifest.main, manifest.module, manifest.types, ...Object.values(manifest.typesVersions['*']).flat()];
-    for (const entry of ['.', './react']) {
+    for (const entry of ['.', './react', './vue']) {
       for (const condition of ['import', 'require']) targets.push(...Object.values(manifest.exports[entry][condition]));
     }
     for (const target of targets as string[]) expect(packed).toContain(target.replace(/^\.\//, ''));
     for (const file of packed) expect(file).toMatch(/^(dist\/.+|package\.json|README\.md|CHANGELOG\.md)$/);
     expect(packed).toEqual(expect.arrayContaining(['CHANGELOG.md', 'README.md', 'dist/cjs/protocol/frames.d.cts', 'dist/protocol/frames.d.ts']));
     // types come first in each condition, as TypeScript reads conditions in order.
-    for (const entry of ['.', './react']) {
+    for (const entry of ['.', './react', './vue']) {
       for (const condition of ['import', 'require']) expect(Object.keys(manifest.exports[entry][condition])).toEqual(['types', 'default']);
     }
   });
@@ -115,17 +116,17 @@ describe('the packed SDK', () => {
     expect(lock).toEqual(fixtureLock);
     const top = readdirSync(join(project, 'node_modules')).filter((n) => !n.startsWith('.'));
     const locked = new Set(Object.keys(fixtureLock.packages).map((p) => p.replace(/^node_modules\//, '').split('/')[0]));
-    // The SDK brings no dependency of its own (react is the project's, a peer).
+    // The SDK brings no dependency of its own (react and vue are the project's, peers).
     expect(top.filter((n) => !locked.has(n))).toEqual(['@holysheep']);
     expect(readdirSync(join(project, 'node_modules', '@holysheep'))).toEqual(['stream-client']);
     expect(readdirSync(join(project, 'node_modules', '@holysheep', 'stream-client'))).not.toContain('node_modules');
   });
 
-  it('works from Node CommonJS (require, dist/cjs) and renders its React hooks', () => {
+  it('works from Node CommonJS (require, dist/cjs): renders its React hooks, runs its Vue composables', () => {
     expect(run(process.execPath, ['src/cjs.cjs'], project)).toBe('cjs ok\n');
   });
 
-  it('works from Node ES modules (import, dist/) and renders its React hooks', () => {
+  it('works from Node ES modules (import, dist/): renders its React hooks, runs its Vue composables', () => {
     expect(run(process.execPath, ['src/esm.mjs'], project)).toBe('esm ok\n');
   });
 

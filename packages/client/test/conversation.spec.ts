@@ -39,6 +39,7 @@ describe('Conversation', () => {
         { role: 'system', content: 'Be brief.' },
         { role: 'user', content: 'Hi' },
       ],
+      format: 'text',
     });
     expect(conversation.getSnapshot().busy).toBe(true);
     expect(conversation.send('not now')).toBeUndefined();

@@ -32,8 +32,9 @@ describe('client package (client/dist)', () => {
   it('is an ES module package whose exports map points at files that exist', () => {
     expect(manifest.type).toBe('module');
     expect(manifest.peerDependenciesMeta.react.optional).toBe(true);
+    expect(manifest.peerDependenciesMeta.vue.optional).toBe(true);
     expect(manifest.dependencies ?? {}).toEqual({});
-    for (const entry of ['.', './react']) {
+    for (const entry of ['.', './react', './vue']) {
       // Each entry: ES module types and code for `import`, CommonJS types (.d.cts) and code for `require`.
       const { import: esm, require: cjs } = manifest.exports[entry];
       expect([esm.types, esm.default, cjs.types, cjs.default].map((f: string) => f.slice(f.indexOf('.', 2)))).toEqual(['.d.ts', '.js', '.d.cts', '.cjs']);
@@ -41,21 +42,21 @@ describe('client package (client/dist)', () => {
     }
   });
 
-  it('imports nothing from outside itself (protocol bundled; only react stays external)', () => {
+  it('imports nothing from outside itself (protocol bundled; only react and vue stay external)', () => {
     for (const file of distFiles()) {
       const text = readFileSync(file, 'utf8');
       if (file.endsWith('.js')) {
         const specifiers = [...text.matchAll(/(?:^|[\s;])(?:import|export)\b[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm)].map((m) => m[1] ?? m[2]);
-        for (const spec of specifiers) expect(spec).toMatch(/^(\.\/chunk-[\w-]+\.js|react)$/);
+        for (const spec of specifiers) expect(spec).toMatch(/^(\.\/chunk-[\w-]+\.js|react|vue)$/);
         expect(text).not.toMatch(/\brequire\(|node:|process\.env/);
       } else if (file.endsWith('.cjs')) {
-        // The CommonJS build: react.cjs shares index.cjs's code rather than carrying a copy.
-        for (const [, spec] of text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)) expect(spec).toMatch(/^(\.\/index\.cjs|react)$/);
+        // The CommonJS build: react.cjs and vue.cjs share index.cjs's code rather than carrying a copy.
+        for (const [, spec] of text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)) expect(spec).toMatch(/^(\.\/index\.cjs|react|vue)$/);
         expect(text).not.toMatch(/\bimport\(|node:|process\.env/);
       } else if (file.endsWith('.d.ts') || file.endsWith('.d.cts')) {
         const [js, dts] = file.endsWith('.d.ts') ? ['.js', '.d.ts'] : ['.cjs', '.d.cts'];
         for (const [, spec] of text.matchAll(/from\s+['"]([^'"]+)['"]/g)) {
-          if (spec === 'react') continue;
+          if (spec === 'react' || spec === 'vue') continue;
           expect(spec!.startsWith('./') || spec!.startsWith('../')).toBe(true);
           expect(spec!.endsWith(js)).toBe(true);
           expect(existsSync(join(dirname(file), spec!.slice(0, -js.length) + dts))).toBe(true);
@@ -74,6 +75,8 @@ describe('client package (client/dist)', () => {
       symlinkSync(CLIENT, join(dir, 'node_modules', '@holysheep', 'stream-client'), 'dir');
       symlinkSync(join(ROOT, 'node_modules', '@types', 'react'), join(dir, 'node_modules', '@types', 'react'), 'dir');
       symlinkSync(join(ROOT, 'node_modules', 'csstype'), join(dir, 'node_modules', 'csstype'), 'dir');
+      symlinkSync(join(ROOT, 'node_modules', 'vue'), join(dir, 'node_modules', 'vue'), 'dir');
+      symlinkSync(join(ROOT, 'node_modules', '@vue'), join(dir, 'node_modules', '@vue'), 'dir');
       writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
       writeFileSync(
         join(dir, 'tsconfig.json'),
@@ -87,6 +90,8 @@ describe('client package (client/dist)', () => {
         [
           "import { createClient, CLOSE_CODES, ChatError, type ChatEvent, type ServerFrame, type ConnectionState } from '@holysheep/stream-client';",
           "import { useChat, useConnectionState } from '@holysheep/stream-client/react';",
+          "import { useChat as useVueChat, type UseChatReturn } from '@holysheep/stream-client/vue';",
+          "const vueChat = (): UseChatReturn => useVueChat(client, { persistKey: 'chat' });",
           "const client = createClient({ url: 'wss://example.test/v1/ws', getToken: async () => 'token' });",
           "const handle = client.chat({ messages: [{ role: 'user', content: 'hi' }], temperature: 0.2 });",
           'const id: string | undefined = handle.stream_id;',
@@ -102,7 +107,7 @@ describe('client package (client/dist)', () => {
           '}',
           "const onFrame = (f: ServerFrame) => f.type === 'session.ready' && f.resume?.enabled;",
           'const state: ConnectionState = client.state;',
-          'export { id, seq, restart, main, onFrame, state, useChat, useConnectionState };',
+          'export { id, seq, restart, main, onFrame, state, useChat, useConnectionState, vueChat };',
           '// @ts-expect-error: a frame type the protocol does not define',
           "const bad: ServerFrame['type'] = 'chat.nope';",
           'export { bad };',

@@ -95,7 +95,7 @@ describe('StreamClient reconnects by close code (fake clock)', () => {
     // No token: the client's anonymous key travels instead (the same one on every reconnect).
     expect(ws1.protocols).toEqual(['chat.v1', expect.stringMatching(/^bearer\.anon\.[A-Za-z0-9_-]{22}$/)]);
     ws1.ready();
-    expect(ws1.sentOfType('chat.request')).toEqual([{ type: 'chat.request', id: 'a', messages: hello }]);
+    expect(ws1.sentOfType('chat.request')).toEqual([{ type: 'chat.request', id: 'a', messages: hello, format: 'text' }]);
     ws1.receive(startedFrame('a'));
     ws1.receive(chunkFrame('a', 2, 'Hel'));
     ws1.serverClose(1006);
@@ -108,7 +108,7 @@ describe('StreamClient reconnects by close code (fake clock)', () => {
     const ws2 = FakeWebSocket.last;
     expect(FakeWebSocket.instances).toHaveLength(2);
     ws2.ready();
-    expect(ws2.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_1', after_seq: 2, id: 'a' }]);
+    expect(ws2.sent).toEqual([{ type: 'stream.resume', stream_id: 'str_1', after_seq: 2, id: 'a', format: 'text' }]);
 
     // The new socket replays seq 2 (already seen), then continues.
     ws2.receive(chunkFrame('a', 2, 'Hel'));
@@ -145,7 +145,7 @@ describe('StreamClient reconnects by close code (fake clock)', () => {
     expect(client.state.status).toBe('reconnecting');
     await jest.advanceTimersByTimeAsync(250);
     FakeWebSocket.last.ready();
-    expect(FakeWebSocket.last.sentOfType('stream.resume')).toEqual([{ type: 'stream.resume', stream_id: 'str_1', after_seq: 1, id: 'a' }]);
+    expect(FakeWebSocket.last.sentOfType('stream.resume')).toEqual([{ type: 'stream.resume', stream_id: 'str_1', after_seq: 1, id: 'a', format: 'text' }]);
   });
 
   it('1012 after session.draining: reconnects after reconnect_after_ms, without backoff', async () => {
@@ -167,8 +167,8 @@ describe('StreamClient reconnects by close code (fake clock)', () => {
     const ws2 = FakeWebSocket.last;
     ws2.ready();
     expect(ws2.sent).toEqual([
-      { type: 'stream.resume', stream_id: 'str_1', after_seq: 1, id: 'a' },
-      { type: 'chat.request', id: 'b', messages: hello },
+      { type: 'stream.resume', stream_id: 'str_1', after_seq: 1, id: 'a', format: 'text' },
+      { type: 'chat.request', id: 'b', messages: hello, format: 'text' },
     ]);
   });
 

@@ -10,6 +10,8 @@ import type { ChatMessage } from '@holysheep/protocol';
 import { WebSocket } from 'ws';
 import { createClient, type ClientOptions, type ConnectionState, type StreamClient } from '../src/client';
 import type { ChatEvent, ChatHandle } from '../src/chat-handle';
+import { Conversation } from '../src/conversation';
+import { MemoryStorage } from '../src/storage';
 import { chunk, FakeUpstream, usageChunk, type UpstreamCall } from '../../../test/support/fake-upstream';
 import { startGateway, TEST_API_KEY, type RunningGateway } from '../../../test/support/gateway-app';
 import { validateServerFrame } from '../../../test/support/frame-schemas';
@@ -68,6 +70,23 @@ function validated(client: StreamClient): StreamClient {
     if (errors.length > 0) schemaViolations.push({ frame, errors });
   });
   return client;
+}
+
+/** A memory storage that says when an entry is written (a save is timed, not per chunk). */
+class WatchedStorage extends MemoryStorage {
+  private readonly waiters: Array<{ match: (key: string, value: string) => boolean; resolve: () => void }> = [];
+
+  override setItem(key: string, value: string): void {
+    super.setItem(key, value);
+    for (const waiter of this.waiters.filter((w) => w.match(key, value))) {
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  }
+
+  written(match: (key: string, value: string) => boolean): Promise<void> {
+    return new Promise((resolve) => this.waiters.push({ match, resolve }));
+  }
 }
 
 describe('client SDK against the gateway (e2e, Node + ws)', () => {
@@ -236,6 +255,91 @@ describe('client SDK against the gateway (e2e, Node + ws)', () => {
       await expect(answer.text()).resolves.toBe('paid once');
       expectSeqsOnce(await events(answer));
       expect(upstream.calls).toHaveLength(1);
+    });
+
+    it('a reload mid-answer: the next client and Conversation over the same storage show the whole answer exactly once; one upstream request', async () => {
+      const storage = new MemoryStorage(); // sessionStorage in a browser
+      const pieces = Array.from({ length: 40 }, (_, i) => `w${i} `);
+      const first = make({ storage });
+      await expectResume(first);
+      const before = new Conversation(first, { persistKey: 'e2e' });
+      before.send('Tell me a long story');
+      const call = await upstream.nextCall();
+      call.startSse();
+      await call.event(chunk({ role: 'assistant', content: '' }));
+      for (const piece of pieces.slice(0, 15)) await call.event(chunk({ content: piece }));
+      await new Promise<void>((resolve) => {
+        const off = before.subscribe(() => before.getSnapshot().messages[1]?.content.includes('w14 ') && (off(), resolve()));
+      });
+      first.close({ keepStreams: true }); // the page goes away: the gateway keeps the stream for its grace
+      // Written while no page is there.
+      for (const piece of pieces.slice(15, 25)) await call.event(chunk({ content: piece }));
+
+      const second = make({ storage });
+      const after = new Conversation(second, { persistKey: 'e2e' });
+      // What the page had saved: the text up to a seq (saved at most PERSIST_INTERVAL_MS late).
+      expect(pieces.slice(0, 15).join('').startsWith(after.getSnapshot().messages[1]!.content)).toBe(true);
+      const finished = new Promise<void>((resolve) => {
+        const off = after.subscribe(() => !after.getSnapshot().busy && (off(), resolve()));
+      });
+      await untilState(second, (s) => s.status === 'open');
+      for (const piece of pieces.slice(25)) await call.event(chunk({ content: piece }));
+      await call.event(chunk({}, 'stop'));
+      await call.event(usageChunk());
+      await call.event('[DONE]');
+      call.res.end();
+      await finished;
+      expect(after.getSnapshot().messages.map((m) => [m.role, m.content, m.status])).toEqual([
+        ['user', 'Tell me a long story', 'done'],
+        ['assistant', pieces.join(''), 'done'],
+      ]);
+      expect(upstream.calls).toHaveLength(1);
+      expect(second.storedStreams()).toEqual([]);
+    });
+
+    it('a reload after the answer ended while the page was away gets the rest; one the gateway lost ends stream_not_found, never asked again', async () => {
+      const storage = new WatchedStorage();
+      const first = make({ storage });
+      await expectResume(first);
+      const before = new Conversation(first, { persistKey: 'ended' });
+      before.send('Short one');
+      const call = await upstream.nextCall();
+      call.startSse();
+      await call.event(chunk({ role: 'assistant', content: '' }));
+      await call.event(chunk({ content: 'kept ' }));
+      await new Promise<void>((resolve) => {
+        const off = before.subscribe(() => before.getSnapshot().messages[1]?.content === 'kept ' && (off(), resolve()));
+      });
+      first.close({ keepStreams: true });
+      await call.event(chunk({ content: 'and the rest' }, 'stop'));
+      await call.event('[DONE]');
+      call.res.end();
+
+      const after = new Conversation(make({ storage }), { persistKey: 'ended' });
+      await new Promise<void>((resolve) => {
+        const off = after.subscribe(() => !after.getSnapshot().busy && (off(), resolve()));
+      });
+      expect(after.getSnapshot().messages[1]).toMatchObject({ content: 'kept and the rest', status: 'done' });
+
+      // Another answer in flight, then a gateway that lost it (a restart without Redis).
+      after.send('Another');
+      const second = await upstream.nextCall();
+      second.startSse();
+      await second.event(chunk({ content: 'cut ' }));
+      // The streamed text is saved within PERSIST_INTERVAL_MS (at once on pagehide in a browser).
+      await storage.written((key, value) => key === 'holysheep.conversation:ended' && value.includes('"content":"cut "'));
+      clients[clients.length - 1]!.close({ keepStreams: true });
+      await gateway.close();
+      gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, UPSTREAM_MAX_RETRIES: '0' });
+      proxy.target = gateway.port;
+      const third = make({ storage });
+      const lost = new Conversation(third, { persistKey: 'ended' });
+      await new Promise<void>((resolve) => {
+        const off = lost.subscribe(() => !lost.getSnapshot().busy && (off(), resolve()));
+      });
+      expect(lost.getSnapshot().messages[3]).toMatchObject({ content: 'cut ', status: 'error', error: { code: 'stream_not_found' } });
+      expect(third.storedStreams()).toEqual([]);
+      expect(upstream.calls).toHaveLength(2);
     });
 
     it('watch() follows a stream started by another client of the same browser session (same anonymous key); a stranger sees none of it', async () => {

@@ -93,7 +93,7 @@ describe('StreamRegistry', () => {
       const entry = registry.watchEntry('w1', 'str_x', 5);
       registry.add(entry);
       registry.dispatch(entry);
-      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_x', after_seq: 5, id: 'w1' }]);
+      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_x', after_seq: 5, id: 'w1', format: 'text' }]);
       registry.onFrame(chunkFrame('w1', 5, 'old', 'str_x'));
       registry.onFrame(chunkFrame('w1', 6, 'new', 'str_x'));
       expect(entry.handle.currentText).toBe('new');
@@ -109,7 +109,7 @@ describe('StreamRegistry', () => {
       expect(entry.phase).toBe('detached');
       link.take();
       registry.onOpen(true);
-      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_a', after_seq: 2, id: 'a' }]);
+      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_a', after_seq: 2, id: 'a', format: 'text' }]);
       expect(entry.phase).toBe('live');
     });
 
@@ -128,7 +128,7 @@ describe('StreamRegistry', () => {
       expect(entry.phase).toBe('locating');
       expect(link.lookups).toHaveLength(1);
       link.lookups[0]!([summary('other', 'str_o'), summary('p', 'str_p')]);
-      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_p', after_seq: 0, id: 'p' }]);
+      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_p', after_seq: 0, id: 'p', format: 'text' }]);
     });
 
     it.each([
@@ -202,7 +202,7 @@ describe('StreamRegistry', () => {
       link.take();
       registry.onOpen(true);
       expect(link.take()).toEqual([
-        { type: 'stream.resume', stream_id: 'str_a', after_seq: 2, id: 'x_1' },
+        { type: 'stream.resume', stream_id: 'str_a', after_seq: 2, id: 'x_1', format: 'text' },
         { type: 'chat.cancel', id: 'x_1' },
       ]);
     });
@@ -243,7 +243,7 @@ describe('StreamRegistry', () => {
         jest.advanceTimersByTime(499);
         expect(link.take()).toEqual([]);
         jest.advanceTimersByTime(1);
-        expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_a', after_seq: 2, id: 'a' }]);
+        expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_a', after_seq: 2, id: 'a', format: 'text' }]);
         expect(entry.phase).toBe('live');
       } finally {
         jest.useRealTimers();
@@ -253,7 +253,7 @@ describe('StreamRegistry', () => {
     it('stream.overtaken resumes from the last seq delivered', () => {
       const entry = resumed('b');
       registry.onOvertaken({ type: 'stream.overtaken', id: 'b', stream_id: 'str_b', last_seq: 2, kept_from: 9 });
-      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_b', after_seq: 2, id: 'b' }]);
+      expect(link.take()).toEqual([{ type: 'stream.resume', stream_id: 'str_b', after_seq: 2, id: 'b', format: 'text' }]);
       expect(entry.handle.ended).toBe(false);
     });
 

@@ -73,7 +73,9 @@ const client = createClient({
     return token;
   },
 });
-const conversation = new Conversation(client, { settings: { temperature: Number(ui.temperature.value) } });
+// Kept in sessionStorage (persistKey): a reload shows the conversation again and the answer in
+// flight goes on from where it was, without a second upstream request (issue 24).
+const conversation = new Conversation(client, { persistKey: 'playground', settings: { temperature: Number(ui.temperature.value) } });
 
 // ------------------------------------------------------------------------------------ connection badge
 

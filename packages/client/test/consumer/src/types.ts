@@ -2,6 +2,7 @@
 // checked: what a TypeScript team writes against the SDK.
 import { ChatError, CLOSE_CODES, createClient, unknownRole, type ChatCompletionChunk, type ChatMessage } from '@holysheep/stream-client';
 import { useChat, useConnectionState, type UseChatResult } from '@holysheep/stream-client/react';
+import { useChat as useVueChat, type UseChatReturn } from '@holysheep/stream-client/vue';
 
 export const client = createClient({ url: 'wss://gateway.example.test/v1/ws', getToken: async () => 'token' });
 
@@ -31,3 +32,5 @@ function toolArguments(chunk: ChatCompletionChunk): string {
 export const restart: 1012 = CLOSE_CODES.SERVICE_RESTART.code;
 export const hooks: [typeof useChat, typeof useConnectionState] = [useChat, useConnectionState];
 export type Chat = UseChatResult;
+export const vueChat: (c: typeof client) => UseChatReturn = (c) => useVueChat(c, { persistKey: 'chat' });
+export const busy = (chat: UseChatReturn): boolean => chat.busy.value;
