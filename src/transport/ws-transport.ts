@@ -24,6 +24,11 @@ export const CLOSE_GRACE_MS = 2_000;
 export class WsTransport implements ClientTransport {
   private closeTimer: NodeJS.Timeout | undefined;
   private corked = false;
+  /**
+   * Whether an extension (permessage-deflate) was negotiated: fixed by the handshake, which is over
+   * when a transport is made. Read once, because ws builds its `extensions` string on every read.
+   */
+  private readonly framesAsIs: boolean;
   private readonly uncork = () => {
     this.corked = false;
     this.socket.uncork();
@@ -33,6 +38,7 @@ export class WsTransport implements ClientTransport {
     private readonly ws: WebSocket,
     private readonly socket: Socket,
   ) {
+    this.framesAsIs = ws.extensions === '';
     ws.once('close', () => clearTimeout(this.closeTimer));
   }
 
@@ -64,7 +70,7 @@ export class WsTransport implements ClientTransport {
    */
   sendWire(frame: Buffer, onWritten?: () => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (this.ws.extensions !== '') return this.send(textFramePayload(frame), onWritten);
+    if (!this.framesAsIs) return this.send(textFramePayload(frame), onWritten);
     this.corkForTick();
     this.socket.write(frame, onWritten);
   }
