@@ -7,7 +7,9 @@
  * upstream and the load client as usual and the relay alone under callgrind, instrumented only
  * inside the measured windows. After a warm-up run it measures two runs of the same streams with
  * different chunk counts; the difference of their instructions over the difference of their chunks
- * is the cost of one more chunk, with connecting, starting streams and booting cancelled out.
+ * is the cost of one more chunk, with connecting, starting streams and booting cancelled out, and
+ * what the relay does per second anyway (measured idle, then scaled to the runs' difference in
+ * duration) taken off.
  *
  *   node bench/profile-chunk.js [--targets bare,control,gateway] [--streams 50] [--chunks 40,200]
  *     [--interval 200] [--warmup 100] [--warmup-rounds 4] [--main dist/main.js] [--node-flags '…'] [--keep DIR]
@@ -35,6 +37,7 @@ const [SMALL, LARGE] = arg('chunks', '40,200').split(',').map(Number);
 const INTERVAL = Number(arg('interval', 200));
 const WARMUP = Number(arg('warmup', 100));
 const WARMUP_ROUNDS = Number(arg('warmup-rounds', 4));
+const IDLE_MS = 10_000;
 const NODE_FLAGS = arg('node-flags', '').split(/\s+/).filter(Boolean);
 const MAIN = path.resolve(arg('main', path.join(ROOT, 'dist', 'main.js')));
 const WARMUP_INTERVAL = Math.max(20, INTERVAL / 5);
@@ -103,13 +106,17 @@ async function run(relay, kind, chunks, measured, interval = INTERVAL) {
   const cfg = { target: kind, url: relay.url, streams: STREAMS, chunks, interval, timeoutMs: chunks * interval * 4 + 300_000 };
   const client = track('load-client', spawn(process.execPath, [path.join(BENCH_DIR, 'load-client.js'), JSON.stringify(cfg)], { stdio: 'pipe' }));
   let result;
+  let started = 0;
   for await (const line of readline.createInterface({ input: client.stdout })) {
     const msg = JSON.parse(line);
     if (msg.event === 'ready') {
       if (measured) control(relay, '-z');
+      started = performance.now();
       client.stdin.write('go\n');
     } else if (msg.event === 'result') {
-      result = { chunks: msg.chunks.received, lost: msg.chunks.lost, errors: msg.errors, p99: msg.latencyMs.p99, instructions: measured ? dumpTotal(relay) : null };
+      const seconds = (performance.now() - started) / 1000;
+      const instructions = measured ? dumpTotal(relay) : null;
+      result = { chunks: msg.chunks.received, lost: msg.chunks.lost, errors: msg.errors, p99: msg.latencyMs.p99, seconds, instructions };
       client.stdin.write('close\n');
     }
   }
@@ -130,6 +137,16 @@ async function measuredRun(relay, kind, chunks) {
   }
 }
 
+/** What the relay runs per second with no stream: its timers (and with it, callgrind's own pace). */
+async function idleWindow(relay) {
+  control(relay, '-z');
+  const started = performance.now();
+  await sleep(IDLE_MS);
+  const seconds = (performance.now() - started) / 1000;
+  const counted = dumpTotal(relay);
+  return { all: counted.all / seconds, runtime: counted.runtime / seconds };
+}
+
 async function profile(kind, upstreamPort) {
   const relay = await startRelay(kind, upstreamPort);
   try {
@@ -137,10 +154,13 @@ async function profile(kind, upstreamPort) {
     // Per-stream code (a request, a stream's start and end) gets hot only over several rounds of streams.
     for (let round = 0; round < WARMUP_ROUNDS; round++) await run(relay, kind, WARMUP, false, WARMUP_INTERVAL);
     control(relay, '-i', 'on');
+    const idle = await idleWindow(relay);
     const small = await measuredRun(relay, kind, SMALL);
     const large = await measuredRun(relay, kind, LARGE);
-    const per = (key) => Math.round((large.instructions[key] - small.instructions[key]) / (large.chunks - small.chunks));
-    return { kind, small, large, instructionsPerChunk: per('runtime'), withCompilerPerChunk: per('all') };
+    // The larger run also lasts longer: what the relay does per second anyway (its timers, which
+    // callgrind's slowness makes weigh ~100× more per chunk than at the bench's pace) is taken off.
+    const per = (key) => Math.round((large.instructions[key] - small.instructions[key] - idle[key] * (large.seconds - small.seconds)) / (large.chunks - small.chunks));
+    return { kind, idlePerSecond: idle, small, large, instructionsPerChunk: per('runtime'), withCompilerPerChunk: per('all') };
   } finally {
     await stopProcess(relay, 10_000);
   }
