@@ -11,7 +11,7 @@ describe('HolySheepStreamService', () => {
 
   it('a request Node refuses as it is made (a header it will not send) is the subscription\'s error, once, and names no secret', async () => {
     // A CR/LF in the key: http.request throws before anything is sent.
-    const service = new HolySheepStreamService({ baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-secret\r\nx: y' }, config, { sseLinesIgnored: 0 });
+    const service = new HolySheepStreamService({ baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-secret\r\nx: y', simulated: false }, config, { sseLinesIgnored: 0 });
     const attempts: number[] = [];
     const outcome = await new Promise<{ error?: unknown; chunks: number }>((resolve) => {
       let chunks = 0;
