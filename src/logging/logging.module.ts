@@ -30,9 +30,9 @@ const QUIET_PATHS = /^\/(health\/|metrics)/;
  * Probes and scrapes skip nestjs-pino's middleware altogether (they are never logged anyway). It
  * runs each request in an AsyncLocalStorage, and on Node 20 the first `run` turns async hooks on
  * for the life of the process: from then on every socket write, tick and timer of every relayed
- * chunk pays an init hook, some 15 % of the gateway's instructions per chunk (issue 23,
- * bench/profile-chunk.js). A process that serves nothing but its probes and scrapes keeps them
- * off. (Node 24 carries the context without hooks.)
+ * chunk pays an init hook: a few percent of the gateway's instructions per chunk (issue 23,
+ * bench/profile-chunk.js), and garbage. A process that serves nothing but its probes and scrapes
+ * keeps them off. (Node 24 carries the context without hooks.)
  */
 const PROBE_ROUTES = ['health/live', 'health/ready', 'metrics'];
 
