@@ -134,7 +134,7 @@ async function measuredRun(relay, kind, chunks) {
   for (let attempt = 1; ; attempt++) {
     const result = await run(relay, kind, chunks, true);
     // Chunks seconds late: the relay fell behind (a busy machine), and what it did per chunk changed.
-    if (result.p99 > 4 * INTERVAL) process.stderr.write(`profile-chunk: ${kind}: p99 ${Math.round(result.p99)} ms, the relay fell behind: do not trust this figure\n`);
+    if (result.p99 > 5 * INTERVAL) process.stderr.write(`profile-chunk: ${kind}: p99 ${Math.round(result.p99)} ms, the relay fell behind: do not trust this figure\n`);
     if (result.lost === 0 && Object.keys(result.errors).length === 0) return result;
     process.stderr.write(`profile-chunk: ${kind}: run lost chunks (${JSON.stringify(result.errors)}), again\n`);
     if (attempt === 3) throw new Error(`${kind}: chunks lost in 3 runs: slow the pace (--interval) or use fewer --streams`);
