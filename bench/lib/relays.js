@@ -117,4 +117,4 @@ async function rssAfterGc(pid) {
   return readMem(pid).rssKiB;
 }
 
-module.exports = { HOST, startRelay, probe, rssAfterGc };
+module.exports = { HOST, gatewayEnv, startRelay, probe, rssAfterGc };

@@ -27,6 +27,16 @@ export const REDACTED_PATHS = [
 const QUIET_PATHS = /^\/(health\/|metrics)/;
 
 /**
+ * Probes and scrapes skip nestjs-pino's middleware altogether (they are never logged anyway). It
+ * runs each request in an AsyncLocalStorage, and on Node 20 the first `run` turns async hooks on
+ * for the life of the process: from then on every socket write, tick and timer of every relayed
+ * chunk pays an init hook: a few percent of the gateway's instructions per chunk (issue 23,
+ * bench/profile-chunk.js), and garbage. A process that serves nothing but its probes and scrapes
+ * keeps them off. (Node 24 carries the context without hooks.)
+ */
+const PROBE_ROUTES = ['health/live', 'health/ready', 'metrics'];
+
+/**
  * Structured JSON logs through pino (one object per line, ISO time, `level` as a word), or
  * pino-pretty when running in development; tests pass their own destination to read the lines.
  */
@@ -51,5 +61,5 @@ export function loggingModule(config: GatewayConfig, destination?: DestinationSt
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service', singleLine: true } } }
       : { formatters: { level: (label: string) => ({ level: label }) } }),
   };
-  return LoggerModule.forRoot({ pinoHttp: destination ? [options, destination] : options });
+  return LoggerModule.forRoot({ pinoHttp: destination ? [options, destination] : options, exclude: PROBE_ROUTES });
 }

@@ -44,9 +44,11 @@ export interface LogReader {
   readonly id: string;
   /**
    * The next frame, in seq order, each once; `wire` is that frame whole as this reader sends it
-   * (header and JSON), when the log holds it so: written as it is, never changed.
+   * (header and JSON), when the log holds it so: written as it is, never changed. `live`: the frame
+   * was just appended and this reader was keeping up, so it came with the producer's own read (at
+   * most one upstream read's worth of frames per event-loop turn), not from a catch-up or replay.
    */
-  frame(frame: RecordFrame, wire?: Buffer): void;
+  frame(frame: RecordFrame, wire?: Buffer, live?: boolean): void;
   /**
    * The log cannot go on for this reader: frames it had not read were dropped (bounds, Redis lost),
    * its producer died, or it was `overtaken`: it fell behind the per-stream bound while another

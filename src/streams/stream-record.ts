@@ -259,7 +259,7 @@ class RecordSubscription implements LogSubscription {
   offer(frame: RecordFrame, wire: Buffer): void {
     if (this.paused || this.closed || this.delivering || frame.seq !== this.position + 1) return;
     this.position = frame.seq;
-    this.reader.frame(frame, this.handsWire ? wire : undefined);
+    this.reader.frame(frame, this.handsWire ? wire : undefined, true);
   }
 
   /** Delivers what this reader has not read yet, until it is paused or has caught up. */

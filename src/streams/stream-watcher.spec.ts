@@ -82,6 +82,38 @@ describe('StreamWatcher on the memory log', () => {
     log.close();
   });
 
+  it('live frames ask the pacer for no turn until they add up to a page; a live burst still yields, within two pages a turn, whole and in order', async () => {
+    const log = newLog();
+    const record = log.open({ streamId: 's', principal: 'p', requestId: 'req', model: 'm', startedAt: 0 }, IDLE_PRODUCER);
+    const live = socket();
+    let ended = false;
+    const pacer = new ReplayPacer();
+    const turnLookups = jest.spyOn(pacer, 'turn', 'get');
+    const watcher = new StreamWatcher(live, 's', 'req', 0, pacer, () => (ended = true));
+    watcher.attach(record.follow(0, watcher)!);
+    // A chunk per turn, as a paced upstream delivers them: far below a page in all.
+    for (let seq = 1; seq <= 10; seq++) {
+      record.append(chunk(seq));
+      await turn();
+    }
+    expect(live.writes).toHaveLength(10);
+    expect(turnLookups).not.toHaveBeenCalled();
+    // One read's worth of 100 large chunks in one turn: paged, not sent at once.
+    const perTurn: number[] = [];
+    let before = live.writes.length;
+    for (let seq = 11; seq <= 110; seq++) record.append(bigChunk(seq));
+    record.append(done(111), 1);
+    while (!ended) {
+      perTurn.push(live.writes.slice(before).reduce((n, w) => n + w.json.length, 0));
+      before = live.writes.length;
+      await turn();
+    }
+    expect(perTurn.length).toBeGreaterThan(3);
+    expect(Math.max(...perTurn)).toBeLessThan(2 * REPLAY_PAGE_BYTES + 4_200);
+    expect(live.writes.map((w) => JSON.parse(w.json).seq)).toEqual(Array.from({ length: 111 }, (_, i) => i + 1));
+    log.close();
+  });
+
   it('a log that ends at or before after_seq answers: stream.complete at its last seq, bad_request before it', () => {
     const log = newLog();
     const record = log.open({ streamId: 's', principal: 'p', requestId: 'req', model: 'm', startedAt: 0 }, IDLE_PRODUCER);

@@ -75,7 +75,7 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     }, timeoutMs);
   }
 
-  frame(frame: RecordFrame, wire?: Buffer): void {
+  frame(frame: RecordFrame, wire?: Buffer, live = false): void {
     if (this.ended) return;
     if (frame.seq <= this.lastSeq) {
       if (frame.seq === this.lastSeq) this.stopWaiting();
@@ -100,7 +100,7 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
       bytes = text.length;
     }
     if (isTerminal(frame.type)) return this.finish();
-    this.count(bytes);
+    this.count(bytes, live);
   }
 
   /** A chunk's compact frame for this socket, or undefined when the chunk carries more than a content delta. */
@@ -157,14 +157,21 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     this.finish();
   }
 
-  /** Counts a frame against this turn's page; past it, the watcher yields to the next turn. */
-  private count(bytes: number): void {
+  /**
+   * Counts a frame against this turn's page; past it, the watcher yields to the next turn. Live
+   * frames come at most an upstream read's worth per turn, so for them the turn is looked up only
+   * once they add up to a page: looking it up costs the pacer a `setImmediate` in every turn that
+   * sends, which for a live stream is one per chunk. So a burst of live frames (one large upstream
+   * read) yields after at most two pages in its turn, and a replay after one.
+   */
+  private count(bytes: number, live: boolean): void {
+    this.pageBytes += bytes;
+    if (live && this.pageBytes < REPLAY_PAGE_BYTES) return;
     const turn = this.pacer.turn;
     if (turn !== this.pageTurn) {
       this.pageTurn = turn;
-      this.pageBytes = 0;
+      this.pageBytes = bytes;
     }
-    this.pageBytes += bytes;
     if (this.pageBytes >= REPLAY_PAGE_BYTES && !this.yielded) this.yieldTurn();
   }
 

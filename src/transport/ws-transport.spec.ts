@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { inOneWrite } from '../wire/write-batch';
 import { writeTextFrameHeader } from '../wire/ws-text-frame';
 import { WsTransport } from './ws-transport';
 
@@ -55,5 +56,29 @@ describe('WsTransport (real sockets on loopback)', () => {
     transport.sendWire(wire('{"after":"big"}'));
     await until(() => received.length === 2);
     expect(received).toEqual([big, '{"after":"big"}']);
+  });
+
+  it('inside an upstream read (a write batch) the frames leave in one write as the read ends, not a tick later', async () => {
+    const { transport, received } = await connect(false);
+    const socket = (transport as unknown as { socket: import('node:net').Socket }).socket;
+    const writes = jest.spyOn(socket, '_writev' as never);
+    let corkedInside = 0;
+    inOneWrite(() => {
+      transport.sendWire(wire('{"n":1}'));
+      transport.send(Buffer.from('{"n":2}'));
+      transport.sendWire(wire('{"n":3}'));
+      corkedInside = socket.writableCorked;
+    }, undefined);
+    // Uncorked by the batch's end, synchronously: all three (and ws's header) in one writev.
+    expect(corkedInside).toBe(1);
+    expect(socket.writableCorked).toBe(0);
+    expect(writes).toHaveBeenCalledTimes(1);
+    await until(() => received.length === 3);
+    expect(received).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+    // Outside a batch it stays corked for the rest of the tick.
+    transport.sendWire(wire('{"n":4}'));
+    expect(socket.writableCorked).toBe(1);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(socket.writableCorked).toBe(0);
   });
 });

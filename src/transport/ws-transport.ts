@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
+import { holdUntilBatchEnds, type HeldWrites } from '../wire/write-batch';
 import { textFramePayload } from '../wire/ws-text-frame';
 import type { ClientTransport, TransportEvents } from './client-transport';
 
@@ -16,14 +17,20 @@ export const CLOSE_GRACE_MS = 2_000;
 /**
  * {@link ClientTransport} over a `ws` WebSocket.
  *
- * Frames sent in the same tick are written together: the first send corks the TCP socket and a
- * `process.nextTick` uncorks it, so the several chunks that one upstream read often yields (and
- * every frame ws splits into header + payload) leave in one writev instead of one syscall each.
+ * Frames sent together are written together: the first send corks the TCP socket and the end of
+ * the upstream read that produced them uncorks it (`wire/write-batch.ts`), or, outside a read, a
+ * `process.nextTick`; so the several chunks that one upstream read often yields (and every frame ws
+ * splits into header + payload) leave in one writev instead of one syscall each.
  * The socket is the upgrade request's own (`request.socket`): the one ws writes to.
  */
-export class WsTransport implements ClientTransport {
+export class WsTransport implements ClientTransport, HeldWrites {
   private closeTimer: NodeJS.Timeout | undefined;
   private corked = false;
+  /**
+   * Whether an extension (permessage-deflate) was negotiated: fixed by the handshake, which is over
+   * when a transport is made. Read once, because ws builds its `extensions` string on every read.
+   */
+  private readonly framesAsIs: boolean;
   private readonly uncork = () => {
     this.corked = false;
     this.socket.uncork();
@@ -33,6 +40,7 @@ export class WsTransport implements ClientTransport {
     private readonly ws: WebSocket,
     private readonly socket: Socket,
   ) {
+    this.framesAsIs = ws.extensions === '';
     ws.once('close', () => clearTimeout(this.closeTimer));
   }
 
@@ -64,7 +72,7 @@ export class WsTransport implements ClientTransport {
    */
   sendWire(frame: Buffer, onWritten?: () => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (this.ws.extensions !== '') return this.send(textFramePayload(frame), onWritten);
+    if (!this.framesAsIs) return this.send(textFramePayload(frame), onWritten);
     this.corkForTick();
     this.socket.write(frame, onWritten);
   }
@@ -73,7 +81,13 @@ export class WsTransport implements ClientTransport {
     if (this.corked) return;
     this.corked = true;
     this.socket.cork();
-    process.nextTick(this.uncork);
+    // Inside an upstream read (wire/write-batch.ts) the read's end uncorks; otherwise the tick's.
+    if (!holdUntilBatchEnds(this)) process.nextTick(this.uncork);
+  }
+
+  /** The write batch this socket joined is over. */
+  flush(): void {
+    this.uncork();
   }
 
   ping(): void {

@@ -1,18 +1,21 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { map, Observable, type Subscription } from 'rxjs';
+import { map, Observable } from 'rxjs';
 import type { FlowGate } from '../backpressure/flow-gate';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import type { ChatCompletionChunk } from '@holysheep/protocol';
 import { RetryPolicy } from './retry-policy';
-import { UpstreamAttempt, type AttemptObserver } from './upstream-attempt';
+import { UpstreamAttempt, type AttemptObserver, type AttemptSink } from './upstream-attempt';
 import { UPSTREAM_TARGET, type UpstreamTarget } from './upstream-target';
 import { UPSTREAM_TOTALS, type UpstreamTotals } from './upstream-totals';
 import type { UpstreamChatRequest, UpstreamChunk } from './upstream-request';
 
 export type { AttemptObserver } from './upstream-attempt';
+
+/** Where one attempt reports: its error may be anything a synchronous start threw, not only an UpstreamError. */
+type UpstreamSink = Omit<AttemptSink, 'error'> & { error(error: unknown): void };
 
 export interface StreamOptions {
   /** Called as each HTTP attempt starts (1-based `attempt` counts retries and fallbacks). */
@@ -77,7 +80,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
   streamEvents(request: UpstreamChatRequest, options: StreamOptions = {}): Observable<UpstreamChunk> {
     const models = [request.model, ...this.fallbackModels.filter((m) => m !== request.model)];
     return new Observable<UpstreamChunk>((subscriber) => {
-      let current: Subscription | undefined;
+      let current: UpstreamAttempt | undefined;
       let retryTimer: NodeJS.Timeout | undefined;
       let delivered = false;
       let attempts = 0;
@@ -85,7 +88,9 @@ export class HolySheepStreamService implements OnApplicationShutdown {
       const run = (modelIndex: number, retries: number): void => {
         const model = models[modelIndex]!;
         const observer = options.onAttempt?.(model, ++attempts);
-        current = this.attempt({ ...request, model }, observer, options.flow).subscribe({
+        // The attempt reports straight to this subscriber: one Observable between the body and
+        // the stream, not one per attempt inside another (each hop costs every chunk a call chain).
+        current = this.startAttempt({ ...request, model }, observer, options.flow, {
           next: (event) => {
             delivered = true;
             subscriber.next(event);
@@ -111,7 +116,7 @@ export class HolySheepStreamService implements OnApplicationShutdown {
       run(0, 0);
       return () => {
         clearTimeout(retryTimer);
-        current?.unsubscribe();
+        current?.abort();
       };
     });
   }
@@ -128,28 +133,33 @@ export class HolySheepStreamService implements OnApplicationShutdown {
     this.agents['https:'].destroy();
   }
 
-  /** One HTTP request (see {@link UpstreamAttempt}), as a cold Observable: unsubscribing aborts it. */
-  private attempt(request: UpstreamChatRequest, observer: AttemptObserver | undefined, flow: FlowGate | undefined): Observable<UpstreamChunk> {
-    return new Observable<UpstreamChunk>((subscriber) => {
-      const body = Buffer.from(JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }), 'utf8');
-      const attempt = new UpstreamAttempt(
-        {
-          url: this.endpoint,
-          agent: this.agents[this.endpoint.protocol === 'https:' ? 'https:' : 'http:'],
-          headers: this.headersFor(body, observer),
-          body,
-          model: request.model,
-          timeouts: this.timeouts,
-          secret: this.target.apiKey,
-          observer,
-          flow,
-          totals: this.totals,
-        },
-        subscriber,
-      );
+  /**
+   * Starts one HTTP request (see {@link UpstreamAttempt}) reporting to `sink`; {@link UpstreamAttempt.abort}
+   * drops it. A request Node refuses synchronously (a header it will not send) is the sink's error.
+   */
+  private startAttempt(request: UpstreamChatRequest, observer: AttemptObserver | undefined, flow: FlowGate | undefined, sink: UpstreamSink): UpstreamAttempt {
+    const body = Buffer.from(JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }), 'utf8');
+    const attempt = new UpstreamAttempt(
+      {
+        url: this.endpoint,
+        agent: this.agents[this.endpoint.protocol === 'https:' ? 'https:' : 'http:'],
+        headers: this.headersFor(body, observer),
+        body,
+        model: request.model,
+        timeouts: this.timeouts,
+        secret: this.target.apiKey,
+        observer,
+        flow,
+        totals: this.totals,
+      },
+      sink,
+    );
+    try {
       attempt.start();
-      return () => attempt.abort();
-    });
+    } catch (error) {
+      sink.error(error);
+    }
+    return attempt;
   }
 
   private headersFor(body: Buffer, observer: AttemptObserver | undefined): http.OutgoingHttpHeaders {

@@ -7,6 +7,7 @@ import { readCappedBody } from './read-capped-body';
 import { redactSecrets } from '../redaction/redact';
 import { ChunkWatchdog, type ChunkWatchdogTimeouts } from './chunk-watchdog';
 import { classifyEvent, DONE } from './classify-event';
+import { inOneWrite } from '../wire/write-batch';
 import { createSseDecoder, isEventStreamContentType } from './sse-decoder';
 import type { UpstreamChunk } from './upstream-request';
 import type { UpstreamTotals } from './upstream-totals';
@@ -167,7 +168,8 @@ export class UpstreamAttempt implements Pausable {
       onIgnoredLine: totals ? () => void totals.sseLinesIgnored++ : undefined,
     });
     res.on('data', (bytes: Buffer) => {
-      if (this.state === 'open') decoder.write(bytes);
+      // One read, one write per socket however many frames it yields (wire/write-batch.ts).
+      if (this.state === 'open') inOneWrite(decoder.write, bytes);
     });
     if (this.init.flow) this.detachFlow = this.init.flow.attach(this);
     res.on('end', () => this.bodyOver('ended the stream'));
