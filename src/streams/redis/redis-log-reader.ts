@@ -5,7 +5,7 @@ import { FramePrefixes, isTerminal, type StreamFrameType } from '../record-frame
 import type { LogReader, LogSnapshot, LogSubscription, StreamMeta } from '../stream-log';
 import { entriesReadAfter, lastFrameOf, metaKey, parseEntries, principalKey, readEntriesAfter, streamKey, type RawEntry } from './redis-log-format';
 import { RedisFollower } from './redis-follower';
-import { RedisSubscription } from './redis-subscription';
+import { RedisSubscription, ReplayHoldings } from './redis-subscription';
 import type { StreamOwnership } from './stream-ownership';
 import type { StreamPresence } from './stream-presence';
 
@@ -30,6 +30,8 @@ const LATE_BATCH_MARGIN_MS = 100;
  */
 export class RedisLogReader {
   private readonly follower: RedisFollower;
+  /** What this instance's Redis replays hold now (the `stream_replay_bytes` gauge). */
+  readonly holdings = new ReplayHoldings();
 
   constructor(
     private readonly redis: RedisService,
@@ -69,7 +71,7 @@ export class RedisLogReader {
     // A flushed or failed-over Redis loses entries: a replay with a hole is refused, not presented whole.
     const state = (raw as Record<string, string>).state;
     if (viewAfter(afterSeq, frames, state !== undefined && state !== 'pending') === 'gone') return undefined;
-    return new RedisSubscription(this.follower, this.redis, meta, prefixes, reader, afterSeq, frames, entries.at(-1)?.[0] ?? '0-0');
+    return new RedisSubscription(this.follower, this.redis, meta, prefixes, reader, afterSeq, frames, entries.at(-1)?.[0] ?? '0-0', this.holdings);
   }
 
   async list(principal: string): Promise<StreamSummary[]> {

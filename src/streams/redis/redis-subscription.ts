@@ -10,6 +10,14 @@ import { entriesReadAfter, parseEntries, readEntriesAfter } from './redis-log-fo
  * through the {@link RedisFollower}. Paused by its socket's backpressure; on resume it reads again
  * from Redis what it missed. Starts paused.
  */
+/** Bytes of frames read from Redis for replays and not yet delivered, over all subscriptions of an instance. */
+export class ReplayHoldings {
+  bytes = 0;
+}
+
+/** What a frame read back costs held: its JSON's length (one byte per character of ASCII). */
+const heldBytesOf = (frame: RecordFrame) => frame.rest.length;
+
 export class RedisSubscription implements LogSubscription {
   private paused = true;
   private closed = false;
@@ -30,8 +38,10 @@ export class RedisSubscription implements LogSubscription {
     /** What was read when it was opened (all frames kept), and the id of the last entry. */
     private backlog: RecordFrame[],
     private readonly cursor: string,
+    private readonly holdings: ReplayHoldings,
   ) {
     this.backlogEnd = backlog.at(-1)?.seq ?? 0;
+    for (const frame of backlog) holdings.bytes += heldBytesOf(frame);
   }
 
   get streamId(): string {
@@ -78,12 +88,14 @@ export class RedisSubscription implements LogSubscription {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const frame of this.backlog.splice(0)) this.holdings.bytes -= heldBytesOf(frame);
     this.follower.remove(this);
   }
 
   private drainBacklog(): void {
     while (this.backlog.length > 0 && !this.paused && !this.closed) {
       const frame = this.backlog.shift()!;
+      this.holdings.bytes -= heldBytesOf(frame);
       if (frame.seq > this.position) this.deliver(frame);
     }
   }

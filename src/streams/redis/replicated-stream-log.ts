@@ -141,6 +141,11 @@ export class ReplicatedStreamLog implements StreamLog {
     record.producer?.fenced();
   }
 
+  /** Bytes of frames read from Redis for replays here and not yet sent (bounded by a page per subscription). */
+  get replayBytes(): number {
+    return this.reader.holdings.bytes;
+  }
+
   /** Writes what is pending now (a drain, or a test waiting for Redis to have it). */
   flushNow(): Promise<void> {
     return this.writer.flushNow();
