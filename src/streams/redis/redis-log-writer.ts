@@ -1,5 +1,6 @@
 import type { RedisService } from '../../redis/redis.service';
 import { viewAfter } from '../reader-view';
+import { REPLAY_PAGE_BYTES } from '../replay-pacer';
 import type { StreamMeta } from '../stream-log';
 import type { StreamRecord } from '../stream-record';
 import { metaKey, ownEntry, principalKey, streamKey, type Pipeline, type RawBufferEntry } from './redis-log-format';
@@ -294,9 +295,14 @@ export class RedisLogWriter {
     return { entry, xadds, start, end: pipeline.length };
   }
 
-  /** The largest entry written: an eighth of a stream's bound (at least 4 KiB). */
+  /**
+   * The largest entry written: an eighth of a stream's bound (at least 4 KiB), and at most a quarter
+   * of a replay page, so a reader's page of whole entries stays about a page and what a resume
+   * reads before it answers (the last entry, the first two) stays small (`redis-replay-page.ts`).
+   * Only a stream faster than ~160 KB/s at the 100 ms window writes more than one entry per window.
+   */
   private get maxEntryBytes(): number {
-    return Math.max(4_096, Math.floor(this.options.maxStreamBytes / 8));
+    return Math.min(REPLAY_PAGE_BYTES / 4, Math.max(4_096, Math.floor(this.options.maxStreamBytes / 8)));
   }
 
   /**

@@ -45,7 +45,7 @@ export class ReplicatedStreamLog implements StreamLog {
     this.memory = new MemoryStreamLog({ ...options.memory, owner: ownership.instance });
     this.writer = new RedisLogWriter(redis, ownership, options.redis, onBatch, (record) => this.fence(record));
     this.presence = new StreamPresence(redis, ownership.instance, options.redis.leaseMs, options.redis.graceMs);
-    this.reader = new RedisLogReader(redis, ownership, this.presence, options.redis);
+    this.reader = new RedisLogReader(redis, ownership, this.presence, { ...options.redis, readTimeoutMs: REDIS_READ_TIMEOUT_MS });
     ownership.onLeaseLost(() => void this.writer.heal());
   }
 
