@@ -33,9 +33,28 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
   /** A socket closed with 4429 (too many connections) without a `session.ready`. */
   async function refused(on: Instance, key = ALICE) {
     const client = await connect(on, key);
-    expect((await client.closed).code).toBe(4429);
+    const first = await Promise.race([client.next().then((f) => f.type), client.closed.then((c) => c.code)]);
+    expect(first).toBe(4429);
     expect(client.frames).toEqual([]);
   }
+  /**
+   * `refused`, where the count is the one shared in Redis. A replica whose Redis call found no
+   * answer within its 500 ms counts what it sees alone, by design (docs/operations.md), and says so
+   * in `redis_errors_total{operation="connection_limit"}`: on a machine too loaded for Redis to
+   * answer in time that admission is the documented fallback, and the socket is tried again. An
+   * admission with no fallback counted fails.
+   */
+  async function refusedShared(on: Instance, key = ALICE) {
+    for (;;) {
+      const fallbacks = fallbacksOf(await metrics(on));
+      const client = await connect(on, key);
+      const first = await Promise.race([client.next().then((f) => f.type), client.closed.then((c) => c.code)]);
+      if (first === 4429) return expect(client.frames).toEqual([]);
+      expect(fallbacksOf(await metrics(on))).toBeGreaterThan(fallbacks);
+      await client.close();
+    }
+  }
+  const fallbacksOf = (text: string) => Number(/holysheep_gateway_redis_errors_total\{operation="connection_limit"\} (\d+)/.exec(text)?.[1] ?? 0);
   /**
    * Tries a new socket until one is admitted; resolves with how many attempts were refused first.
    * `rounds` gets how long each try took, the pause before it included: how fast this machine
@@ -120,13 +139,13 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     const b = await instance({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
     await open(a);
     const onB = await open(b);
-    await refused(a);
-    await refused(b);
+    await refusedShared(a);
+    await refusedShared(b);
     await open(a, BOB);
     // Closing one of alice's sockets gives its place back, across instances.
     await onB.close();
     expect(await admittedEventually(a, ALICE, 3_000)).toBeGreaterThanOrEqual(0);
-    await refused(b);
+    await refusedShared(b);
     // A dies with two of alice's sockets: no goodbye, its share lapses with its lease.
     a.child.kill('SIGKILL');
     await a.exit;
@@ -140,7 +159,7 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     // two rounds. Rounds as this machine ran them, not a fixed margin a loaded machine overruns.
     expect(waited).toBeLessThan(LEASE_MS + 2 * Math.max(...rounds) + CLOCK_GRANULARITY_MS);
     await open(b);
-    await refused(b);
+    await refusedShared(b);
   });
 
   it('with Redis down each instance enforces its own limits (and says so); once Redis is back, the counts are written again and shared', async () => {
