@@ -39,6 +39,7 @@ export const streamLogProvider: FactoryProvider<StreamLog> = {
       (entries, frames) => metrics.logBatch(entries, frames),
     );
     metrics.gauge('stream_log_bytes', 'Bytes of stream frames kept in memory for resume on this instance', () => log.totalBytes);
+    metrics.gauge('stream_replay_bytes', 'Bytes of frames read from Redis for resumes on this instance and not yet sent', () => log.replayBytes);
     void log.start();
     return log;
   },

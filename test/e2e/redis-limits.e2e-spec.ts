@@ -33,9 +33,28 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
   /** A socket closed with 4429 (too many connections) without a `session.ready`. */
   async function refused(on: Instance, key = ALICE) {
     const client = await connect(on, key);
-    expect((await client.closed).code).toBe(4429);
+    const first = await Promise.race([client.next().then((f) => f.type), client.closed.then((c) => c.code)]);
+    expect(first).toBe(4429);
     expect(client.frames).toEqual([]);
   }
+  /**
+   * `refused`, where the count is the one shared in Redis. A replica whose Redis call found no
+   * answer within its 500 ms counts what it sees alone, by design (docs/operations.md), and says so
+   * in `redis_errors_total{operation="connection_limit"}`: on a machine too loaded for Redis to
+   * answer in time that admission is the documented fallback, and the socket is tried again. An
+   * admission with no fallback counted fails.
+   */
+  async function refusedShared(on: Instance, key = ALICE) {
+    for (;;) {
+      const fallbacks = fallbacksOf(await metrics(on));
+      const client = await connect(on, key);
+      const first = await Promise.race([client.next().then((f) => f.type), client.closed.then((c) => c.code)]);
+      if (first === 4429) return expect(client.frames).toEqual([]);
+      expect(fallbacksOf(await metrics(on))).toBeGreaterThan(fallbacks);
+      await client.close();
+    }
+  }
+  const fallbacksOf = (text: string) => Number(/holysheep_gateway_redis_errors_total\{operation="connection_limit"\} (\d+)/.exec(text)?.[1] ?? 0);
   /**
    * Tries a new socket until one is admitted; resolves with how many attempts were refused first.
    * `rounds` gets how long each try took, the pause before it included: how fast this machine
@@ -58,9 +77,24 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
   async function metrics(on: Instance): Promise<string> {
     return (await fetch(`http://127.0.0.1:${on.port}/metrics`)).text();
   }
+  /** Waits until the instance says Redis is up (or down): however long a loaded machine takes to notice (the suite's timeout bounds it). */
   async function redisUpOn(on: Instance, up: boolean) {
-    for (let i = 0; i < 200 && !(await metrics(on)).includes(`holysheep_gateway_redis_up ${up ? 1 : 0}`); i++) await sleep(25);
-    expect(await metrics(on)).toContain(`holysheep_gateway_redis_up ${up ? 1 : 0}`);
+    while (!(await metrics(on)).includes(`holysheep_gateway_redis_up ${up ? 1 : 0}`)) await sleep(25);
+  }
+  /**
+   * Tries a new socket until one is refused (4429); an admitted one is closed again before the next
+   * try. For a change that takes effect when each replica has written its counts again: waited
+   * for, however long a loaded machine takes, not a fixed pause.
+   */
+  async function refusedEventually(on: Instance, key = ALICE) {
+    for (;;) {
+      const client = await connect(on, key);
+      const first = await Promise.race([client.next().then((f) => f.type), client.closed.then((c) => c.code)]);
+      if (first === 4429) return expect(client.frames).toEqual([]);
+      expect(first).toBe('session.ready');
+      await client.close();
+      await sleep(25);
+    }
   }
   /** Sends a request and waits until it reached the upstream (it passed every limit). */
   async function started(client: TestClient, id: string) {
@@ -105,13 +139,13 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     const b = await instance({ MAX_CONNECTIONS_PER_PRINCIPAL: '2' });
     await open(a);
     const onB = await open(b);
-    await refused(a);
-    await refused(b);
+    await refusedShared(a);
+    await refusedShared(b);
     await open(a, BOB);
     // Closing one of alice's sockets gives its place back, across instances.
     await onB.close();
     expect(await admittedEventually(a, ALICE, 3_000)).toBeGreaterThanOrEqual(0);
-    await refused(b);
+    await refusedShared(b);
     // A dies with two of alice's sockets: no goodbye, its share lapses with its lease.
     a.child.kill('SIGKILL');
     await a.exit;
@@ -125,7 +159,7 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     // two rounds. Rounds as this machine ran them, not a fixed margin a loaded machine overruns.
     expect(waited).toBeLessThan(LEASE_MS + 2 * Math.max(...rounds) + CLOCK_GRANULARITY_MS);
     await open(b);
-    await refused(b);
+    await refusedShared(b);
   });
 
   it('with Redis down each instance enforces its own limits (and says so); once Redis is back, the counts are written again and shared', async () => {
@@ -167,9 +201,9 @@ describe('limits across instances on Redis (e2e, real processes)', () => {
     await redisUpOn(a, true);
     await redisUpOn(b, true);
     await a2.close();
-    // A holds 1 now, below the limit on its own, but B's 2 count: refused.
-    await sleep(200);
-    await refused(a);
+    // A holds 1 now, below the limit on its own, but B's 2 count: refused, once both have written
+    // their counts again (each on its own after Redis returned).
+    await refusedEventually(a);
     await b1.close();
     await b2.close();
     expect(await admittedEventually(a, ALICE, 3_000)).toBeGreaterThanOrEqual(0);

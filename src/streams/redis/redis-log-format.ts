@@ -23,17 +23,23 @@ export type Pipeline = ReturnType<NonNullable<RedisService['client']>['pipeline'
 const TYPE_AT = 9;
 
 /**
- * Queues on `pipeline` the two reads that give a stream's entries from the one holding seq
- * `after + 1` on (entry ids are `<first seq>-0`): that entry, found by reading back from it, then
- * every later one. Their two results, concatenated, are those entries in order: never the part of
- * the stream a reader at `after` already has.
+ * Queues on `pipeline` the reads that give a stream's entries from the one holding seq `after + 1`
+ * on (entry ids are `<first seq>-0`), at most `count` of them: that entry, found by reading back
+ * from it, then up to `count - 1` later ones. Their results, concatenated ({@link entriesReadAfter}),
+ * are those entries in order: never the part of the stream a reader at `after` already has.
  */
-export function readEntriesAfter(pipeline: Pipeline, streamId: string, after: number): Pipeline {
+export function readEntriesAfter(pipeline: Pipeline, streamId: string, after: number, count: number): Pipeline {
   const key = streamKey(streamId);
-  return pipeline.xrevrange(key, String(after + 1), '-', 'COUNT', 1).xrange(key, String(after + 2), '+');
+  pipeline.xrevrange(key, String(after + 1), '-', 'COUNT', 1);
+  return count > 1 ? pipeline.xrange(key, String(after + 2), '+', 'COUNT', count - 1) : pipeline;
 }
 
-/** The entries {@link readEntriesAfter}'s two reads gave (their pipeline results), in order; throws the first error. */
+/** Queues the read of at most `count` entries of a stream after the entry `cursor` (exclusive). */
+export function readEntriesSince(pipeline: Pipeline, streamId: string, cursor: string, count: number): Pipeline {
+  return pipeline.xrange(streamKey(streamId), `(${cursor}`, '+', 'COUNT', count);
+}
+
+/** The entries read's pipeline results, in order; throws the first error. */
 export function entriesReadAfter(results: Array<[Error | null, unknown]>): RawEntry[] {
   const entries: RawEntry[] = [];
   for (const [error, result] of results) {
@@ -41,6 +47,14 @@ export function entriesReadAfter(results: Array<[Error | null, unknown]>): RawEn
     entries.push(...(result as RawEntry[]));
   }
   return entries;
+}
+
+/** The size of an entry's values (its frames' JSON), in characters: what holding it costs, about. */
+export function entryLength(entry: RawEntry): number {
+  let length = 0;
+  const fields = entry[1];
+  for (let i = 1; i < fields.length; i += 2) length += fields[i]!.length;
+  return length;
 }
 
 /**

@@ -2,10 +2,12 @@ import type { StreamState, StreamSummary } from '@holysheep/protocol';
 import type { RedisService } from '../../redis/redis.service';
 import { viewAfter } from '../reader-view';
 import { FramePrefixes, isTerminal, type StreamFrameType } from '../record-frame';
+import { ReplayPacer } from '../replay-pacer';
 import type { LogReader, LogSnapshot, LogSubscription, StreamMeta } from '../stream-log';
-import { entriesReadAfter, lastFrameOf, metaKey, parseEntries, principalKey, readEntriesAfter, streamKey, type RawEntry } from './redis-log-format';
+import { entriesReadAfter, lastFrameOf, metaKey, principalKey, readEntriesAfter, streamKey, type RawEntry } from './redis-log-format';
+import { FIRST_PAGE_ENTRIES, pageOf } from './redis-replay-page';
 import { RedisFollower } from './redis-follower';
-import { RedisSubscription } from './redis-subscription';
+import { RedisSubscription, ReplayHoldings } from './redis-subscription';
 import type { StreamOwnership } from './stream-ownership';
 import type { StreamPresence } from './stream-presence';
 
@@ -16,6 +18,8 @@ export interface RedisLogReaderOptions {
   retentionMs: number;
   /** How long a running stream's keys live before their TTL is renewed. */
   runningTtlMs: number;
+  /** The longest one read of a replay's page may take (a socket's path: never unbounded). */
+  readTimeoutMs: number;
 }
 
 /** {@link RedisLogReader.find}: Redis has no meta for the id (yet). */
@@ -30,6 +34,10 @@ const LATE_BATCH_MARGIN_MS = 100;
  */
 export class RedisLogReader {
   private readonly follower: RedisFollower;
+  /** What this instance's Redis replays hold now (the `stream_replay_bytes` gauge). */
+  readonly holdings = new ReplayHoldings();
+  /** Pages read back from Redis go out in its turns. */
+  private readonly pacer = new ReplayPacer();
 
   constructor(
     private readonly redis: RedisService,
@@ -55,21 +63,26 @@ export class RedisLogReader {
     return second === MISSING ? undefined : second;
   }
 
+  /**
+   * The stream's meta and its first page, read in one round trip: the entry holding the reader's
+   * next frame and the one after it — enough to tell at once whether what the reader lacks is
+   * still whole; the rest is read a page at a time as the reader's socket takes it.
+   */
   async follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
     const client = this.redis.client!;
-    // The meta, and the entries from the one holding the reader's next frame on (not the part it has).
-    const pipeline = readEntriesAfter(client.pipeline().hgetall(metaKey(streamId)), streamId, afterSeq);
+    const pipeline = readEntriesAfter(client.pipeline().hgetall(metaKey(streamId)), streamId, afterSeq, FIRST_PAGE_ENTRIES);
     const [[metaError, raw], ...reads] = (await pipeline.exec()) as Array<[Error | null, unknown]>;
     if (metaError) throw metaError;
     const entries = entriesReadAfter(reads);
     const meta = toMeta(streamId, raw as Record<string, string>);
     if (!meta) return undefined;
     const prefixes = new FramePrefixes(meta.requestId);
-    const frames = parseEntries(entries, prefixes);
+    const page = pageOf(entries, prefixes, ((reads[1]?.[1] as RawEntry[] | undefined)?.length ?? 0) >= FIRST_PAGE_ENTRIES - 1);
     // A flushed or failed-over Redis loses entries: a replay with a hole is refused, not presented whole.
     const state = (raw as Record<string, string>).state;
-    if (viewAfter(afterSeq, frames, state !== undefined && state !== 'pending') === 'gone') return undefined;
-    return new RedisSubscription(this.follower, this.redis, meta, prefixes, reader, afterSeq, frames, entries.at(-1)?.[0] ?? '0-0');
+    const ended = state !== undefined && state !== 'pending';
+    if (viewAfter(afterSeq, page.frames, ended && !page.more) === 'gone') return undefined;
+    return new RedisSubscription(this.follower, this.redis, meta, prefixes, reader, afterSeq, page, this.holdings, { readTimeoutMs: this.options.readTimeoutMs, pacer: this.pacer, ended });
   }
 
   async list(principal: string): Promise<StreamSummary[]> {

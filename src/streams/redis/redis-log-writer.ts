@@ -1,5 +1,6 @@
 import type { RedisService } from '../../redis/redis.service';
 import { viewAfter } from '../reader-view';
+import { REPLAY_PAGE_BYTES } from '../replay-pacer';
 import type { StreamMeta } from '../stream-log';
 import type { StreamRecord } from '../stream-record';
 import { metaKey, ownEntry, principalKey, streamKey, type Pipeline, type RawBufferEntry } from './redis-log-format';
@@ -14,6 +15,9 @@ export interface RedisLogWriterOptions {
   /** How long a running stream's keys live before their TTL is renewed (longer than any stream, renewed if not). */
   runningTtlMs: number;
 }
+
+/** Principals whose index TTL time is remembered before the stale ones are swept. */
+const INDEX_RENEWALS_KEPT = 10_000;
 
 /** What one batch writes for one stream: its XADDs (usually one), each with its place in the pipeline. */
 interface Plan {
@@ -53,7 +57,11 @@ interface Written {
  *
  * The owner's frames reach its own sockets at once (they read the in-memory record); this writer
  * copies each stream's new frames once per `STREAM_LOG_BATCH_MS` window, all streams in one
- * pipeline: one XADD per stream per window, never a round trip per token. Each frame goes as the
+ * pipeline: one XADD per stream per window, never a round trip per token; besides its XADDs a
+ * stream costs 7 commands (issue 23): HSET + PEXPIRE of its meta and ZADD to its principal's index
+ * with its first batch, PEXPIRE of the key its first XADD created, HSET + 2 PEXPIREs with its end
+ * (one TTL renewal more per half running TTL for a stream that runs that long); the index's TTL is
+ * set once per principal per quarter running TTL, not per stream. Each frame goes as the
  * record holds it — its JSON, already UTF-8 — never decoded and encoded again. While Redis is away
  * the frames wait in the record and are written when it returns (frames the record had to drop by
  * then leave a hole, which readers see: a replay across it is refused, never partial).
@@ -73,6 +81,8 @@ export class RedisLogWriter {
   private flushing: Promise<void> | undefined;
   /** Read-backs of refused XADDs under way. */
   private readonly verifying = new Set<Promise<void>>();
+  /** When each principal's index TTL was last set (a PEXPIRE per principal per renewal period, not per stream). */
+  private readonly indexRenewedAt = new Map<string, number>();
 
   constructor(
     private readonly redis: RedisService,
@@ -107,6 +117,8 @@ export class RedisLogWriter {
   async heal(): Promise<void> {
     // After the batch under way, so what it wrote is read back too.
     await this.flushing?.catch(() => undefined);
+    // Indexes may be gone with the rest (a flush): each gets its TTL again with the next meta written.
+    this.indexRenewedAt.clear();
     const entries = [...this.written.values()].filter((e) => !e.busy && (e.created || e.ttlRenewedAt !== 0));
     if (entries.length > 0 && this.redis.up) {
       for (const entry of entries) entry.busy = true;
@@ -142,6 +154,7 @@ export class RedisLogWriter {
 
   /** Starts a stream's log over, from the oldest frame its record still holds. */
   private rewind(entry: Written): void {
+    this.indexRenewedAt.delete(entry.record.meta.principal);
     entry.seq = entry.record.oldestSeq - 1;
     entry.entries = [];
     entry.keptBytes = 0;
@@ -262,7 +275,7 @@ export class RedisLogWriter {
     }
     const start = pipeline.length;
     if (entry.ttlRenewedAt === 0) {
-      this.writeMeta(pipeline, record.meta);
+      this.writeMeta(pipeline, record.meta, now);
       entry.ttlRenewedAt = now;
     }
     const xadds: Plan['xadds'] = [];
@@ -294,9 +307,14 @@ export class RedisLogWriter {
     return { entry, xadds, start, end: pipeline.length };
   }
 
-  /** The largest entry written: an eighth of a stream's bound (at least 4 KiB). */
+  /**
+   * The largest entry written: an eighth of a stream's bound (at least 4 KiB), and at most a quarter
+   * of a replay page, so a reader's page of whole entries stays about a page and what a resume
+   * reads before it answers (the last entry, the first two) stays small (`redis-replay-page.ts`).
+   * Only a stream faster than ~160 KB/s at the 100 ms window writes more than one entry per window.
+   */
   private get maxEntryBytes(): number {
-    return Math.max(4_096, Math.floor(this.options.maxStreamBytes / 8));
+    return Math.min(REPLAY_PAGE_BYTES / 4, Math.max(4_096, Math.floor(this.options.maxStreamBytes / 8)));
   }
 
   /**
@@ -320,7 +338,10 @@ export class RedisLogWriter {
       }
       // Its meta or TTLs failed: written again with its next batch.
       const othersFailed = results.slice(plan.start, plan.end).some(([error], i) => error && !plan.xadds.some((x) => x.index === plan.start + i));
-      if (othersFailed) entry.ttlRenewedAt = 0;
+      if (othersFailed) {
+        entry.ttlRenewedAt = 0;
+        this.indexRenewedAt.delete(entry.record.meta.principal);
+      }
       if (outcome === 'lost') this.rewind(entry);
       if (outcome === 'taken') {
         const verified = this.verify(entry).finally(() => this.verifying.delete(verified));
@@ -356,7 +377,12 @@ export class RedisLogWriter {
     return drop < all.length ? all[drop]!.firstSeq : from;
   }
 
-  private writeMeta(pipeline: Pipeline, meta: StreamMeta): void {
+  /**
+   * A stream's meta with its TTL, and its place in its principal's index. The index's TTL is set
+   * once per renewal period per principal, not once per stream: long enough (a running TTL and a
+   * period) that every stream added since still has a running TTL of it left.
+   */
+  private writeMeta(pipeline: Pipeline, meta: StreamMeta, now: number): void {
     const ttl = this.options.runningTtlMs;
     const fields: Record<string, string> = {
       principal: meta.principal,
@@ -369,7 +395,18 @@ export class RedisLogWriter {
     pipeline.hset(metaKey(meta.streamId), fields);
     pipeline.pexpire(metaKey(meta.streamId), ttl);
     pipeline.zadd(principalKey(meta.principal), meta.startedAt, meta.streamId);
-    pipeline.pexpire(principalKey(meta.principal), ttl);
+    const period = this.indexRenewalMs;
+    const renewed = this.indexRenewedAt.get(meta.principal);
+    if (renewed !== undefined && now - renewed < period) return;
+    // Forget the principals whose period is over (a bound on the map: one entry per recent principal).
+    if (this.indexRenewedAt.size >= INDEX_RENEWALS_KEPT) for (const [principal, at] of this.indexRenewedAt) if (now - at >= period) this.indexRenewedAt.delete(principal);
+    this.indexRenewedAt.set(meta.principal, now);
+    pipeline.pexpire(principalKey(meta.principal), ttl + period);
+  }
+
+  /** How often a principal's index TTL is set again: a quarter of a running TTL. */
+  private get indexRenewalMs(): number {
+    return Math.max(1, Math.floor(this.options.runningTtlMs / 4));
   }
 
   private writeEnd(pipeline: Pipeline, record: StreamRecord): void {

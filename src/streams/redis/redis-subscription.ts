@@ -1,23 +1,55 @@
 import type { RedisService } from '../../redis/redis.service';
 import { viewAfter } from '../reader-view';
 import type { FramePrefixes, RecordFrame } from '../record-frame';
+import type { Paced, ReplayPacer } from '../replay-pacer';
 import type { LogReader, LogSubscription, StreamMeta } from '../stream-log';
 import type { RedisFollower } from './redis-follower';
-import { entriesReadAfter, parseEntries, readEntriesAfter } from './redis-log-format';
+import { readPage, type PageStart, type ReplayPage } from './redis-replay-page';
+
+/** Bytes of frames read from Redis for replays and not yet delivered, over all subscriptions of an instance. */
+export class ReplayHoldings {
+  bytes = 0;
+}
+
+/** What a frame read back costs held: its JSON's length (one byte per character of ASCII). */
+const heldBytesOf = (frame: RecordFrame) => frame.rest.length;
+
+/** How a subscription reads Redis: its bound per read, and whether the stream had ended when it was opened. */
+export interface RedisSubscriptionOptions {
+  readTimeoutMs: number;
+  /** Where a page read back waits for its turn: pages arriving together go out a few ms per turn. */
+  pacer: ReplayPacer;
+  /** Its meta said it had ended: a page that comes back empty before its terminal means its log is gone. */
+  ended: boolean;
+}
 
 /**
- * One watcher's read of a stream in Redis: the frames read when it was opened, then live ones
- * through the {@link RedisFollower}. Paused by its socket's backpressure; on resume it reads again
- * from Redis what it missed. Starts paused.
+ * One watcher's read of a stream in Redis: the log, a page at a time ({@link readPage}), then live
+ * frames through the {@link RedisFollower}. Paused by its socket's backpressure; it holds at most
+ * one page its socket has not taken, and reads the next only when resumed with this one taken —
+ * so a resume storm costs each socket its send-buffer mark plus a page per stream it replays. Pages
+ * go out in {@link ReplayPacer} turns: the watcher's pacer spreads a replay's pages, and a page that
+ * arrives from Redis waits for a turn of the reader's own, so hundreds arriving at once take a few
+ * ms per event-loop turn, never one long stall of everyone else's frames. A reader that
+ * missed live frames (paused, or a gap) reads them back from Redis the same way. Starts paused.
  */
-export class RedisSubscription implements LogSubscription {
+export class RedisSubscription implements LogSubscription, Paced {
   private paused = true;
   private closed = false;
-  private missed = false;
+  /** Following live through the follower (once the log was read to its end). */
   private live = false;
-  private catchingUp = false;
-  /** The seq of the last frame read when it was opened. */
-  private readonly backlogEnd: number;
+  /** A page read under way. */
+  private reading = false;
+  /** Live frames were not taken (paused, reading, or past a gap): read from Redis before taking more. */
+  private missed = false;
+  /** The page read, not yet delivered from `next` on. */
+  private page: RecordFrame[] = [];
+  private next = 0;
+  /** After the entry a page ended with; undefined once live frames moved past it (then from `position`). */
+  private cursor: string | undefined;
+  /** Whether Redis may hold more entries after `cursor`. */
+  private more: boolean;
+  private longest: number;
 
   constructor(
     private readonly follower: RedisFollower,
@@ -27,11 +59,15 @@ export class RedisSubscription implements LogSubscription {
     readonly prefixes: FramePrefixes,
     private readonly reader: LogReader,
     public position: number,
-    /** What was read when it was opened (all frames kept), and the id of the last entry. */
-    private backlog: RecordFrame[],
-    private readonly cursor: string,
+    /** The first page, read (and checked whole) when it was opened. */
+    first: ReplayPage,
+    private readonly holdings: ReplayHoldings,
+    private readonly options: RedisSubscriptionOptions,
   ) {
-    this.backlogEnd = backlog.at(-1)?.seq ?? 0;
+    this.more = first.more;
+    this.longest = first.longest;
+    this.cursor = first.cursor ?? '0-0';
+    this.hold(first.frames);
   }
 
   get streamId(): string {
@@ -39,16 +75,18 @@ export class RedisSubscription implements LogSubscription {
   }
 
   /**
-   * A frame read live: delivered if it is the next one and this reader is not paused. One past a
-   * gap while reading live (entries the follower never saw) sends it back to Redis for the rest.
+   * A frame read live: delivered if it is the next one and nothing is read from Redis before it.
+   * One past a gap (entries the follower never saw), or one arriving while paused or paging, is
+   * read back from Redis instead.
    */
   offer(frame: RecordFrame): void {
     if (this.closed || frame.seq <= this.position) return;
-    if (this.paused || this.catchingUp || frame.seq > this.position + 1) {
+    if (this.paused || this.reading || this.next < this.page.length || frame.seq > this.position + 1) {
       this.missed = true;
-      if (!this.paused && this.live) void this.catchUp();
+      if (!this.paused) this.pump();
       return;
     }
+    this.cursor = undefined;
     this.deliver(frame);
   }
 
@@ -65,65 +103,79 @@ export class RedisSubscription implements LogSubscription {
   resume(): void {
     if (!this.paused || this.closed) return;
     this.paused = false;
-    this.drainBacklog();
-    if (this.closed || this.paused) return;
-    if (!this.live) {
-      this.live = true;
-      this.follower.add(this, this.cursor, Math.max(this.position, this.backlogEnd));
-    } else if (this.missed) {
-      void this.catchUp();
-    }
+    this.pump();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.release();
     this.follower.remove(this);
   }
 
-  private drainBacklog(): void {
-    while (this.backlog.length > 0 && !this.paused && !this.closed) {
-      const frame = this.backlog.shift()!;
-      if (frame.seq > this.position) this.deliver(frame);
+  /** Delivers the page while the socket takes it; then the next page, or live following once the log is read. */
+  private pump(): void {
+    while (this.next < this.page.length && !this.paused && !this.closed) {
+      const frame = this.page[this.next++]!;
+      this.holdings.bytes -= heldBytesOf(frame);
+      if (frame.seq === this.position + 1) this.deliver(frame);
     }
+    if (this.paused || this.closed || this.reading || this.next < this.page.length) return;
+    if (this.more || this.missed) return void this.readNext();
+    if (this.live) return;
+    this.live = true;
+    this.follower.add(this, this.cursor ?? '0-0', this.position);
   }
 
   /**
-   * Reads again from Redis what arrived while this reader was paused. Frames after its position
-   * that the per-stream bound already trimmed cannot come back: the reader is told they were
-   * evicted (as the in-memory log does), instead of waiting for them while the stream runs on.
+   * Reads the next page: after the last entry read, or — once live frames moved past it — from the
+   * entry holding the next seq. Frames after the position that are gone (trimmed by the per-stream
+   * bound, lost with Redis) cannot come back: the reader is told they were evicted, as the
+   * in-memory log does, never handed a replay with a hole.
    */
-  private async catchUp(): Promise<void> {
-    if (this.catchingUp) return;
-    this.catchingUp = true;
+  private async readNext(): Promise<void> {
+    this.reading = true;
+    this.missed = false;
+    const start: PageStart = this.cursor === undefined ? { after: this.position } : { cursor: this.cursor };
+    let page: ReplayPage;
     try {
-      do {
-        this.missed = false;
-        const frames = await this.readAfter(this.position);
-        if (this.closed) return;
-        if (viewAfter(this.position, frames) === 'gone') {
-          this.close();
-          this.reader.lost('evicted');
-          return;
-        }
-        for (const frame of frames) {
-          if (this.paused || this.closed) break;
-          if (frame.seq === this.position + 1) this.deliver(frame);
-        }
-      } while (this.missed && !this.paused && !this.closed);
+      page = await readPage(this.redis, this.streamId, this.prefixes, start, this.longest, this.options.readTimeoutMs);
     } catch (error) {
+      this.reading = false;
+      if (this.closed) return;
       this.redis.failed('follow', error);
       this.close();
-      this.reader.lost('log_lost');
-    } finally {
-      this.catchingUp = false;
+      return this.reader.lost('log_lost');
     }
+    this.reading = false;
+    if (this.closed) return;
+    if (viewAfter(this.position, page.frames, this.options.ended && !page.more) === 'gone') {
+      this.close();
+      return this.reader.lost('evicted');
+    }
+    this.more = page.more;
+    this.longest = page.longest;
+    if (page.cursor !== undefined) this.cursor = page.cursor;
+    this.hold(page.frames);
+    this.options.pacer.later(this);
   }
 
-  /** The frames from the entry holding seq `after + 1` on, in one round trip. */
-  private async readAfter(after: number): Promise<RecordFrame[]> {
-    const results = (await readEntriesAfter(this.redis.client!.pipeline(), this.streamId, after).exec()) ?? [];
-    return parseEntries(entriesReadAfter(results), this.prefixes);
+  /** The page read's turn came. */
+  continuePage(): void {
+    this.pump();
+  }
+
+  /** Takes a page's frames after the position as the one held (the previous one was delivered). */
+  private hold(frames: RecordFrame[]): void {
+    this.page = frames.filter((frame) => frame.seq > this.position);
+    this.next = 0;
+    for (const frame of this.page) this.holdings.bytes += heldBytesOf(frame);
+  }
+
+  /** Gives back what the page still holds. */
+  private release(): void {
+    for (; this.next < this.page.length; this.next++) this.holdings.bytes -= heldBytesOf(this.page[this.next]!);
+    this.page = [];
   }
 
   private deliver(frame: RecordFrame): void {

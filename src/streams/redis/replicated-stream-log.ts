@@ -45,7 +45,7 @@ export class ReplicatedStreamLog implements StreamLog {
     this.memory = new MemoryStreamLog({ ...options.memory, owner: ownership.instance });
     this.writer = new RedisLogWriter(redis, ownership, options.redis, onBatch, (record) => this.fence(record));
     this.presence = new StreamPresence(redis, ownership.instance, options.redis.leaseMs, options.redis.graceMs);
-    this.reader = new RedisLogReader(redis, ownership, this.presence, options.redis);
+    this.reader = new RedisLogReader(redis, ownership, this.presence, { ...options.redis, readTimeoutMs: REDIS_READ_TIMEOUT_MS });
     ownership.onLeaseLost(() => void this.writer.heal());
   }
 
@@ -139,6 +139,11 @@ export class ReplicatedStreamLog implements StreamLog {
   private fence(record: StreamRecord): void {
     this.fenced.add(record.meta.streamId);
     record.producer?.fenced();
+  }
+
+  /** Bytes of frames read from Redis for replays here and not yet sent (bounded by a page per subscription). */
+  get replayBytes(): number {
+    return this.reader.holdings.bytes;
   }
 
   /** Writes what is pending now (a drain, or a test waiting for Redis to have it). */
