@@ -2,7 +2,9 @@
  * What the Redis log costs Redis per chunk (issue 23): commands as Redis counts them (INFO
  * commandstats, a script's inner calls included) for streams of 100 chunks at 20 and 50 chunks/s
  * with the documented 100 ms batch window. One entry per stream per window is 0.5 and 0.2 commands
- * per chunk; the issue's targets are ≤ 0.55 and ≤ 0.25. The upstream's pace is the test's timers, so
+ * per chunk; the issue's targets are ≤ 0.55 and ≤ 0.25. The second is not met and not asserted:
+ * 20 XADDs leave 5 commands per stream, and the request-rate limit's script alone costs 4 (EVALSHA +
+ * SET, INCRBY, PTTL inside it) besides the log's 7 (docs/operations.md, "Redis commands"). The upstream's pace is the test's timers, so
  * a loaded machine stretches a stream over more windows: XADDs are bounded by the windows the
  * stream actually spanned, and the log's other commands per stream (meta, index, TTLs), which do
  * not depend on timing, are bounded exactly. Skips visibly without redis-server, fails instead
@@ -101,14 +103,5 @@ describe('Redis commands per chunk (e2e, real process)', () => {
     const { xadds, log, windows } = await run(20);
     expect(xadds / STREAMS).toBeLessThanOrEqual(windows);
     expect(log).toBeLessThanOrEqual(LOG_COMMANDS_PER_STREAM * STREAMS + 1); // + the index's one PEXPIRE
-  });
-
-  // Issue 23's target at 50 chunks/s is not met (measured 0.31–0.36 on a loaded machine): 20 XADDs
-  // leave 5 commands per stream, and the request-rate limit's script alone costs 4 (EVALSHA + SET,
-  // INCRBY, PTTL inside it) besides the log's 7. This fails while that holds; when it passes, make it `it`.
-  test.failing('issue 23 target: ≤ 0.25 commands per chunk at 50 chunks/s (not met yet)', async () => {
-    if (!cluster.redis) throw new Error('no redis-server');
-    const { total, frames } = await run(20);
-    expect(total / frames).toBeLessThanOrEqual(0.25);
   });
 });
