@@ -83,7 +83,7 @@ export class StreamOwnership {
    */
   async dead(instances: string[]): Promise<Set<string>> {
     const unique = [...new Set(instances)];
-    const pipeline = this.redis.client!.pipeline();
+    const pipeline = this.redis.pipeline();
     for (const instance of unique) pipeline.exists(leaseKey(instance));
     const results = (await pipeline.exec()) ?? [];
     const now = Date.now();
