@@ -37,7 +37,7 @@ export class RedisLogReader {
     presence: StreamPresence,
     private readonly options: RedisLogReaderOptions,
   ) {
-    this.follower = new RedisFollower(redis, ownership, presence);
+    this.follower = new RedisFollower(redis, ownership, presence, options.batchMs);
   }
 
   /**

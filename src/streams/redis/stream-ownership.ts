@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { tag } from '../../redis/hash-tags';
 import { KEY_PREFIX, type RedisService } from '../../redis/redis.service';
 import { FramePrefixes, restOf } from '../record-frame';
 import { PRODUCER_DIED } from '../stream-errors';
 import { metaKey, streamKey } from './redis-log-format';
 
 const leaseKey = (instance: string) => `${KEY_PREFIX}lease:${instance}`;
-const cancelChannel = (instance: string) => `${KEY_PREFIX}cancel:${instance}`;
+/** The owner's cancel channel; on a Cluster a sharded one (SPUBLISH / SSUBSCRIBE), in the slot of `{<instance>}`. */
+const cancelChannel = (instance: string) => `${KEY_PREFIX}cancel:${tag(instance)}`;
 
 /**
  * Who owns which stream across replicas, and so who may end it: one concern, in one place.
@@ -22,7 +24,12 @@ const cancelChannel = (instance: string) => `${KEY_PREFIX}cancel:${instance}`;
  *   ({@link isIdTaken}; the writer then tells its own entry from another's), and so is an end
  *   written after the owner wrote more (then it is alive).
  * - **Cancel.** `chat.cancel` for a stream owned elsewhere is published on the owner's channel;
- *   the owner cancels its producer.
+ *   the owner cancels its producer. On a Cluster the channel is sharded (SPUBLISH / SSUBSCRIBE):
+ *   a message goes only to the nodes of its slot, not to the whole cluster, as PUBLISH would.
+ *   The owner subscribes at start, before it owns a stream, so a cancel cannot precede its
+ *   subscription; one published while the owner's slot fails over (ioredis subscribes again on
+ *   the new primary) can be lost, as any pub/sub message: the client's `chat.cancel` is then
+ *   answered by nothing and it may send it again.
  */
 export class StreamOwnership {
   /** This instance, as stream logs name their owner. */
@@ -51,8 +58,14 @@ export class StreamOwnership {
   start(cancel: (streamId: string) => void): Promise<void> {
     this.onCancel = cancel;
     const subscriber = this.redis.subscriber!;
-    subscriber.on('message', (_channel: string, streamId: string) => this.onCancel?.(streamId));
-    subscriber.subscribe(cancelChannel(this.instance)).catch((error) => this.redis.failed('subscribe', error));
+    const channel = cancelChannel(this.instance);
+    if (this.redis.cluster) {
+      subscriber.on('smessage', (_channel: string, streamId: string) => this.onCancel?.(streamId));
+      subscriber.ssubscribe(channel).catch((error) => this.redis.failed('subscribe', error));
+    } else {
+      subscriber.on('message', (_channel: string, streamId: string) => this.onCancel?.(streamId));
+      subscriber.subscribe(channel).catch((error) => this.redis.failed('subscribe', error));
+    }
     this.renewer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.leaseMs / 3)));
     this.renewer.unref();
     return new Promise((resolve) => this.redis.onUp(() => void this.renew().then(resolve)));
@@ -128,7 +141,8 @@ export class StreamOwnership {
 
   /** Asks the owner of `streamId` to cancel it. */
   async cancel(owner: string, streamId: string): Promise<void> {
-    await this.redis.client!.publish(cancelChannel(owner), streamId);
+    const client = this.redis.client!;
+    await (this.redis.cluster ? client.spublish(cancelChannel(owner), streamId) : client.publish(cancelChannel(owner), streamId));
   }
 
   /** Drops the lease (after a drain: nothing of ours is running any more). */
