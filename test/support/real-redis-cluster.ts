@@ -139,6 +139,11 @@ export class RealRedisCluster {
    */
   async cleanFailover(replica: RedisNode): Promise<void> {
     await replica.call('CLUSTER', 'FAILOVER');
+    await this.promoted(replica);
+  }
+
+  /** Resolves once `replica` is a primary (after its primary was killed: the node timeout, then an election). */
+  async promoted(replica: RedisNode): Promise<void> {
     await until(async () => (await replica.info('replication', 'role')) === 'master', 'the replica promoted');
   }
 
