@@ -1,7 +1,7 @@
 import { FakeUpstream } from './fake-upstream';
 import { ALICE, BOB } from './gateway-fixture';
 import { TEST_API_KEY } from './gateway-app';
-import { startGatewayProcess, type GatewayProcess } from './service-process';
+import { outputIncludes, startGatewayProcess, type GatewayProcess } from './service-process';
 import { TestClient, type Frame } from './ws-client';
 
 export { ALICE, BOB };
@@ -48,6 +48,9 @@ export function useTopologyGateways(topology: () => Record<string, string>): Top
         ...env,
       });
       instances.push(started);
+      // A gateway listens before its first connection to the Cluster is ready (a slot map to
+      // fetch, nodes to connect): a resume before then is answered without Redis. Wait for it.
+      await outputIncludes(started, '"event":"redis_up"');
       return started;
     },
     async open(gateway, key = ALICE) {
