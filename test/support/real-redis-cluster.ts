@@ -262,6 +262,14 @@ export class RealRedisSentinels {
     return after;
   }
 
+  /** Resolves once the Sentinels name a primary other than `dead` and it says it is one. */
+  async failedOver(dead: RedisNode): Promise<void> {
+    await until(async () => {
+      const now = await this.primary();
+      return now !== dead && (await now.info('replication', 'role')) === 'master';
+    }, 'the sentinels promoting the replica');
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.sentinels, ...this.servers].map((node) => node.kill()));
     rmSync(this.dir, { recursive: true, force: true });

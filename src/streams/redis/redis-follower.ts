@@ -56,7 +56,10 @@ export class RedisFollower {
     private readonly presence: StreamPresence,
     /** `STREAM_LOG_BATCH_MS`: on a Cluster, how often followed streams are polled. */
     private readonly pollMs: number = MIN_POLL_MS,
-  ) {}
+  ) {
+    // A reconnect (an outage, a Sentinel failover) is a new client with a new id: ask again, or UNBLOCK misses it.
+    redis.reader?.on('ready', () => (this.readerId = undefined));
+  }
 
   /** Delivers `subscription` every frame logged after `cursor` from now on. */
   add(subscription: RedisSubscription, cursor: string, lastSeq: number): void {
