@@ -105,6 +105,7 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
     const primary = await sentinels.primary();
     await primary.kill();
     const killedAt = Date.now();
+    await sentinels.failedOver(primary);
     const text = `start ${await pumped}`;
     await finishStream(call, ['end']);
     const own = await onA.collectStream('q5', 20_000);
@@ -113,8 +114,7 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
     const watched = await onB.collectStream('watch', 30_000);
     expect(Date.now() - killedAt).toBeLessThan(30_000);
     if (checkThroughFailover(watched) === 'whole') expect(streamText(watched)).toBe(`${text}end`);
-    // Once the Sentinels promoted the replica, resume across replicas works again, unrestarted.
-    await sentinels.failedOver(primary);
+    // The Sentinels promoted the replica: resume across replicas works again, unrestarted.
     await resumedAcross(a, b, 'q6');
   });
 });

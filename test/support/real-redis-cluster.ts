@@ -207,7 +207,8 @@ export class RealRedisSentinels {
           'bind 127.0.0.1',
           `sentinel monitor ${setup.name} 127.0.0.1 ${primaryPort} 2`,
           `sentinel down-after-milliseconds ${setup.name} ${NODE_TIMEOUT_MS / 2}`,
-          `sentinel failover-timeout ${setup.name} 10000`,
+          // Short: a Sentinel waits twice this before failing the same primary name over again (the tests do, one after another).
+          `sentinel failover-timeout ${setup.name} 3000`,
           `sentinel parallel-syncs ${setup.name} 1`,
           '',
         ].join('\n'),
@@ -259,15 +260,34 @@ export class RealRedisSentinels {
       after = await this.primary();
       return after !== before && (await after.info('replication', 'role')) === 'master';
     }, 'the sentinels naming a new primary');
+    await this.converged(after, before);
     return after;
+  }
+
+  /**
+   * Resolves once every Sentinel names `primary` and `demoted` (the old primary, when alive) is
+   * its replica in sync. Until then a client that asks a Sentinel that has not heard yet is sent
+   * to the old primary, which still takes writes: the window in which writes can split.
+   */
+  async converged(primary: RedisNode, demoted?: RedisNode): Promise<void> {
+    await until(async () => {
+      for (const sentinel of this.sentinels) {
+        const [, port] = (await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.name)) as [string, string];
+        if (Number(port) !== primary.port) return false;
+      }
+      if (!demoted?.running) return true;
+      return (await demoted.info('replication', 'role')) === 'slave' && (await demoted.info('replication', 'master_link_status')) === 'up';
+    }, 'the sentinels agreeing on the new primary');
   }
 
   /** Resolves once the Sentinels name a primary other than `dead` and it says it is one. */
   async failedOver(dead: RedisNode): Promise<void> {
+    let now = dead;
     await until(async () => {
-      const now = await this.primary();
+      now = await this.primary();
       return now !== dead && (await now.info('replication', 'role')) === 'master';
     }, 'the sentinels promoting the replica');
+    await this.converged(now);
   }
 
   async stop(): Promise<void> {
