@@ -37,7 +37,7 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
     // A test that killed a node: it comes back as a replica, and the next test starts on a healthy cluster.
     await cluster?.heal();
   }, 60_000);
-  const gateways = useTopologyGateways(() => ({ REDIS_CLUSTER_NODES: cluster!.seeds }));
+  const gateways = useTopologyGateways(() => ({ REDIS_CLUSTER_NODES: cluster!.seeds, REDIS_PASSWORD: cluster!.password }));
 
   it('a stream started on A is resumed on B byte for byte, listed there, and replayed whole after it ended; keys share the stream tag', async () => {
     if (!cluster) return;
@@ -68,6 +68,8 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
     const bob = await gateways.open(b, BOB);
     bob.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0 });
     expect(await bob.nextOfType('chat.error')).toMatchObject({ code: 'stream_not_found' });
+    // The nodes' password (REDIS_PASSWORD) was used, and never written anywhere.
+    for (const gateway of [a, b]) expect(gateway.output.join('')).not.toContain(cluster.password);
   });
 
   it('chat.cancel on B reaches the owner A over sharded pub/sub within a second', async () => {

@@ -64,7 +64,7 @@ describe('Redis commands for a fixed load: one Redis vs a Cluster (e2e, real pro
       () => single!.command('CONFIG', 'RESETSTAT').then(() => undefined),
       async () => parseStats(String(await single!.command('INFO', 'commandstats'))),
     );
-    topology = { REDIS_CLUSTER_NODES: cluster.seeds };
+    topology = { REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PASSWORD: cluster.password };
     const many = await load(
       () => cluster!.resetStats(),
       () => cluster!.commandCalls(),

@@ -32,7 +32,12 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
   afterAll(async () => {
     await sentinels?.stop();
   });
-  const gateways = useTopologyGateways(() => ({ REDIS_SENTINELS: sentinels!.seeds, REDIS_SENTINEL_NAME: sentinels!.name }));
+  const gateways = useTopologyGateways(() => ({
+    REDIS_SENTINELS: sentinels!.seeds,
+    REDIS_SENTINEL_NAME: sentinels!.name,
+    REDIS_PASSWORD: sentinels!.password,
+    REDIS_SENTINEL_PASSWORD: sentinels!.sentinelPassword,
+  }));
 
   /** A stream started on `a`, its socket dropped, resumed on `b` and finished: whole there. */
   async function resumedAcross(a: GatewayProcess, b: GatewayProcess, id: string): Promise<void> {
@@ -64,6 +69,8 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
     const cancelledAt = Date.now();
     onB.send({ type: 'chat.cancel', id: 'mine' });
     expect((await call.aborted) - cancelledAt).toBeLessThan(1_000);
+    // Both passwords (servers', Sentinels') were used, and never written anywhere.
+    for (const gateway of [a, b]) for (const secret of [sentinels.password, sentinels.sentinelPassword]) expect(gateway.output.join('')).not.toContain(secret);
   });
 
   it('SENTINEL FAILOVER mid-stream: the owner and a watcher on B get it whole; both gateways work on the new primary without a restart', async () => {

@@ -32,6 +32,8 @@ export class RedisNode {
     readonly port: number,
     private readonly args: string[],
     private readonly dir: string,
+    /** What AUTH it requires (`requirepass`), if any. */
+    private readonly password?: string,
   ) {}
 
   get address(): string {
@@ -58,7 +60,7 @@ export class RedisNode {
 
   /** Runs one command on a connection of its own (opened and closed for it). */
   async call(name: string, ...args: Array<string | number>): Promise<unknown> {
-    const client = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    const client = new Redis(this.port, '127.0.0.1', { password: this.password, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -75,11 +77,16 @@ export class RedisNode {
   }
 }
 
-/** A 3-primary, 3-replica Redis Cluster (`redis-cli --cluster create … --cluster-replicas 1`). */
+/** A random password, as a deployment's would be (the suites check it never shows in a gateway's output). */
+export const randomPassword = () => `pw-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+
+/** A 3-primary, 3-replica Redis Cluster (`redis-cli --cluster create … --cluster-replicas 1`), every node requiring {@link password}. */
 export class RealRedisCluster {
   private constructor(
     readonly nodes: RedisNode[],
     private readonly dir: string,
+    /** AUTH on every node (`requirepass`, and `masterauth` for their replication): `REDIS_PASSWORD`. */
+    readonly password: string,
   ) {}
 
   /** Undefined (SKIPPED printed) without redis-server / redis-cli, unless REQUIRE_REDIS_CLUSTER=1. */
@@ -87,17 +94,24 @@ export class RealRedisCluster {
     if (!realRedisAvailable()) return undefined;
     const dir = mkdtempSync(join(tmpdir(), 'hsg-cluster-'));
     const ports = await freePorts(6, true);
+    const password = randomPassword();
     const nodes = ports.map((port) => {
       const nodeDir = join(dir, String(port));
       mkdirSync(nodeDir);
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'];
       args.push('--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', nodeDir);
-      return new RedisNode(port, args, nodeDir);
+      args.push('--requirepass', password, '--masterauth', password);
+      return new RedisNode(port, args, nodeDir, password);
     });
-    const cluster = new RealRedisCluster(nodes, dir);
+    const cluster = new RealRedisCluster(nodes, dir, password);
     try {
       await Promise.all(nodes.map((node) => node.start()));
-      const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => n.address), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8', timeout: WAIT_MS });
+      const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => n.address), '--cluster-replicas', '1', '--cluster-yes'], {
+        encoding: 'utf8',
+        timeout: WAIT_MS,
+        // The password through the environment, not the command line (`ps` would show it).
+        env: { ...process.env, REDISCLI_AUTH: password },
+      });
       if (created.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.stdout}${created.stderr}`);
       await cluster.healthy();
     } catch (error) {
@@ -180,9 +194,14 @@ export class RealRedisCluster {
   }
 }
 
-/** A primary, its replica, and 3 Sentinels (quorum 2) that name them `name`. */
+/** A primary, its replica, and 3 Sentinels (quorum 2) that name them `name`; the servers require {@link password}, the Sentinels {@link sentinelPassword}. */
 export class RealRedisSentinels {
   readonly name = 'hsgprimary';
+
+  /** AUTH on the primary and replica: `REDIS_PASSWORD`. */
+  readonly password = randomPassword();
+  /** AUTH on the Sentinels themselves: `REDIS_SENTINEL_PASSWORD`. */
+  readonly sentinelPassword = randomPassword();
 
   private constructor(
     readonly servers: RedisNode[],
@@ -195,9 +214,12 @@ export class RealRedisSentinels {
     if (!realRedisAvailable()) return undefined;
     const dir = mkdtempSync(join(tmpdir(), 'hsg-sentinel-'));
     const [primaryPort, replicaPort, ...sentinelPorts] = await freePorts(5, false);
-    const server = (port: number, extra: string[]) => new RedisNode(port, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...extra], dir);
-    const servers = [server(primaryPort!, []), server(replicaPort!, ['--replicaof', '127.0.0.1', String(primaryPort)])];
+    const servers: RedisNode[] = [];
     const setup = new RealRedisSentinels(servers, [], dir);
+    const auth = ['--requirepass', setup.password, '--masterauth', setup.password];
+    const server = (port: number, extra: string[]) =>
+      new RedisNode(port, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...auth, ...extra], dir, setup.password);
+    servers.push(server(primaryPort!, []), server(replicaPort!, ['--replicaof', '127.0.0.1', String(primaryPort)]));
     const sentinels = sentinelPorts.map((port) => {
       const conf = join(dir, `sentinel-${port}.conf`);
       writeFileSync(
@@ -205,7 +227,10 @@ export class RealRedisSentinels {
         [
           `port ${port}`,
           'bind 127.0.0.1',
+          `requirepass ${setup.sentinelPassword}`,
+          `sentinel sentinel-pass ${setup.sentinelPassword}`,
           `sentinel monitor ${setup.name} 127.0.0.1 ${primaryPort} 2`,
+          `sentinel auth-pass ${setup.name} ${setup.password}`,
           `sentinel down-after-milliseconds ${setup.name} ${NODE_TIMEOUT_MS / 2}`,
           // Short: a Sentinel waits twice this before failing the same primary name over again (the tests do, one after another).
           `sentinel failover-timeout ${setup.name} 3000`,
@@ -213,7 +238,7 @@ export class RealRedisSentinels {
           '',
         ].join('\n'),
       );
-      return new RedisNode(port, [conf, '--sentinel', '--loglevel', 'warning'], dir);
+      return new RedisNode(port, [conf, '--sentinel', '--loglevel', 'warning'], dir, setup.sentinelPassword);
     });
     setup.sentinels.push(...sentinels);
     try {
