@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chunk } from '../support/fake-upstream';
-import { ALICE, useRedisCluster } from '../support/redis-cluster';
+import { ALICE, useGatewayReplicas } from '../support/gateway-replicas';
 import { requireTool } from '../support/requirements';
 import type { GatewayProcess } from '../support/service-process';
 import { finishStream, framesOf, startStreaming } from '../support/stream-script';
@@ -18,7 +18,7 @@ const baseline = process.env.BASELINE_MAIN ? resolve(process.env.BASELINE_MAIN) 
 
 describe('rolling deploy over one Redis: the previous release beside this one (e2e, real processes)', () => {
   jest.setTimeout(60_000);
-  const replicas = useRedisCluster({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500' });
+  const replicas = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500' });
   const open = async (on: GatewayProcess) => replicas.track((await TestClient.ready(on.url, { headers: { authorization: `Bearer ${ALICE}` } })).client);
 
   /** A stream started on `from`, its socket dropped, resumed on `to` and finished there whole; then cancel from `to`. */

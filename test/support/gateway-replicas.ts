@@ -8,7 +8,7 @@ import { ALICE, BOB } from './gateway-fixture';
 /** The principals a cluster's gateways know (AUTH_MODE api_key): the same as an in-process gateway's. */
 export { ALICE, BOB };
 
-export interface RedisCluster {
+export interface GatewayReplicas {
   /** The suite's private redis-server; undefined when there is none (SKIPPED was printed; REQUIRE_REDIS=1 fails instead). */
   readonly redis: TestRedis | undefined;
   readonly upstream: FakeUpstream;
@@ -23,7 +23,7 @@ export interface RedisCluster {
  * fresh fake upstream and redis-server; after it, its sockets are terminated, its gateway
  * processes killed, Redis and the upstream stopped.
  */
-export function useRedisCluster(defaults: Record<string, string> = {}): RedisCluster {
+export function useGatewayReplicas(defaults: Record<string, string> = {}): GatewayReplicas {
   let redis: TestRedis | undefined;
   let upstream: FakeUpstream | undefined;
   const instances: GatewayProcess[] = [];
