@@ -72,7 +72,7 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
     for (const gateway of [a, b]) expect(gateway.output.join('')).not.toContain(cluster.password);
   });
 
-  it('chat.cancel on B reaches the owner A over sharded pub/sub within a second', async () => {
+  it('chat.cancel on B reaches the owner A over sharded pub/sub within a second, and again after its channel\'s slot failed over', async () => {
     if (!cluster) return;
     const a = await gateways.instance();
     const b = await gateways.instance();
@@ -87,6 +87,26 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
     onB.send({ type: 'chat.cancel', id: 'mine' });
     expect((await call.aborted) - cancelledAt).toBeLessThan(1_000);
     expect(await onB.nextOfType('chat.done', 'mine')).toMatchObject({ finish_reason: 'cancelled' });
+
+    // The owner's cancel channel moves with its slot: after a failover of that slot, cancels
+    // reach the owner again (one sent while it moves may be lost, like any pub/sub message).
+    const owner = String(await (await cluster.ownersOf(`{${streamId}}`)).primary.call('HGET', `hsg:m:{${streamId}}`, 'owner'));
+    const { replica } = await cluster.ownersOf(`{${owner}}`);
+    await cluster.cleanFailover(replica);
+    const again = await gateways.open(a);
+    const second = await startStreaming(again, gateways.upstream, 'q2b', ['x']);
+    again.ws.terminate();
+    onB.send({ type: 'stream.resume', stream_id: second.streamId, after_seq: second.lastSeq, id: 'then' });
+    await second.call.event(chunk({ content: 'y' }));
+    await onB.next((f) => f.id === 'then' && f.type === 'chat.chunk');
+    const sentAt = Date.now();
+    let aborted = false;
+    void second.call.aborted.then(() => (aborted = true));
+    while (!aborted && Date.now() - sentAt < 10_000) {
+      onB.send({ type: 'chat.cancel', id: 'then' });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(aborted).toBe(true);
   });
 
   it('SIGKILL of the owner A: a watcher on B gets what was logged, then one retryable terminal, within seconds', async () => {

@@ -8,6 +8,8 @@ import { metaKey, streamKey } from './redis-log-format';
 const leaseKey = (instance: string) => `${KEY_PREFIX}lease:${instance}`;
 /** The owner's cancel channel; on a Cluster a sharded one (SPUBLISH / SSUBSCRIBE), in the slot of `{<instance>}`. */
 const cancelChannel = (instance: string) => `${KEY_PREFIX}cancel:${tag(instance)}`;
+/** After a refused SSUBSCRIBE, how long before asking again. */
+const SUBSCRIBE_RETRY_MS = 500;
 
 /**
  * Who owns which stream across replicas, and so who may end it: one concern, in one place.
@@ -43,6 +45,7 @@ export class StreamOwnership {
   private readonly leaseLost: Array<() => void> = [];
   /** Owners whose lease a check found missing: since when (local clock), and when last checked. */
   private readonly missing = new Map<string, { since: number; checkedAt: number }>();
+  private stopped = false;
 
   constructor(
     private readonly redis: RedisService,
@@ -61,7 +64,7 @@ export class StreamOwnership {
     const channel = cancelChannel(this.instance);
     if (this.redis.cluster) {
       subscriber.on('smessage', (_channel: string, streamId: string) => this.onCancel?.(streamId));
-      subscriber.ssubscribe(channel).catch((error) => this.redis.failed('subscribe', error));
+      this.shardedSubscribe(channel);
     } else {
       subscriber.on('message', (_channel: string, streamId: string) => this.onCancel?.(streamId));
       subscriber.subscribe(channel).catch((error) => this.redis.failed('subscribe', error));
@@ -69,6 +72,19 @@ export class StreamOwnership {
     this.renewer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.leaseMs / 3)));
     this.renewer.unref();
     return new Promise((resolve) => this.redis.onUp(() => void this.renew().then(resolve)));
+  }
+
+  /**
+   * SSUBSCRIBE to this instance's cancel channel, again until it holds: ioredis refuses it while it
+   * has no subscriber for the channel's slot yet (a Cluster still starting), and does not retry a
+   * refused one. Once it holds, ioredis moves it with the slot (failover, resharding).
+   */
+  private shardedSubscribe(channel: string): void {
+    if (this.stopped) return;
+    this.redis.subscriber!.ssubscribe(channel).catch((error) => {
+      this.redis.failed('subscribe', error);
+      setTimeout(() => this.shardedSubscribe(channel), SUBSCRIBE_RETRY_MS).unref();
+    });
   }
 
   /** Whether this instance may still write its streams' logs (its lease has not lapsed). */
@@ -147,6 +163,7 @@ export class StreamOwnership {
 
   /** Drops the lease (after a drain: nothing of ours is running any more). */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.renewer);
     this.validUntil = 0;
     this.held = false;
