@@ -1,3 +1,4 @@
+/// <reference path="./cluster-key-slot.d.ts" />
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import type { RedisClient } from './redis-topology';
