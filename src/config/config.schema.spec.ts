@@ -62,4 +62,45 @@ describe('parseConfig', () => {
       expect(inReadme.includes(key) || readmeText.includes(`| \`${key}\``)).toBe(true);
     }
   });
+
+  describe('Redis topology', () => {
+    it('one Redis (REDIS_URL), a Cluster (REDIS_CLUSTER_NODES) or Sentinels (REDIS_SENTINELS), with their access settings', () => {
+      expect(parseConfig({ REDIS_URL: 'redis://r:6379' }).redis).toMatchObject({ mode: 'single', url: 'redis://r:6379', batchMs: 100, leaseMs: 5000 });
+      expect(parseConfig({ REDIS_CLUSTER_NODES: 'a:7000, b:7001,[::1]:7002', REDIS_PASSWORD: 's3cret', REDIS_TLS: 'true' }).redis).toMatchObject({
+        mode: 'cluster',
+        nodes: [
+          { host: 'a', port: 7000 },
+          { host: 'b', port: 7001 },
+          { host: '::1', port: 7002 },
+        ],
+        password: 's3cret',
+        username: undefined,
+        tls: true,
+      });
+      expect(parseConfig({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_PASSWORD: 'x' }).redis).toMatchObject({
+        mode: 'sentinel',
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26379 },
+        ],
+        name: 'mymaster',
+        sentinelPassword: 'x',
+        tls: false,
+      });
+      expect(parseConfig({}).redis).toBeUndefined();
+    });
+
+    it('refuses two topologies at once, credentials beside a URL, and addresses that are not host:port, never quoting a secret', () => {
+      expect(() => parseConfig({ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'a:7000' })).toThrow(/REDIS_URL, REDIS_CLUSTER_NODES: set only one of them/);
+      expect(() => parseConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINELS: 's:26379' })).toThrow(/REDIS_CLUSTER_NODES, REDIS_SENTINELS: set only one of them/);
+      try {
+        parseConfig({ REDIS_URL: 'redis://r:6379', REDIS_PASSWORD: 'hunter2' });
+        throw new Error('expected a ConfigValidationError');
+      } catch (error) {
+        expect((error as ConfigValidationError).issues.join('\n')).toMatch(/^REDIS_PASSWORD: apply to REDIS_CLUSTER_NODES or REDIS_SENTINELS/m);
+        expect((error as Error).message).not.toContain('hunter2');
+      }
+      expect(() => parseConfig({ REDIS_CLUSTER_NODES: 'a:7000,b' })).toThrow(/REDIS_CLUSTER_NODES\.1: must be host:port, comma-separated/);
+    });
+  });
 });

@@ -99,10 +99,29 @@ export interface GatewayConfig {
     burst: number;
   };
   /** Shared log, limits and cancel across replicas; undefined = this instance alone (in memory). */
-  redis: { url: string; batchMs: number; leaseMs: number } | undefined;
+  redis: ({ batchMs: number; leaseMs: number } & RedisTopology) | undefined;
   /** Tracing is on only when an OTLP endpoint is configured. */
   tracing: { endpoint: string | undefined; serviceName: string };
 }
+
+/** `host:port` of a Redis node or Sentinel. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Credentials and TLS for the nodes of a Cluster or behind Sentinels (a `REDIS_URL` carries its own). */
+export interface RedisAccess {
+  username: string | undefined;
+  password: string | undefined;
+  tls: boolean;
+}
+
+/** Which Redis: one server (`REDIS_URL`), a Cluster (`REDIS_CLUSTER_NODES`), or a primary named by Sentinels (`REDIS_SENTINELS`). */
+export type RedisTopology =
+  | { mode: 'single'; url: string }
+  | ({ mode: 'cluster'; nodes: RedisNode[] } & RedisAccess)
+  | ({ mode: 'sentinel'; sentinels: RedisNode[]; name: string; sentinelPassword: string | undefined } & RedisAccess);
 
 export class ConfigValidationError extends Error {
   constructor(readonly issues: string[]) {
@@ -132,6 +151,7 @@ export function parseConfig(env: Record<string, string | undefined>): GatewayCon
     timeoutMs: result.success ? result.data.AUTH_JWT_JWKS_TIMEOUT_MS : 5_000,
   };
   const auth = parseAuth(raw, production, trustedProxies, timings, issues);
+  checkRedisTopology(raw, issues);
   if (!result.success || issues.length > 0) throw new ConfigValidationError(issues);
   return toGatewayConfig(result.data, auth, trustedProxies);
 }
@@ -202,7 +222,29 @@ function toGatewayConfig(e: z.infer<typeof envVariables>, auth: AuthConfig, trus
       // The SDK resumes every stream of a socket at once after a reconnect: that burst always passes.
       burst: Math.max(e.RESUME_BURST, e.MAX_STREAMS_PER_CONNECTION),
     },
-    redis: e.REDIS_URL === undefined ? undefined : { url: e.REDIS_URL, batchMs: e.STREAM_LOG_BATCH_MS, leaseMs: e.INSTANCE_LEASE_MS },
+    redis: redisConfig(e),
     tracing: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
+}
+
+/** At most one way to reach Redis; credentials beside a URL would be ignored, so they are refused. */
+function checkRedisTopology(raw: (name: string) => string | undefined, issues: string[]): void {
+  const given = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'].filter((name) => raw(name) !== undefined);
+  if (given.length > 1) issues.push(`${given.join(', ')}: set only one of them (one Redis, a Redis Cluster, or Sentinels)`);
+  if (given[0] === 'REDIS_URL') {
+    const ignored = ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS'].filter((name) => raw(name) !== undefined);
+    if (ignored.length > 0) issues.push(`${ignored.join(', ')}: apply to REDIS_CLUSTER_NODES or REDIS_SENTINELS; with REDIS_URL put credentials and TLS (rediss://) in the URL`);
+  }
+}
+
+/** The Redis section: which topology, and the log's timings. */
+function redisConfig(e: z.infer<typeof envVariables>): GatewayConfig['redis'] {
+  const timings = { batchMs: e.STREAM_LOG_BATCH_MS, leaseMs: e.INSTANCE_LEASE_MS };
+  const access = { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD, tls: e.REDIS_TLS ?? false };
+  if (e.REDIS_URL !== undefined) return { mode: 'single', url: e.REDIS_URL, ...timings };
+  if (e.REDIS_CLUSTER_NODES.length > 0) return { mode: 'cluster', nodes: e.REDIS_CLUSTER_NODES, ...access, ...timings };
+  if (e.REDIS_SENTINELS.length > 0) {
+    return { mode: 'sentinel', sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME, sentinelPassword: e.REDIS_SENTINEL_PASSWORD, ...access, ...timings };
+  }
+  return undefined;
 }

@@ -145,3 +145,19 @@ export function redisUrl() {
   );
   return { schema, type: 'URL', allowed: { text: '`redis://` or `rediss://`' } } as const satisfies ValueSpec;
 }
+
+/** A comma-separated list of `host:port` (a Redis Cluster's or Sentinels' addresses); unset = empty. */
+export function hostPorts() {
+  const hostPort = /^[^\s:,]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/;
+  const schema = optionalString.transform((v) => split(v)).pipe(
+    z
+      .array(z.string().regex(hostPort, 'must be host:port, comma-separated'))
+      .transform((entries) => entries.map(parseHostPort)),
+  );
+  return { schema, type: 'list', allowed: { text: '`host:port`, comma-separated' } } as const satisfies ValueSpec;
+}
+
+function parseHostPort(entry: string): { host: string; port: number } {
+  const at = entry.lastIndexOf(':');
+  return { host: entry.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(entry.slice(at + 1)) };
+}

@@ -5,7 +5,7 @@
  * (`npm run docs:config`; a test fails when the committed files differ).
  */
 import { z } from 'zod';
-import { boolean, httpUrl, integer, list, oneOf, optionalHttpUrl, redisUrl, text, type ValueSpec } from './env-types';
+import { boolean, hostPorts, httpUrl, integer, list, oneOf, optionalHttpUrl, redisUrl, text, type ValueSpec } from './env-types';
 
 /** The sections of the reference, in the order it lists them. */
 export const ENV_GROUPS = {
@@ -235,7 +235,34 @@ export const ENV_VARIABLES = {
     group: 'resume',
     ...redisUrl(),
     secret: true,
-    description: 'Redis holding the stream log, limits and cancel shared by every replica. Unset = this instance alone, in memory.',
+    description:
+      'One Redis (primary) holding the stream log, limits and cancel shared by every replica; credentials and TLS (`rediss://`) in the URL. Unset, with no `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS` either = this instance alone, in memory.',
+  },
+  REDIS_CLUSTER_NODES: {
+    group: 'resume',
+    ...hostPorts(),
+    description:
+      'Instead of `REDIS_URL`: a Redis Cluster, `host:port` of some of its nodes (the rest are discovered). Each stream\'s keys share a hash tag; operations over many streams go per node. Credentials and TLS: `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_TLS`.',
+  },
+  REDIS_SENTINELS: {
+    group: 'resume',
+    ...hostPorts(),
+    description:
+      'Instead of `REDIS_URL`: Redis Sentinels (`host:port`, …) that name the primary `REDIS_SENTINEL_NAME`; a failover is followed without a restart. Credentials and TLS: `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_SENTINEL_PASSWORD`, `REDIS_TLS`.',
+  },
+  REDIS_SENTINEL_NAME: { group: 'resume', ...text('mymaster'), description: 'The primary\'s name in the Sentinels\' configuration (with `REDIS_SENTINELS`).' },
+  REDIS_USERNAME: { group: 'resume', ...text(), description: 'ACL user on the Redis nodes (with `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS`; with `REDIS_URL` it goes in the URL).' },
+  REDIS_PASSWORD: {
+    group: 'resume',
+    ...text(),
+    secret: true,
+    description: 'Password (AUTH) on the Redis nodes (with `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS`; with `REDIS_URL` it goes in the URL). Never logged.',
+  },
+  REDIS_SENTINEL_PASSWORD: { group: 'resume', ...text(), secret: true, description: 'Password (AUTH) on the Sentinels themselves, when they require one. Never logged.' },
+  REDIS_TLS: {
+    group: 'resume',
+    ...boolean(),
+    description: 'TLS to the Redis nodes (and Sentinels) of `REDIS_CLUSTER_NODES` / `REDIS_SENTINELS`, verified against the system CAs (with `REDIS_URL`, write `rediss://`). Default false.',
   },
   STREAM_LOG_BATCH_MS: { group: 'resume', ...integer(100, 1, 10_000), description: 'Frames are written to Redis in batches over this window (one entry per stream per window, pipelined).' },
   INSTANCE_LEASE_MS: {

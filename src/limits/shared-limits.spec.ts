@@ -7,7 +7,7 @@ import { parseConfig } from '../config/config.schema';
 import { MetricsService } from '../metrics/metrics.service';
 import { RedisService } from '../redis/redis.service';
 import { TestRedis } from '../../test/support/redis-server';
-import { CONNS_HASH_PREFIX, CONNS_INSTANCES_KEY, ConnectionQuotaService } from './connection-quota.service';
+import { connsCountKey, connsSetKey, ConnectionQuotaService } from './connection-quota.service';
 import { FallbackNotice, within } from './redis-fallback';
 import { RequestRateLimiterService } from './request-rate-limiter.service';
 
@@ -146,13 +146,13 @@ describe('limits shared through Redis', () => {
       const third = await a.quota.reserve('alice');
       expect(third).toMatchObject({ granted: false, shared: true });
       expect(a.quota.heldFor('alice')).toBe(1);
-      expect(await a.redis.client!.hget(`${CONNS_HASH_PREFIX}${a.quota.instance}`, 'alice')).toBe('1');
+      expect(await a.redis.client!.get(connsCountKey('alice', a.quota.instance))).toBe('1');
       expect((await b.quota.reserve('bob')).granted).toBe(true);
       second.release();
       second.release(); // idempotent
       expect((await a.quota.reserve('alice')).granted).toBe(true);
-      // B holds nothing of alice's any more: its field is gone, not left at 0.
-      expect(await b.redis.client!.hget(`${CONNS_HASH_PREFIX}${b.quota.instance}`, 'alice')).toBeNull();
+      // B holds nothing of alice's any more: its count is gone, not left at 0.
+      expect(await b.redis.client!.get(connsCountKey('alice', b.quota.instance))).toBeNull();
     });
 
     it('a refusal that crosses a rewrite of the hash leaves no phantom place behind', async () => {
@@ -166,7 +166,7 @@ describe('limits shared through Redis', () => {
       const refused = b.quota.reserve('alice');
       (b.quota as unknown as { rewrite(): void }).rewrite();
       expect(await refused).toMatchObject({ granted: false, shared: true });
-      expect(await b.redis.client!.hget(`${CONNS_HASH_PREFIX}${b.quota.instance}`, 'alice')).toBeNull();
+      expect(await b.redis.client!.get(connsCountKey('alice', b.quota.instance))).toBeNull();
       expect(b.quota.heldFor('alice')).toBe(0);
     });
 
@@ -190,8 +190,8 @@ describe('limits shared through Redis', () => {
         if (!granted) await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect(Date.now() - diedAt).toBeLessThan(600 + 300);
-      // Its name is dropped from the set of instances once its hash is gone.
-      expect(await b.redis.client!.smembers(CONNS_INSTANCES_KEY)).toEqual([b.quota.instance]);
+      // Its name is dropped from alice's set of instances once its count is gone.
+      expect(await b.redis.client!.smembers(connsSetKey('alice'))).toEqual([b.quota.instance]);
     });
 
     it('while Redis is down places are this replica\'s call (and it says so); once back, each writes its counts again', async () => {
@@ -208,11 +208,11 @@ describe('limits shared through Redis', () => {
       // Redis returns empty: A (2 of alice's) and B (1) write their counts again.
       await restart();
       await until(() => a.redis.up && b.redis.up);
-      await until(async () => (await b.redis.client!.hget(`${CONNS_HASH_PREFIX}${a.quota.instance}`, 'alice')) === '2');
-      expect(await b.redis.client!.hget(`${CONNS_HASH_PREFIX}${b.quota.instance}`, 'alice')).toBe('1');
+      await until(async () => (await b.redis.client!.get(connsCountKey('alice', a.quota.instance))) === '2');
+      expect(await b.redis.client!.get(connsCountKey('alice', b.quota.instance))).toBe('1');
       expect(await b.quota.reserve('alice')).toMatchObject({ granted: false, shared: true });
       local.release();
-      await until(async () => (await b.redis.client!.hget(`${CONNS_HASH_PREFIX}${a.quota.instance}`, 'alice')) === '1');
+      await until(async () => (await b.redis.client!.get(connsCountKey('alice', a.quota.instance))) === '1');
     });
   });
 });

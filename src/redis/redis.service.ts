@@ -1,18 +1,18 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
-import Redis, { type RedisOptions } from 'ioredis';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { MetricsService } from '../metrics/metrics.service';
+import { useHashTags } from './hash-tags';
+import { openConnection, type RedisClient } from './redis-topology';
+import { slotPipeline, type Pipeline } from './slot-pipeline';
 
 /** Every key this gateway writes starts with this. */
 export const KEY_PREFIX = 'hsg:';
 
-/** Reconnect at once, then back off to at most this; forever (Redis returning must heal everything). */
-const MAX_RECONNECT_DELAY_MS = 2_000;
-
 /**
- * The connections to Redis, when `REDIS_URL` is set, and whether it is up. Three connections: one
+ * The connections to Redis, when `REDIS_URL`, `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS` is set
+ * (`redis-topology.ts`), and whether it is up. Three connections: one
  * for commands (pipelined), one subscribed to this instance's cancel channel, one for blocking
  * reads of streams followed from other instances. Commands fail at once while Redis is away
  * (no offline queue): every caller has a fallback, and nothing may wait on an outage. The
@@ -21,13 +21,15 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
   readonly enabled: boolean;
-  private readonly connections: Redis[] = [];
+  /** Whether Redis is a Cluster: keys of one stream share a hash tag, and work over many streams goes per node. */
+  readonly cluster: boolean;
+  private readonly connections: RedisClient[] = [];
   private readonly upListeners: Array<() => void> = [];
   private isUp = false;
   private closing = false;
-  readonly client: Redis | undefined;
-  readonly subscriber: Redis | undefined;
-  readonly reader: Redis | undefined;
+  readonly client: RedisClient | undefined;
+  readonly subscriber: RedisClient | undefined;
+  readonly reader: RedisClient | undefined;
 
   constructor(
     @InjectConfig() config: GatewayConfig,
@@ -35,12 +37,22 @@ export class RedisService implements OnApplicationShutdown {
     @InjectPinoLogger('Redis') private readonly logger: PinoLogger,
   ) {
     this.enabled = config.redis !== undefined;
+    this.cluster = config.redis?.mode === 'cluster';
+    useHashTags(this.cluster);
     if (!config.redis) return;
-    const url = config.redis.url;
-    this.client = this.connect(url, 'commands');
-    this.subscriber = this.connect(url, 'subscriber');
-    this.reader = this.connect(url, 'reader');
-    metrics.gauge('redis_up', 'Whether the command connection to Redis is up (1) or not (0); absent without REDIS_URL', () => (this.isUp ? 1 : 0));
+    this.client = this.connect(config.redis, 'commands');
+    this.subscriber = this.connect(config.redis, 'subscriber');
+    this.reader = this.connect(config.redis, 'reader');
+    metrics.gauge('redis_up', 'Whether the command connection to Redis is up (1) or not (0); absent without Redis', () => (this.isUp ? 1 : 0));
+  }
+
+  /**
+   * A pipeline on the command connection (or `connection`) for commands on keys of any streams:
+   * one Redis gets it as one pipeline; a Cluster as one per node, results in the order queued
+   * (`slot-pipeline.ts`). Each command's key must be its first argument (XREAD: after STREAMS).
+   */
+  pipeline(connection: RedisClient = this.client!): Pipeline {
+    return this.cluster ? slotPipeline(connection) : connection.pipeline();
   }
 
   /** Whether commands can be sent now. */
@@ -65,16 +77,8 @@ export class RedisService implements OnApplicationShutdown {
     await Promise.all(this.connections.map((connection) => connection.quit().catch(() => connection.disconnect())));
   }
 
-  private connect(url: string, role: 'commands' | 'subscriber' | 'reader'): Redis {
-    const options: RedisOptions = {
-      connectionName: `holysheep-gateway-${role}`,
-      enableOfflineQueue: role === 'subscriber',
-      maxRetriesPerRequest: role === 'commands' ? 0 : null,
-      retryStrategy: (times) => (this.closing ? null : Math.min(times * 100, MAX_RECONNECT_DELAY_MS)),
-      // The URL may carry a password: never let ioredis put it in an error message we log.
-      showFriendlyErrorStack: false,
-    };
-    const connection = new Redis(url, options);
+  private connect(topology: NonNullable<GatewayConfig['redis']>, role: 'commands' | 'subscriber' | 'reader'): RedisClient {
+    const connection = openConnection(topology, role, () => this.closing);
     this.connections.push(connection);
     connection.on('error', () => undefined); // reported through 'close' / failed commands
     if (role !== 'commands') return connection;

@@ -17,7 +17,7 @@ const ROOT = join(__dirname, '..', '..');
 const K8S_DIR = join(ROOT, 'deploy', 'kubernetes', 'base');
 const NAME_LABEL = 'app.kubernetes.io/name';
 const APP_NAME = 'holysheep-stream-gateway';
-const SECRET_KEYS = ['HOLYSHEEP_API_KEY', 'AUTH_JWT_SECRET', 'AUTH_API_KEYS', 'REDIS_URL'];
+const SECRET_KEYS = ['HOLYSHEEP_API_KEY', 'AUTH_JWT_SECRET', 'AUTH_API_KEYS', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'];
 /** Headroom required beyond preStop + drain: the final close handshakes (2.5 s) and process exit. */
 const MIN_GRACE_MARGIN_SECONDS = 5;
 

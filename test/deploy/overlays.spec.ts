@@ -193,7 +193,8 @@ describe('kustomize overlays', () => {
       const config = parseConfig(env);
       expect(config.upstream.simulated).toBe(true);
       expect(config.playground.enabled).toBe(true);
-      const url = new URL(config.redis!.url);
+      expect(config.redis?.mode).toBe('single');
+      const url = new URL((config.redis as { url: string }).url);
       expect(url.hostname).toBe('holysheep-redis');
       expect(url.port).toBe('6379');
       const redisSecret = all(objects, 'Secret').find((s) => s.metadata.name.startsWith('holysheep-redis'))!;

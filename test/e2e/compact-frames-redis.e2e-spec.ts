@@ -6,7 +6,7 @@
  */
 import { chunk } from '../support/fake-upstream';
 import { finishStream } from '../support/stream-script';
-import { ALICE, useRedisCluster } from '../support/redis-cluster';
+import { ALICE, useGatewayReplicas } from '../support/gateway-replicas';
 import type { Frame, TestClient } from '../support/ws-client';
 import { TestClient as Client } from '../support/ws-client';
 
@@ -23,7 +23,7 @@ function textOf(client: TestClient, id: string): { text: string; seqs: number[] 
 
 describe('compact frames across instances on Redis (e2e, real processes)', () => {
   jest.setTimeout(60_000);
-  const cluster = useRedisCluster({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500' });
+  const cluster = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500' });
   async function open(url: string): Promise<TestClient> {
     const { client } = await Client.ready(url, { headers: { authorization: `Bearer ${ALICE}` } });
     return cluster.track(client);

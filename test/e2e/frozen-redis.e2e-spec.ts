@@ -7,7 +7,7 @@
  * visibly without redis-server, fails instead under REQUIRE_REDIS=1.
  */
 import { finishStream, startStreaming } from '../support/stream-script';
-import { ALICE, useRedisCluster } from '../support/redis-cluster';
+import { ALICE, useGatewayReplicas } from '../support/gateway-replicas';
 import { assertStreamInvariants, streamText, TestClient, type Frame } from '../support/ws-client';
 
 /** Slack over the quiet phase for an answer that must not wait on Redis (a loaded machine included). */
@@ -26,7 +26,7 @@ async function timed(next: Promise<Frame>, since: number): Promise<Timed> {
 
 describe('a frozen Redis never holds up a socket (e2e, real process)', () => {
   jest.setTimeout(60_000);
-  const cluster = useRedisCluster({ STREAM_LOG_BATCH_MS: '20' });
+  const cluster = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20' });
 
   async function open() {
     const gateway = await cluster.instance();

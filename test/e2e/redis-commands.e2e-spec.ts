@@ -13,7 +13,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { chunk } from '../support/fake-upstream';
 import { finishStream } from '../support/stream-script';
-import { ALICE, useRedisCluster } from '../support/redis-cluster';
+import { ALICE, useGatewayReplicas } from '../support/gateway-replicas';
 import type { TestRedis } from '../support/redis-server';
 import { TestClient } from '../support/ws-client';
 
@@ -40,7 +40,7 @@ async function commandStats(redis: TestRedis): Promise<Record<string, number>> {
 
 describe('Redis commands per chunk (e2e, real process)', () => {
   jest.setTimeout(60_000);
-  const cluster = useRedisCluster({
+  const cluster = useGatewayReplicas({
     STREAM_LOG_BATCH_MS: String(WINDOW_MS),
     MAX_STREAMS_PER_CONNECTION: String(STREAMS),
     // Renewals per instance (the lease, the connection-quota hash) every third of it: none within a run.
@@ -52,8 +52,8 @@ describe('Redis commands per chunk (e2e, real process)', () => {
     const gateway = await cluster.instance();
     const { client } = await TestClient.ready(gateway.url, { headers: { authorization: `Bearer ${ALICE}` } });
     cluster.track(client);
-    // The socket's admission writes the instance's connection hash (MULTI … SADD): counted before, not in, the run.
-    while (((await cluster.redis!.command('SCARD', 'hsg:conns')) as number) === 0) await delay(10);
+    // The socket's admission writes the principal's connection count (its script): counted before, not in, the run.
+    while (((await cluster.redis!.command('KEYS', 'hsg:conns:*')) as string[]).length === 0) await delay(10);
     await cluster.redis!.command('CONFIG', 'RESETSTAT');
     const ids = Array.from({ length: STREAMS }, (_, i) => `s${i}`);
     const calls = [];

@@ -6,7 +6,7 @@
  * REQUIRE_REDIS=1 (which .ci/run sets).
  */
 import { chunk, type UpstreamCall } from '../support/fake-upstream';
-import { ALICE, useRedisCluster, type RedisCluster } from '../support/redis-cluster';
+import { ALICE, useGatewayReplicas, type GatewayReplicas } from '../support/gateway-replicas';
 import { RedisProxy } from '../support/redis-proxy';
 import type { GatewayProcess } from '../support/service-process';
 import { finishStream, framesOf, startStreaming } from '../support/stream-script';
@@ -18,7 +18,7 @@ const isTerminal = (f: Frame) => f.type === 'chat.done' || f.type === 'chat.erro
 const withoutId = (frames: Frame[]) => frames.map(({ id: _id, ...f }) => f);
 
 /** The suite's helpers around one cluster: sockets, proxies (closed after each test), upstream pacing. */
-function harness(cluster: RedisCluster) {
+function harness(cluster: GatewayReplicas) {
   const proxies: RedisProxy[] = [];
   afterEach(async () => {
     for (const proxy of proxies.splice(0)) await proxy.close();
@@ -90,7 +90,7 @@ async function resumeOn(open: (on: GatewayProcess) => Promise<TestClient>, on: G
 describe('item 1: a stream is attached while any socket on any replica watches it (e2e, real processes)', () => {
   jest.setTimeout(60_000);
   const GRACE_MS = 1_500;
-  const cluster = useRedisCluster({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500', RESUME_GRACE_MS: String(GRACE_MS) });
+  const cluster = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500', RESUME_GRACE_MS: String(GRACE_MS) });
   const { open, proxy } = harness(cluster);
 
   it('dropped on A, resumed on B: the answer runs on past the grace; the grace starts when B leaves', async () => {
@@ -223,7 +223,7 @@ describe('item 1: a stream is attached while any socket on any replica watches i
 
 describe('item 2: a lost Redis reply does not end a healthy stream (e2e, real processes)', () => {
   jest.setTimeout(60_000);
-  const cluster = useRedisCluster({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500' });
+  const cluster = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500' });
   const { open, proxy } = harness(cluster);
 
   it('an XADD that reached Redis but whose reply was lost with the connection: the stream goes on whole, here and on B, with one terminal', async () => {
@@ -285,7 +285,7 @@ describe('item 2: a lost Redis reply does not end a healthy stream (e2e, real pr
 describe('item 3: a flushed Redis or a lost lease does not end a live owner’s streams (e2e, real processes)', () => {
   jest.setTimeout(60_000);
   const LEASE_MS = 3_000;
-  const cluster = useRedisCluster({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: String(LEASE_MS) });
+  const cluster = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: String(LEASE_MS) });
   const { open, proxy } = harness(cluster);
 
   /** Deletes every instance's lease, again and again for `ms` (an `allkeys-*` eviction storm). */

@@ -5,7 +5,7 @@
  * limits on its own, and once Redis is back they are shared again from the counts each replica
  * writes anew. Skips visibly without redis-server, fails instead under REQUIRE_REDIS=1.
  */
-import { ALICE, BOB, useRedisCluster } from '../support/redis-cluster';
+import { ALICE, BOB, useGatewayReplicas } from '../support/gateway-replicas';
 import type { GatewayProcess } from '../support/service-process';
 import { TestClient } from '../support/ws-client';
 
@@ -19,7 +19,7 @@ type Instance = GatewayProcess;
 
 describe('limits across instances on Redis (e2e, real processes)', () => {
   jest.setTimeout(60_000);
-  const cluster = useRedisCluster({ INSTANCE_LEASE_MS: String(LEASE_MS) });
+  const cluster = useGatewayReplicas({ INSTANCE_LEASE_MS: String(LEASE_MS) });
   const instance = (env?: Record<string, string>): Promise<Instance> => cluster.instance(env);
   async function connect(on: Instance, key: string) {
     return cluster.track(await TestClient.connect(on.url, { headers: { authorization: `Bearer ${key}` } }));

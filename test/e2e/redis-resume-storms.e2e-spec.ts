@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { chunk, type UpstreamCall } from '../support/fake-upstream';
 import { finishStream, startStreaming } from '../support/stream-script';
-import { ALICE, BOB, useRedisCluster } from '../support/redis-cluster';
+import { ALICE, BOB, useGatewayReplicas } from '../support/gateway-replicas';
 import type { GatewayProcess } from '../support/service-process';
 import { TestClient, type Frame } from '../support/ws-client';
 
@@ -75,7 +75,7 @@ function memoryOf(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 
 describe('resume storms from Redis (e2e, real processes)', () => {
   jest.setTimeout(120_000);
-  const cluster = useRedisCluster({
+  const cluster = useGatewayReplicas({
     STREAM_LOG_BATCH_MS: '20',
     INSTANCE_LEASE_MS: '1500',
     MAX_CONNECTIONS_PER_PRINCIPAL: '1000',

@@ -6,7 +6,7 @@
  */
 import { chunk, type UpstreamCall } from '../support/fake-upstream';
 import { finishStream, framesOf, startStreaming } from '../support/stream-script';
-import { ALICE, BOB, useRedisCluster } from '../support/redis-cluster';
+import { ALICE, BOB, useGatewayReplicas } from '../support/gateway-replicas';
 import type { GatewayProcess } from '../support/service-process';
 import { assertStreamInvariants, streamText, TestClient } from '../support/ws-client';
 
@@ -14,7 +14,7 @@ type Instance = GatewayProcess;
 
 describe('resume across instances on Redis (e2e, real processes)', () => {
   jest.setTimeout(60_000);
-  const cluster = useRedisCluster({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500', DRAIN_TIMEOUT_MS: '10000' });
+  const cluster = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: '1500', DRAIN_TIMEOUT_MS: '10000' });
   const instance = (env?: Record<string, string>): Promise<Instance> => cluster.instance(env);
   async function open(on: Instance, key = ALICE) {
     const { client } = await TestClient.ready(on.url, { headers: { authorization: `Bearer ${key}` } });

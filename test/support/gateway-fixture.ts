@@ -19,7 +19,7 @@ export interface GatewayFixture {
 
 /**
  * One in-process gateway per test beside a fake upstream, for a `describe` block (the in-memory
- * twin of `useRedisCluster`): api_key auth for alice and bob, no upstream retries, `defaults` on top.
+ * twin of `useGatewayReplicas`): api_key auth for alice and bob, no upstream retries, `defaults` on top.
  * After each test its sockets are terminated, the app closed and the upstream stopped.
  */
 export function useGateway(defaults: Record<string, string> = {}): GatewayFixture {

@@ -13,9 +13,9 @@ export interface ServiceProcess {
 }
 
 /** Runs the built service (`dist/main.js`) as production does, with exactly `env` (plus PATH). */
-export function runService(env: Record<string, string>): ServiceProcess {
-  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
-  const child = spawn(process.execPath, [MAIN], {
+export function runService(env: Record<string, string>, main = MAIN): ServiceProcess {
+  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does)`);
+  const child = spawn(process.execPath, [main], {
     env: { PATH: process.env.PATH, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -33,8 +33,8 @@ export type GatewayProcess = ServiceProcess & { port: number; url: string };
  * Starts the built service in production mode on 127.0.0.1 (port 0) and waits until it listens;
  * `env` says the rest (upstream, auth, Redis…), over these defaults.
  */
-export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
-  const service = runService({ NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', UPSTREAM_MAX_RETRIES: '0', ...env });
+export async function startGatewayProcess(env: Record<string, string>, main = MAIN): Promise<GatewayProcess> {
+  const service = runService({ NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', UPSTREAM_MAX_RETRIES: '0', ...env }, main);
   const port = await listeningPort(service);
   return { ...service, port, url: `ws://127.0.0.1:${port}/v1/ws` };
 }

@@ -12,6 +12,8 @@ const BLOCK_MS = 1_000;
 const OWNER_CHECK_MS = 1_000;
 /** After a failed read, how long before trying again. */
 const RETRY_MS = 500;
+/** On a Cluster, the shortest wait between two polls (the batch window is the usual one). */
+const MIN_POLL_MS = 20;
 
 interface Followed {
   /** The last entry id read. */
@@ -27,7 +29,12 @@ interface Followed {
 /**
  * Follows, live, the streams this instance's sockets watch but another instance produces: one
  * blocking XREAD over all of them on a connection of its own, so many watchers cost one read
- * loop. It also watches their producers: a stream whose owner's lease is gone is ended for its
+ * loop. On a Redis Cluster the keys of one XREAD must share a slot, and a blocking read holds its
+ * node connection: there it polls instead, one non-blocking XREAD per followed stream per batch
+ * window (`STREAM_LOG_BATCH_MS`, when the writers write), sent as one pipeline per node. Cost:
+ * per instance, one XREAD per followed stream per window while followed, even when idle, and up
+ * to one window more latency for frames read there — paid only for streams watched on a replica
+ * other than their owner's. It also watches their producers: a stream whose owner's lease is gone is ended for its
  * watchers ({@link StreamOwnership.endOrphaned}), so nobody waits forever for a producer that died.
  * While it follows a stream its owner is told, through {@link StreamPresence}, that a socket here
  * watches it: the owner's resume grace waits for the last watcher anywhere.
@@ -40,11 +47,19 @@ export class RedisFollower {
   private readerId: number | undefined;
   private lastOwnerCheck = 0;
 
+  /** Ends the wait between two polls on a Cluster (a stream was added, or closing). */
+  private wake: (() => void) | undefined;
+
   constructor(
     private readonly redis: RedisService,
     private readonly ownership: StreamOwnership,
     private readonly presence: StreamPresence,
-  ) {}
+    /** `STREAM_LOG_BATCH_MS`: on a Cluster, how often followed streams are polled. */
+    private readonly pollMs: number = MIN_POLL_MS,
+  ) {
+    // A reconnect (an outage, a Sentinel failover) is a new client with a new id: ask again, or UNBLOCK misses it.
+    redis.reader?.on('ready', () => (this.readerId = undefined));
+  }
 
   /** Delivers `subscription` every frame logged after `cursor` from now on. */
   add(subscription: RedisSubscription, cursor: string, lastSeq: number): void {
@@ -85,6 +100,7 @@ export class RedisFollower {
   }
 
   private unblock(): void {
+    this.wake?.();
     if (this.blocked && this.readerId !== undefined && this.redis.up) {
       this.redis.client!.client('UNBLOCK', this.readerId).catch(() => undefined);
     }
@@ -109,6 +125,7 @@ export class RedisFollower {
   }
 
   private async readOnce(): Promise<void> {
+    if (this.redis.cluster) return this.pollOnce();
     const reader = this.redis.reader!;
     this.readerId ??= (await reader.client('ID')) as number;
     const ids = [...this.streams.keys()];
@@ -121,17 +138,40 @@ export class RedisFollower {
     } finally {
       this.blocked = false;
     }
-    for (const [key, entries] of result ?? []) {
-      const streamId = ids[keys.indexOf(key)]!;
-      const followed = this.streams.get(streamId);
-      if (!followed || entries.length === 0) continue;
-      followed.cursor = entries.at(-1)![0];
-      for (const frame of parseEntries(entries, followed.prefixes)) {
-        if (frame.seq <= followed.lastSeq) continue;
-        followed.lastSeq = frame.seq;
-        for (const subscription of [...followed.subscriptions]) subscription.offer(frame);
-        if (isTerminal(frame.type)) this.forget(streamId, false);
-      }
+    for (const [key, entries] of result ?? []) this.deliver(ids[keys.indexOf(key)]!, entries);
+  }
+
+  /** On a Cluster: one non-blocking XREAD per followed stream (per node, one pipeline), then a wait if none had news. */
+  private async pollOnce(): Promise<void> {
+    const ids = [...this.streams.keys()];
+    const pipeline = this.redis.pipeline(this.redis.reader!);
+    for (const id of ids) pipeline.xread('COUNT', 1000, 'STREAMS', streamKey(id), this.streams.get(id)!.cursor);
+    const results = (await pipeline.exec()) ?? [];
+    let news = false;
+    results.forEach(([error, result], i) => {
+      if (error) throw error;
+      const entries = (result as Array<[string, RawEntry[]]> | null)?.[0]?.[1] ?? [];
+      news ||= entries.length > 0;
+      this.deliver(ids[i]!, entries);
+    });
+    if (news || this.closed) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(MIN_POLL_MS, this.pollMs));
+      this.wake = () => (clearTimeout(timer), resolve());
+    });
+    this.wake = undefined;
+  }
+
+  /** Hands a followed stream's new entries to its subscriptions. */
+  private deliver(streamId: string, entries: RawEntry[]): void {
+    const followed = this.streams.get(streamId);
+    if (!followed || entries.length === 0) return;
+    followed.cursor = entries.at(-1)![0];
+    for (const frame of parseEntries(entries, followed.prefixes)) {
+      if (frame.seq <= followed.lastSeq) continue;
+      followed.lastSeq = frame.seq;
+      for (const subscription of [...followed.subscriptions]) subscription.offer(frame);
+      if (isTerminal(frame.type)) this.forget(streamId, false);
     }
   }
 

@@ -1,4 +1,6 @@
-import { KEY_PREFIX, type RedisService } from '../../redis/redis.service';
+import { tag } from '../../redis/hash-tags';
+import { KEY_PREFIX } from '../../redis/redis.service';
+import type { Pipeline as AnyPipeline } from '../../redis/slot-pipeline';
 import type { FramePrefixes, RecordFrame, StreamFrameType } from '../record-frame';
 import { PRODUCER_DIED } from '../stream-errors';
 import type { StreamRecord } from '../stream-record';
@@ -8,16 +10,16 @@ import type { StreamRecord } from '../stream-record';
  * frame: `<seq>` → the frame's JSON under the id the stream was requested with (the bytes the
  * producing instance holds, copied as they are).
  */
-export const streamKey = (streamId: string) => `${KEY_PREFIX}s:${streamId}`;
-/** The hash holding what is known of a stream besides its frames. */
-export const metaKey = (streamId: string) => `${KEY_PREFIX}m:${streamId}`;
+export const streamKey = (streamId: string) => `${KEY_PREFIX}s:${tag(streamId)}`;
+/** The hash holding what is known of a stream besides its frames (on a Cluster, in its log's slot: `hash-tags.ts`). */
+export const metaKey = (streamId: string) => `${KEY_PREFIX}m:${tag(streamId)}`;
 /** A principal's streams by start time, for `stream.list`. */
-export const principalKey = (principal: string) => `${KEY_PREFIX}p:${principal}`;
+export const principalKey = (principal: string) => `${KEY_PREFIX}p:${tag(principal)}`;
 
 /** An XRANGE / XREAD entry as ioredis returns it: `[id, [field, value, …]]`. */
 export type RawEntry = [string, string[]];
 
-export type Pipeline = ReturnType<NonNullable<RedisService['client']>['pipeline']>;
+export type Pipeline = AnyPipeline;
 
 /** Where the type starts in a frame's JSON: after `{"type":"`. */
 const TYPE_AT = 9;

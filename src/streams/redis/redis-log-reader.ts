@@ -45,7 +45,7 @@ export class RedisLogReader {
     presence: StreamPresence,
     private readonly options: RedisLogReaderOptions,
   ) {
-    this.follower = new RedisFollower(redis, ownership, presence);
+    this.follower = new RedisFollower(redis, ownership, presence, options.batchMs);
   }
 
   /**
@@ -90,7 +90,8 @@ export class RedisLogReader {
     const oldest = Date.now() - this.options.runningTtlMs - this.options.retentionMs;
     const ids = await client.zrevrangebyscore(principalKey(principal), '+inf', oldest);
     if (ids.length === 0) return [];
-    const pipeline = client.pipeline();
+    // On a Cluster, one pipeline per node (each stream's two keys share a slot): `slot-pipeline.ts`.
+    const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(metaKey(id)).xrevrange(streamKey(id), '+', '-', 'COUNT', 1);
     const results = (await pipeline.exec()) ?? [];
     const summaries: StreamSummary[] = [];

@@ -123,7 +123,7 @@ export class RedisLogWriter {
     if (entries.length > 0 && this.redis.up) {
       for (const entry of entries) entry.busy = true;
       try {
-        const pipeline = this.redis.client!.pipeline();
+        const pipeline = this.redis.pipeline();
         for (const { record } of entries) pipeline.exists(metaKey(record.meta.streamId)).xrevrangeBuffer(streamKey(record.meta.streamId), '+', '-', 'COUNT', 1);
         const results = (await pipeline.exec()) ?? [];
         entries.forEach((entry, i) => {
@@ -238,7 +238,7 @@ export class RedisLogWriter {
     if (!this.redis.up || !this.ownership.canWrite() || this.dirty.size === 0) return;
     const batch = [...this.dirty].filter((entry) => !entry.busy);
     for (const entry of batch) this.dirty.delete(entry);
-    const pipeline = this.redis.client!.pipeline();
+    const pipeline = this.redis.pipeline();
     const plans: Plan[] = [];
     let frames = 0;
     const now = Date.now();

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { tag } from '../../redis/hash-tags';
 import { KEY_PREFIX, type RedisService } from '../../redis/redis.service';
 import { FramePrefixes, restOf } from '../record-frame';
 import { PRODUCER_DIED } from '../stream-errors';
 import { metaKey, streamKey } from './redis-log-format';
 
 const leaseKey = (instance: string) => `${KEY_PREFIX}lease:${instance}`;
-const cancelChannel = (instance: string) => `${KEY_PREFIX}cancel:${instance}`;
+/** The owner's cancel channel; on a Cluster a sharded one (SPUBLISH / SSUBSCRIBE), in the slot of `{<instance>}`. */
+const cancelChannel = (instance: string) => `${KEY_PREFIX}cancel:${tag(instance)}`;
+/** After a refused SSUBSCRIBE, how long before asking again. */
+const SUBSCRIBE_RETRY_MS = 500;
 
 /**
  * Who owns which stream across replicas, and so who may end it: one concern, in one place.
@@ -22,7 +26,12 @@ const cancelChannel = (instance: string) => `${KEY_PREFIX}cancel:${instance}`;
  *   ({@link isIdTaken}; the writer then tells its own entry from another's), and so is an end
  *   written after the owner wrote more (then it is alive).
  * - **Cancel.** `chat.cancel` for a stream owned elsewhere is published on the owner's channel;
- *   the owner cancels its producer.
+ *   the owner cancels its producer. On a Cluster the channel is sharded (SPUBLISH / SSUBSCRIBE):
+ *   a message goes only to the nodes of its slot, not to the whole cluster, as PUBLISH would.
+ *   The owner subscribes at start, before it owns a stream, so a cancel cannot precede its
+ *   subscription; one published while the owner's slot fails over (ioredis subscribes again on
+ *   the new primary) can be lost, as any pub/sub message: the client's `chat.cancel` is then
+ *   answered by nothing and it may send it again.
  */
 export class StreamOwnership {
   /** This instance, as stream logs name their owner. */
@@ -36,6 +45,7 @@ export class StreamOwnership {
   private readonly leaseLost: Array<() => void> = [];
   /** Owners whose lease a check found missing: since when (local clock), and when last checked. */
   private readonly missing = new Map<string, { since: number; checkedAt: number }>();
+  private stopped = false;
 
   constructor(
     private readonly redis: RedisService,
@@ -51,11 +61,30 @@ export class StreamOwnership {
   start(cancel: (streamId: string) => void): Promise<void> {
     this.onCancel = cancel;
     const subscriber = this.redis.subscriber!;
-    subscriber.on('message', (_channel: string, streamId: string) => this.onCancel?.(streamId));
-    subscriber.subscribe(cancelChannel(this.instance)).catch((error) => this.redis.failed('subscribe', error));
+    const channel = cancelChannel(this.instance);
+    if (this.redis.cluster) {
+      subscriber.on('smessage', (_channel: string, streamId: string) => this.onCancel?.(streamId));
+      this.shardedSubscribe(channel);
+    } else {
+      subscriber.on('message', (_channel: string, streamId: string) => this.onCancel?.(streamId));
+      subscriber.subscribe(channel).catch((error) => this.redis.failed('subscribe', error));
+    }
     this.renewer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.leaseMs / 3)));
     this.renewer.unref();
     return new Promise((resolve) => this.redis.onUp(() => void this.renew().then(resolve)));
+  }
+
+  /**
+   * SSUBSCRIBE to this instance's cancel channel, again until it holds: ioredis refuses it while it
+   * has no subscriber for the channel's slot yet (a Cluster still starting), and does not retry a
+   * refused one. Once it holds, ioredis moves it with the slot (failover, resharding).
+   */
+  private shardedSubscribe(channel: string): void {
+    if (this.stopped) return;
+    this.redis.subscriber!.ssubscribe(channel).catch((error) => {
+      this.redis.failed('subscribe', error);
+      setTimeout(() => this.shardedSubscribe(channel), SUBSCRIBE_RETRY_MS).unref();
+    });
   }
 
   /** Whether this instance may still write its streams' logs (its lease has not lapsed). */
@@ -83,7 +112,7 @@ export class StreamOwnership {
    */
   async dead(instances: string[]): Promise<Set<string>> {
     const unique = [...new Set(instances)];
-    const pipeline = this.redis.client!.pipeline();
+    const pipeline = this.redis.pipeline();
     for (const instance of unique) pipeline.exists(leaseKey(instance));
     const results = (await pipeline.exec()) ?? [];
     const now = Date.now();
@@ -128,11 +157,13 @@ export class StreamOwnership {
 
   /** Asks the owner of `streamId` to cancel it. */
   async cancel(owner: string, streamId: string): Promise<void> {
-    await this.redis.client!.publish(cancelChannel(owner), streamId);
+    const client = this.redis.client!;
+    await (this.redis.cluster ? client.spublish(cancelChannel(owner), streamId) : client.publish(cancelChannel(owner), streamId));
   }
 
   /** Drops the lease (after a drain: nothing of ours is running any more). */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.renewer);
     this.validUntil = 0;
     this.held = false;

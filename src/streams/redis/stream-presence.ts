@@ -1,10 +1,11 @@
+import { tag } from '../../redis/hash-tags';
 import { KEY_PREFIX, type RedisService } from '../../redis/redis.service';
 
 /**
  * Per stream, the replicas whose sockets watch it from Redis: a sorted set, member = instance,
  * score = until when (ms since epoch) that instance promises it watches, or when it stopped.
  */
-export const presenceKey = (streamId: string) => `${KEY_PREFIX}w:${streamId}`;
+export const presenceKey = (streamId: string) => `${KEY_PREFIX}w:${tag(streamId)}`;
 
 /** A wait that does not keep the process up (a drain ends the waits it needs by itself). */
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -139,7 +140,7 @@ export class StreamPresence {
   /** Sets this instance's score in each stream's set; the set outlives it by a grace (a departure must be read). */
   private write(streamIds: string[], score: number): void {
     if (!this.redis.up) return;
-    const pipeline = this.redis.client!.pipeline();
+    const pipeline = this.redis.pipeline();
     for (const streamId of streamIds) {
       pipeline.zadd(presenceKey(streamId), score, this.instance).pexpire(presenceKey(streamId), this.ttlMs + this.graceMs);
     }

@@ -8,12 +8,12 @@ import { ALICE, BOB } from './gateway-fixture';
 /** The principals a cluster's gateways know (AUTH_MODE api_key): the same as an in-process gateway's. */
 export { ALICE, BOB };
 
-export interface RedisCluster {
+export interface GatewayReplicas {
   /** The suite's private redis-server; undefined when there is none (SKIPPED was printed; REQUIRE_REDIS=1 fails instead). */
   readonly redis: TestRedis | undefined;
   readonly upstream: FakeUpstream;
-  /** Starts one more gateway process (the built service) on the shared Redis, `env` over the suite's defaults. */
-  instance(env?: Record<string, string>): Promise<GatewayProcess>;
+  /** Starts one more gateway process (the built service, or the build `main`) on the shared Redis, `env` over the suite's defaults. */
+  instance(env?: Record<string, string>, main?: string): Promise<GatewayProcess>;
   /** A client socket to terminate after the test. */
   track<T extends TestClient>(client: T): T;
 }
@@ -23,7 +23,7 @@ export interface RedisCluster {
  * fresh fake upstream and redis-server; after it, its sockets are terminated, its gateway
  * processes killed, Redis and the upstream stopped.
  */
-export function useRedisCluster(defaults: Record<string, string> = {}): RedisCluster {
+export function useGatewayReplicas(defaults: Record<string, string> = {}): GatewayReplicas {
   let redis: TestRedis | undefined;
   let upstream: FakeUpstream | undefined;
   const instances: GatewayProcess[] = [];
@@ -47,16 +47,9 @@ export function useRedisCluster(defaults: Record<string, string> = {}): RedisClu
     get upstream() {
       return upstream!;
     },
-    async instance(env = {}) {
-      const started = await startGatewayProcess({
-        HOLYSHEEP_API_KEY: TEST_API_KEY,
-        HOLYSHEEP_BASE_URL: upstream!.baseUrl,
-        AUTH_MODE: 'api_key',
-        AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}`,
-        REDIS_URL: redis!.url,
-        ...defaults,
-        ...env,
-      });
+    async instance(env = {}, main) {
+      const base = { HOLYSHEEP_API_KEY: TEST_API_KEY, HOLYSHEEP_BASE_URL: upstream!.baseUrl, AUTH_MODE: 'api_key', AUTH_API_KEYS: `alice:${ALICE},bob:${BOB}` };
+      const started = await startGatewayProcess({ ...base, REDIS_URL: redis!.url, ...defaults, ...env }, main);
       instances.push(started);
       return started;
     },
