@@ -46,6 +46,8 @@ export class StreamOwnership {
   /** Owners whose lease a check found missing: since when (local clock), and when last checked. */
   private readonly missing = new Map<string, { since: number; checkedAt: number }>();
   private stopped = false;
+  /** An SSUBSCRIBE (or its retry) is under way: renewals do not start another. */
+  private subscribing = false;
 
   constructor(
     private readonly redis: RedisService,
@@ -69,7 +71,13 @@ export class StreamOwnership {
       subscriber.on('message', (_channel: string, streamId: string) => this.onCancel?.(streamId));
       subscriber.subscribe(channel).catch((error) => this.redis.failed('subscribe', error));
     }
-    this.renewer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.renewer = setInterval(() => {
+      void this.renew();
+      // ioredis moves a sharded subscription with its slot, but a failover can drop one caught
+      // mid-move (seen in test/e2e/redis-cluster.e2e-spec.ts: cancels lost for good), and nothing
+      // else would restore it. SSUBSCRIBE to a channel already held is a no-op: one command a renewal.
+      if (this.redis.cluster) this.shardedSubscribe(channel);
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
     this.renewer.unref();
     return new Promise((resolve) => this.redis.onUp(() => void this.renew().then(resolve)));
   }
@@ -80,11 +88,18 @@ export class StreamOwnership {
    * refused one. Once it holds, ioredis moves it with the slot (failover, resharding).
    */
   private shardedSubscribe(channel: string): void {
-    if (this.stopped) return;
-    this.redis.subscriber!.ssubscribe(channel).catch((error) => {
-      this.redis.failed('subscribe', error);
-      setTimeout(() => this.shardedSubscribe(channel), SUBSCRIBE_RETRY_MS).unref();
-    });
+    if (this.stopped || this.subscribing) return;
+    this.subscribing = true;
+    this.redis.subscriber!.ssubscribe(channel).then(
+      () => (this.subscribing = false),
+      (error) => {
+        this.redis.failed('subscribe', error);
+        setTimeout(() => {
+          this.subscribing = false;
+          this.shardedSubscribe(channel);
+        }, SUBSCRIBE_RETRY_MS).unref();
+      },
+    );
   }
 
   /** Whether this instance may still write its streams' logs (its lease has not lapsed). */
