@@ -6,22 +6,12 @@
  * restart; a stream finishes whole or ends with one terminal; nothing is delivered twice; nothing
  * hangs. Without redis-server / redis-cli it skips visibly; REQUIRE_REDIS_CLUSTER=1 makes it fail.
  */
-import { chunk, type UpstreamCall } from '../support/fake-upstream';
+import { chunk } from '../support/fake-upstream';
 import { RealRedisSentinels } from '../support/real-redis-cluster';
-import { finishStream, framesOf, startStreaming } from '../support/stream-script';
+import { finishStream, framesOf, pumpPieces, startStreaming } from '../support/stream-script';
 import { checkThroughFailover, useTopologyGateways } from '../support/topology-gateways';
 import type { GatewayProcess } from '../support/service-process';
 import { assertStreamInvariants, streamText } from '../support/ws-client';
-
-async function pump(call: UpstreamCall, count: number, everyMs: number): Promise<string> {
-  let text = '';
-  for (let i = 0; i < count; i++) {
-    await call.event(chunk({ content: `p${i} ` }));
-    text += `p${i} `;
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-  return text;
-}
 
 describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinels)', () => {
   jest.setTimeout(90_000);
@@ -82,7 +72,7 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
     const onB = await gateways.open(b);
     onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
     await onB.next((f) => f.id === 'watch' && f.type === 'chat.chunk');
-    const pumped = pump(call, 40, 25);
+    const pumped = pumpPieces(call, 40, 25);
     const before = await sentinels.primary();
     const after = await sentinels.failover();
     expect(after).not.toBe(before);
@@ -108,7 +98,7 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
     const onB = await gateways.open(b);
     onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
     await onB.next((f) => f.id === 'watch' && f.type === 'chat.chunk');
-    const pumped = pump(call, 40, 25);
+    const pumped = pumpPieces(call, 40, 25);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const primary = await sentinels.primary();
     await primary.kill();

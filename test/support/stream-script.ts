@@ -28,3 +28,17 @@ export async function finishStream(call: UpstreamCall, pieces: string[]): Promis
 
 /** Every stream frame a socket got under `id` (resumed frames carry the id given in stream.resume). */
 export const framesOf = (client: TestClient, id: string): Frame[] => client.frames.filter((f) => f.id === id && f.type.startsWith('chat.'));
+
+/**
+ * Sends `count` pieces `p<i> ` (i from 0), one every `everyMs`, while the test does something else
+ * (a failover mid-stream); resolves with the text sent.
+ */
+export async function pumpPieces(call: UpstreamCall, count: number, everyMs: number): Promise<string> {
+  let text = '';
+  for (let i = 0; i < count; i++) {
+    await call.event(chunk({ content: `p${i} ` }));
+    text += `p${i} `;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return text;
+}
