@@ -15,6 +15,20 @@ export const PRODUCER_DIED = {
   retryable: true,
 } as const satisfies StreamFailure;
 
+/**
+ * The terminal a reader on another replica gets when it cannot follow the shared log on: a hole
+ * where it is reading (frames a Redis primary acknowledged and lost in a failover — asynchronous
+ * replication — or trimmed past a reader that fell behind), or a read Redis did not answer within
+ * its deadline. The answer cannot reach it whole from the log, so it is told to ask again (issue
+ * 26: whole, or one retryable terminal); the owner's own sockets, which read its memory, are not
+ * affected.
+ */
+export const LOG_GAP = {
+  code: 'upstream_disconnected',
+  message: 'This answer could not be followed whole from the shared stream log; send the request again',
+  retryable: true,
+} as const satisfies StreamFailure;
+
 /** `error.type` / `error.code` values OpenAI-compatible APIs use for transient mid-stream errors. */
 const TRANSIENT_UPSTREAM_TYPE = /server_error|overloaded|rate_limit|timeout|unavailable/i;
 

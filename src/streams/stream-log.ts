@@ -36,6 +36,14 @@ export interface StreamProducer extends Pausable {
 }
 
 /** Someone reading a stream's log from some seq on: a socket watching it, or a test. */
+/**
+ * Why a reader stops getting frames: `evicted` (what it asked for is gone), `log_lost` (the log
+ * could not be read while following), `producer_died`, `overtaken` (the stream moved past a slow reader, `keptFrom`
+ * is what is still kept), `log_gap` (a hole met while following: part of the log is gone behind
+ * frames it already has).
+ */
+export type LostReason = 'evicted' | 'log_lost' | 'producer_died' | 'overtaken' | 'log_gap';
+
 export interface LogReader {
   /**
    * The `id` this reader knows the stream by. When it is the one the stream was requested with,
@@ -54,7 +62,7 @@ export interface LogReader {
    * its producer died, or it was `overtaken`: it fell behind the per-stream bound while another
    * reader kept up, so it was cut loose (`keptFrom`: the oldest seq still held then).
    */
-  lost(reason: 'evicted' | 'log_lost' | 'producer_died' | 'overtaken', keptFrom?: number): void;
+  lost(reason: LostReason, keptFrom?: number): void;
   /** Whether this reader is not reading now (its socket is over its mark): only such a reader is ever overtaken. */
   readonly behind?: boolean;
 }

@@ -143,6 +143,27 @@ describe('StreamWatcher on the memory log', () => {
     expect(record.lastSeq).toBe(1);
   });
 
+  it('a gap met while following (a shared log that lost frames): one retryable terminal past what the socket has, to it alone', () => {
+    const log = newLog();
+    const record = log.open({ streamId: 's', principal: 'p', requestId: 'req', model: 'm', startedAt: 0 }, IDLE_PRODUCER);
+    record.append(chunk(1));
+    record.append(chunk(2));
+    const following = socket();
+    const watcher = new StreamWatcher(following, 's', 'a', 0, new ReplayPacer(), () => undefined);
+    watcher.attach(record.follow(0, watcher)!);
+    watcher.lost('log_gap');
+    const frames = following.writes.map((w) => JSON.parse(w.json));
+    expect(frames.map((f) => f.seq)).toEqual([1, 2, 3]);
+    expect(frames[2]).toMatchObject({ type: 'chat.error', id: 'a', stream_id: 's', code: 'upstream_disconnected', retryable: true });
+    expect(record.lastSeq).toBe(2);
+    // A log read Redis did not answer while following ends the same way.
+    const other = socket();
+    const second = new StreamWatcher(other, 's', 'b', 0, new ReplayPacer(), () => undefined);
+    second.attach(record.follow(0, second)!);
+    second.lost('log_lost');
+    expect(JSON.parse(other.writes.at(-1)!.json)).toMatchObject({ type: 'chat.error', id: 'b', seq: 3, code: 'upstream_disconnected', retryable: true });
+  });
+
   it('a watcher behind its mark while another keeps up is cut loose (stream.overtaken); the producer is not paused', async () => {
     const paused: string[] = [];
     const log = newLog(65_536);

@@ -3,8 +3,8 @@ import type { Pausable } from '../backpressure/flow-gate';
 import { compactPrefix, compactTextOfRest, renderCompact } from './compact-delta';
 import { FramePrefixes, isTerminal, restOf, type RecordFrame } from './record-frame';
 import { REPLAY_PAGE_BYTES, type Paced, type ReplayPacer } from './replay-pacer';
-import { PRODUCER_DIED } from './stream-errors';
-import type { LogReader, LogSubscription } from './stream-log';
+import { LOG_GAP, PRODUCER_DIED } from './stream-errors';
+import type { LogReader, LogSubscription, LostReason } from './stream-log';
 import type { StreamAttachment, StreamSocket } from './stream-socket';
 
 /**
@@ -111,13 +111,14 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     return renderCompact((this.compactPrefix ??= compactPrefix(this.id)), frame.seq, text);
   }
 
-  lost(reason: 'evicted' | 'log_lost' | 'producer_died' | 'overtaken', keptFrom?: number): void {
+  lost(reason: LostReason, keptFrom?: number): void {
     if (this.ended) return;
-    if (reason === 'producer_died') {
+    if (reason === 'producer_died' || reason === 'log_gap' || reason === 'log_lost') {
       // One past anything this socket has seen (or asked to skip), so a client deduplicating by
       // seq never drops it; sent to this socket alone, never logged.
       const seq = this.lastSeq + 1;
-      this.frame({ seq, type: 'chat.error', rest: restOf({ stream_id: this.streamId, seq, ...PRODUCER_DIED }) });
+      const failure = reason === 'producer_died' ? PRODUCER_DIED : LOG_GAP;
+      this.frame({ seq, type: 'chat.error', rest: restOf({ stream_id: this.streamId, seq, ...failure }) });
       return;
     }
     if (reason === 'overtaken') {

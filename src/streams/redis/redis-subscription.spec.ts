@@ -195,7 +195,7 @@ describe('Redis replays, a page at a time', () => {
     });
   });
 
-  it('a trim between pages: the reader is told its frames were evicted, after a whole prefix, never across the hole', async () => {
+  it('a trim between pages: the reader is told of a gap (a retryable end), after a whole prefix, never across the hole', async () => {
     await withSetup(async (t) => {
       await t.write('s5', entriesOf(400, 1), 100, true);
       const recorder = new Recorder((r, frame) => {
@@ -208,14 +208,14 @@ describe('Redis replays, a page at a time', () => {
       await t.redis.client!.xtrim(streamKey('s5'), 'MINID', '300-0');
       recorder.subscription.resume();
       await recorder.when((r) => r.lostReason !== undefined);
-      expect(recorder.lostReason).toBe('evicted');
+      expect(recorder.lostReason).toBe('log_gap');
       expect(recorder.seqs).toEqual(range(1, recorder.seqs.length));
       expect(recorder.seqs.at(-1)).toBeLessThan(300);
       expect(t.reader.holdings.bytes).toBe(0);
     });
   });
 
-  it('a hole found on a later page (entries lost with Redis): evicted, the frames before it whole', async () => {
+  it('a hole found on a later page (entries lost with Redis): a gap, the frames before it whole', async () => {
     await withSetup(async (t) => {
       await t.write('s6', entriesOf(600, 1), 100, true);
       await t.redis.client!.xdel(streamKey('s6'), '450-0');
@@ -223,7 +223,7 @@ describe('Redis replays, a page at a time', () => {
       const subscription = (await t.reader.follow('s6', 0, recorder))!;
       subscription.resume();
       await recorder.when((r) => r.lostReason !== undefined);
-      expect(recorder.lostReason).toBe('evicted');
+      expect(recorder.lostReason).toBe('log_gap');
       // A page is checked whole before any of it goes out: the reader stops at a page's end before the hole.
       expect(recorder.seqs).toEqual(range(1, recorder.seqs.length));
       expect(recorder.seqs.at(-1)).toBeLessThan(450);

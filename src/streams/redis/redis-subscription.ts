@@ -150,8 +150,11 @@ export class RedisSubscription implements LogSubscription, Paced {
     this.reading = false;
     if (this.closed) return;
     if (viewAfter(this.position, page.frames, this.options.ended && !page.more) === 'gone') {
+      // The resume was answered when this subscription opened (its first read was whole): a hole
+      // met now, behind frames the reader has, is a gap in the log, which ends with a retryable
+      // terminal for this reader alone rather than "not found".
       this.close();
-      return this.reader.lost('evicted');
+      return this.reader.lost('log_gap');
     }
     this.more = page.more;
     this.longest = page.longest;

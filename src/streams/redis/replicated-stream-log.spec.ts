@@ -128,7 +128,7 @@ describe('ReplicatedStreamLog readers', () => {
     return { record, reader, subscription, until };
   }
 
-  it('a reader paused until the per-stream bound trimmed frames it had not read is told they were evicted', async () => {
+  it('a reader paused until the per-stream bound trimmed frames it had not read is told of the gap (a retryable end)', async () => {
     await withReplicas({ batchMs: 5, maxStreamBytes: 8_192 }, async (t) => {
       const { record, reader, subscription, until } = await followNew(t, 'str_behind');
       expect(reader.frames).toEqual([1]);
@@ -140,7 +140,7 @@ describe('ReplicatedStreamLog readers', () => {
       }
       subscription.resume();
       await until(() => false);
-      expect(reader.lostWith).toBe('evicted');
+      expect(reader.lostWith).toBe('log_gap');
       expect(reader.frames).toEqual([1]);
     });
   });
