@@ -30,7 +30,8 @@ function check(json) {
     if (!steady || n !== steady.reps) problems.push(`steady ${name}: ${n} runs, expected one per repetition`);
   }
   // Compact frames must be what gateway-text measured: far fewer bytes per token than JSON frames.
-  const bytes = (name) => steady && steady.targets[name] && steady.targets[name].wireBytesPerToken && steady.targets[name].wireBytesPerToken.median;
+  const targets = (steady && steady.targets) || {};
+  const bytes = (name) => targets[name] && targets[name].wireBytesPerToken && targets[name].wireBytesPerToken.median;
   if (steady && !(bytes('gateway-text') < bytes('gateway') / 2)) problems.push(`gateway-text: ${bytes('gateway-text')} bytes per token, not under half the gateway's ${bytes('gateway')}`);
   if (json.pinned && !(json.machine.nproc >= 2)) problems.push('pinned on a machine of fewer than 2 CPUs');
   return problems;
