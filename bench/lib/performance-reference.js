@@ -85,12 +85,20 @@ function renderSection(run) {
   return lines.join('\n');
 }
 
-/** The page with its generated section replaced by the render of `run`. */
-function renderPage(page, run) {
-  const start = page.indexOf(BEGIN);
-  const end = page.indexOf(END);
-  if (start < 0 || end < start) throw new Error('docs/performance.md has lost its generated-section markers');
-  return page.slice(0, start) + renderSection(run) + page.slice(end + END.length);
+/**
+ * `page` with what stands from its `begin` marker to its `end` marker replaced by `section` (which
+ * carries the markers again); `pageName` names the page when a marker is missing.
+ */
+function replaceSection(page, begin, end, section, pageName) {
+  const start = page.indexOf(begin);
+  const stop = page.indexOf(end);
+  if (start < 0 || stop < start) throw new Error(`${pageName} has lost its generated-section markers`);
+  return page.slice(0, start) + section + page.slice(stop + end.length);
 }
 
-module.exports = { BEGIN, END, REGENERATE_COMMAND, summarise, renderSection, renderPage };
+/** The page with its generated section replaced by the render of `run`. */
+function renderPage(page, run) {
+  return replaceSection(page, BEGIN, END, renderSection(run), 'docs/performance.md');
+}
+
+module.exports = { BEGIN, END, REGENERATE_COMMAND, summarise, renderSection, renderPage, replaceSection };
