@@ -78,6 +78,22 @@ export interface ConversationOptions {
 
 let conversations = 0;
 
+/** What a framework binding hands out besides the state: the conversation's methods (bound), and itself. */
+export interface ConversationActions {
+  send: Conversation['send'];
+  stop: Conversation['stop'];
+  regenerate: Conversation['regenerate'];
+  clear: Conversation['clear'];
+  setSettings: Conversation['setSettings'];
+  conversation: Conversation;
+}
+
+/** The {@link ConversationActions} of `conversation`, for the React and Vue bindings alike. */
+export function actionsOf(conversation: Conversation): ConversationActions {
+  const { send, stop, regenerate, clear, setSettings } = conversation;
+  return { send, stop, regenerate, clear, setSettings, conversation };
+}
+
 export class Conversation {
   private snapshot: ConversationSnapshot;
   private readonly listeners = new Set<() => void>();

@@ -24,8 +24,8 @@ export type { ChatEvent, ChatHandle, ChatResult, ChatStatus } from './chat-handl
 export type { StreamList } from './list-requests';
 export { ChatError, type ClientErrorCode } from './errors';
 export { backoffDelay, BROWSER_CLOSE_CODES, closeAction, DEFAULT_BACKOFF, type BackoffOptions, type CloseAction } from './reconnect-policy';
-export { Conversation } from './conversation';
-export type { ConversationMessage, ConversationOptions, ConversationSettings, ConversationSnapshot, MessageStats } from './conversation';
+export { actionsOf, Conversation } from './conversation';
+export type { ConversationActions, ConversationMessage, ConversationOptions, ConversationSettings, ConversationSnapshot, MessageStats } from './conversation';
 export type { TokenPlacement, WebSocketConstructor, WebSocketLike } from './websocket';
 export { ANONYMOUS_KEY_STORAGE_ENTRY, type KeyStorage } from './anonymous-key';
 export { MemoryStorage, type StorageLike } from './storage';

@@ -11,16 +11,9 @@
  */
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { ConnectionState, StreamClient } from './client';
-import { Conversation, type ConversationOptions, type ConversationSnapshot } from './conversation';
+import { actionsOf, Conversation, type ConversationActions, type ConversationOptions, type ConversationSnapshot } from './conversation';
 
-export interface UseChatResult extends ConversationSnapshot {
-  send: Conversation['send'];
-  stop: Conversation['stop'];
-  regenerate: Conversation['regenerate'];
-  clear: Conversation['clear'];
-  setSettings: Conversation['setSettings'];
-  conversation: Conversation;
-}
+export interface UseChatResult extends ConversationSnapshot, ConversationActions {}
 
 /** Stops pending after an unmount, by conversation: a mount that follows at once (StrictMode) calls it off. */
 const pendingStops = new WeakMap<Conversation, ReturnType<typeof setTimeout>>();
@@ -41,15 +34,7 @@ export function useChat(client: StreamClient, options?: ConversationOptions): Us
       pendingStops.set(conversation, setTimeout(() => conversation.stop(), 0));
     };
   }, [conversation]);
-  return {
-    ...snapshot,
-    send: conversation.send,
-    stop: conversation.stop,
-    regenerate: conversation.regenerate,
-    clear: conversation.clear,
-    setSettings: conversation.setSettings,
-    conversation,
-  };
+  return { ...snapshot, ...actionsOf(conversation) };
 }
 
 /** The client's connection state (status, next attempt time, session), for badges. */

@@ -10,21 +10,15 @@
  */
 import { computed, getCurrentScope, onScopeDispose, shallowRef, type ComputedRef, type ShallowRef } from 'vue';
 import type { ConnectionState, StreamClient } from './client';
-import { Conversation, type ConversationMessage, type ConversationOptions, type ConversationSettings, type ConversationSnapshot } from './conversation';
+import { actionsOf, Conversation, type ConversationActions, type ConversationMessage, type ConversationOptions, type ConversationSettings, type ConversationSnapshot } from './conversation';
 
-export interface UseChatReturn {
+export interface UseChatReturn extends ConversationActions {
   /** The whole snapshot (a new object on every change). */
   snapshot: Readonly<ShallowRef<ConversationSnapshot>>;
   messages: ComputedRef<readonly ConversationMessage[]>;
   /** An answer is being generated. */
   busy: ComputedRef<boolean>;
   settings: ComputedRef<Readonly<ConversationSettings>>;
-  send: Conversation['send'];
-  stop: Conversation['stop'];
-  regenerate: Conversation['regenerate'];
-  clear: Conversation['clear'];
-  setSettings: Conversation['setSettings'];
-  conversation: Conversation;
 }
 
 /**
@@ -50,12 +44,7 @@ export function useChat(client: StreamClient, options?: ConversationOptions): Us
     messages: computed(() => snapshot.value.messages),
     busy: computed(() => snapshot.value.busy),
     settings: computed(() => snapshot.value.settings),
-    send: conversation.send,
-    stop: conversation.stop,
-    regenerate: conversation.regenerate,
-    clear: conversation.clear,
-    setSettings: conversation.setSettings,
-    conversation,
+    ...actionsOf(conversation),
   };
 }
 
