@@ -29,9 +29,10 @@ function socket(): StreamSocket & { flow: FlowGate; writes: Array<{ how: 'wire' 
 }
 
 describe('StreamWatcher on the memory log', () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
   const chunk = (seq: number) => ({ seq, type: 'chat.chunk' as const, rest: restOf({ stream_id: 's', seq, chunk: { text: `t${seq}` } }) });
 
-  it('the socket that requested the stream writes each frame as the log holds it (one write of ready bytes); another id gets text', () => {
+  it('the socket that requested the stream writes each frame as the log holds it (one write of ready bytes); another id gets text', async () => {
     const log = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => 0 });
     const record = log.open({ streamId: 's', principal: 'p', requestId: 'req-1', model: 'm', startedAt: 0 }, IDLE_PRODUCER);
     record.append({ seq: 1, type: 'chat.started', rest: restOf({ stream_id: 's', seq: 1, model: 'm' }) });
@@ -46,6 +47,9 @@ describe('StreamWatcher on the memory log', () => {
     asked.flow.pause();
     record.append(chunk(3));
     asked.flow.resume();
+    // Caught up in a pacer turn, not from the drain callback (see the test below).
+    expect(asked.writes).toHaveLength(2);
+    await turn();
     record.append({ seq: 4, type: 'chat.done', rest: restOf({ stream_id: 's', seq: 4, finish_reason: 'stop', usage: null }) }, 1);
 
     expect(asked.writes.map((w) => w.how)).toEqual(['wire', 'wire', 'wire', 'wire']);
@@ -57,7 +61,6 @@ describe('StreamWatcher on the memory log', () => {
   });
 
   const done = (seq: number) => ({ seq, type: 'chat.done' as const, rest: restOf({ stream_id: 's', seq, finish_reason: 'stop', usage: null }) });
-  const turn = () => new Promise((resolve) => setImmediate(resolve));
   const newLog = (maxStreamBytes = 1 << 24) => new MemoryStreamLog({ maxStreamBytes, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => 0 });
   const bigChunk = (seq: number) => ({ seq, type: 'chat.chunk' as const, rest: restOf({ stream_id: 's', seq, chunk: { text: 'x'.repeat(4_000) } }) });
 
@@ -111,6 +114,38 @@ describe('StreamWatcher on the memory log', () => {
     expect(perTurn.length).toBeGreaterThan(3);
     expect(Math.max(...perTurn)).toBeLessThan(2 * REPLAY_PAGE_BYTES + 4_200);
     expect(live.writes.map((w) => JSON.parse(w.json).seq)).toEqual(Array.from({ length: 111 }, (_, i) => i + 1));
+    log.close();
+  });
+
+  it('sockets that drain together catch up in pacer turns, not from their drain callbacks: a storm of them costs a turn no more than its budget', async () => {
+    const log = newLog();
+    const record = log.open({ streamId: 's', principal: 'p', requestId: 'req', model: 'm', startedAt: 0 }, IDLE_PRODUCER);
+    for (let seq = 1; seq <= 40; seq++) record.append(bigChunk(seq));
+    record.append(done(41), 1);
+    const pacer = new ReplayPacer();
+    const sockets = Array.from({ length: 50 }, () => {
+      const s = socket();
+      // The socket goes over its send-buffer mark with its first frame, before a page is out.
+      const sendText = s.sendText;
+      s.sendText = (text) => {
+        sendText(text);
+        if (s.writes.length === 1) s.flow.pause();
+      };
+      return s;
+    });
+    let ended = 0;
+    for (const [i, s] of sockets.entries()) {
+      const watcher = new StreamWatcher(s, 's', `r${i}`, 0, pacer, () => ended++);
+      watcher.attach(record.follow(0, watcher)!, true);
+    }
+    while (sockets.some((s) => s.writes.length === 0)) await turn();
+    const before = sockets.map((s) => s.writes.length);
+    expect(before.every((n) => n === 1)).toBe(true);
+    // The writes complete in one tick: every socket drains at once. Nothing is sent from there.
+    for (const s of sockets) s.flow.resume();
+    expect(sockets.map((s) => s.writes.length)).toEqual(before);
+    while (ended < sockets.length) await turn();
+    for (const s of sockets) expect(s.writes.map((w) => JSON.parse(w.json).seq)).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
     log.close();
   });
 

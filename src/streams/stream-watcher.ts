@@ -140,8 +140,14 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     this.subscription?.pause();
   }
 
+  /**
+   * The socket drained below its mark. What piled up meanwhile is a replay from the log, so it waits
+   * for a pacer turn like one: resuming at once would send a page from the write callback, outside
+   * the turn's budget, and a storm of resuming sockets draining together (each page fills the mark,
+   * each write's completion drains it) once stalled another user's stream for 470 ms this way.
+   */
   resume(): void {
-    if (!this.yielded) this.subscription?.resume();
+    if (!this.yielded && this.subscription !== undefined) this.yieldTurn();
   }
 
   /** The pacer's turn came: one more page (or live frames), unless the socket is over its mark. */
