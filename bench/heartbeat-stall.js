@@ -12,6 +12,7 @@
 const path = require('node:path');
 const WebSocket = require('ws');
 const { startRelay } = require('./lib/relays');
+const { BENCH_CLIENT_HEADERS } = require('./lib/gateway-launch');
 const { stopProcess, ROOT } = require('./lib/children');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -37,7 +38,7 @@ async function measure({ main, sockets, rounds, heartbeatMs, windowMs }) {
   try {
     for (let i = 0; i < sockets; i += 200) {
       const batch = Array.from({ length: Math.min(200, sockets - i) }, () => {
-        const ws = new WebSocket(relay.url);
+        const ws = new WebSocket(relay.url, { headers: BENCH_CLIENT_HEADERS });
         ws.on('ping', () => pings++); // ws answers with a pong by itself
         clients.push(ws);
         return new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));

@@ -33,6 +33,7 @@ require('./lib/die-with-parent');
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 const WebSocket = require('ws');
+const { BENCH_CLIENT_HEADERS } = require('./lib/gateway-launch');
 const { Samples, summarize, round3, worstWindow } = require('./lib/stats');
 
 const cfg = { mode: 'stream', streams: 1, perSocket: 1, rounds: 1, chunks: 50, interval: 20, rampMs: 0, connectConcurrency: 128, timeoutMs: 60_000, thinkMs: 0, ...JSON.parse(process.argv[2] || '{}') };
@@ -120,7 +121,7 @@ class Socket {
 
   open() {
     return new Promise((settle) => {
-      const ws = (this.ws = new WebSocket(cfg.url, { perMessageDeflate: cfg.deflate === true, handshakeTimeout: 15_000 }));
+      const ws = (this.ws = new WebSocket(cfg.url, { headers: BENCH_CLIENT_HEADERS, perMessageDeflate: cfg.deflate === true, handshakeTimeout: 15_000 }));
       ws.on('message', (data) => this.onMessage(data, settle));
       ws.on('error', (err) => {
         if (!this.ready) countError(`connect:${err.code || err.message}`);

@@ -12,6 +12,16 @@ const GATEWAY_NODE_FLAGS = (() => {
   return cmds.length ? JSON.parse(cmds[cmds.length - 1][1]).slice(1, -1) : [];
 })();
 
+/**
+ * The API key every bench client presents, and the principal it maps to (`AUTH_MODE=api_key`): the
+ * gateways under test authenticate as production does, so per-anonymous-socket principals (each
+ * with its own limit keys and quota renewals) never shape the load. The naive and bare relays
+ * ignore the header.
+ */
+const BENCH_CLIENT_KEY = 'bench-client-0123456789abcdef';
+const BENCH_AUTH_ENV = { AUTH_MODE: 'api_key', AUTH_API_KEYS: `bench:${BENCH_CLIENT_KEY}` };
+const BENCH_CLIENT_HEADERS = { authorization: `Bearer ${BENCH_CLIENT_KEY}` };
+
 /** A TCP port free on `host` right now. */
 function freePort(host) {
   return new Promise((resolve, reject) => {
@@ -24,4 +34,4 @@ function freePort(host) {
   });
 }
 
-module.exports = { GATEWAY_NODE_FLAGS, freePort };
+module.exports = { GATEWAY_NODE_FLAGS, BENCH_AUTH_ENV, BENCH_CLIENT_HEADERS, freePort };

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startNode, startServer, stopProcess, tailText, pin } = require('./children');
-const { GATEWAY_NODE_FLAGS, freePort } = require('./gateway-launch');
+const { GATEWAY_NODE_FLAGS, BENCH_AUTH_ENV, freePort } = require('./gateway-launch');
 const { readMem } = require('./proc');
 
 const HOST = '127.0.0.1';
@@ -39,8 +39,7 @@ function gatewayEnv(port, upstreamPort, extra) {
     // The per-socket inbound frame cap would drop a multiplexed socket's stream starts as a flood.
     MAX_FRAMES_PER_SECOND: '100000',
     UPSTREAM_MAX_RETRIES: '0',
-    // The bench's own relays have no auth either; production requires the choice to be explicit.
-    AUTH_MODE: 'none',
+    ...BENCH_AUTH_ENV,
     BENCH_PROBE_DIR: PROBE_DIR,
     ...extra,
   };
