@@ -17,6 +17,11 @@ const PAGE = 65_536;
 const FRAME = 4_096;
 
 describe('resume storms (e2e, in memory)', () => {
+  // The stall bound is a worst case timed on a shared 2-core machine, with the gateway and the test's
+  // 100 clients in one process: one stall of the host in the storm phase fails a run. Such a run is
+  // measured once more (as hostile-clients does); the mechanism itself — no page sent outside a pacer
+  // turn, however many sockets drain at once — is checked without timing in stream-watcher.spec.ts.
+  jest.retryTimes(1, { logErrorsBeforeRetry: true });
   const fx = useGateway({
     MAX_CONNECTIONS_PER_PRINCIPAL: '1000',
     MAX_FRAMES_PER_SECOND: '100000',
