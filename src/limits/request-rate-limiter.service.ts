@@ -11,8 +11,9 @@ import { SharedRequestRate } from './shared-request-rate';
  * - **Alone** (no `REDIS_URL`): on this instance, a token bucket of that size refilled over a
  *   minute (bursts up to the limit, then the sustained rate); answered synchronously.
  * - **With `REDIS_URL`**: across every replica sharing the Redis ({@link SharedRequestRate}, a
- *   one-minute window per principal), falling back to this instance's own count while Redis is
- *   away; answered with a Promise.
+ *   one-minute window per principal, counted a leased block at a time), falling back to this
+ *   instance's own count while Redis is away; answered synchronously from a leased token, else
+ *   with a Promise.
  *
  * Either way the count outlives sockets, so reconnecting does not reset a principal's budget.
  */
@@ -26,7 +27,7 @@ export class RequestRateLimiterService {
     else this.buckets = new KeyedTokenBuckets(config.limits.requestsPerMinute, 60_000);
   }
 
-  /** Counts one request; 0 when allowed, else `retry_after_ms` (a Promise of it when shared through Redis). */
+  /** Counts one request; 0 when allowed, else `retry_after_ms` (a Promise of it when Redis is asked). */
   take(principal: string, now = Date.now()): number | Promise<number> {
     if (this.shared) return this.shared.take(principal);
     return this.buckets!.get(principal, now).take(now);
