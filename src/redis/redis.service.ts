@@ -26,6 +26,8 @@ export class RedisService implements OnApplicationShutdown {
   private readonly connections: RedisClient[] = [];
   private readonly upListeners: Array<() => void> = [];
   private isUp = false;
+  /** This outage (or the boot's wait) was logged: one line per outage, not one per retry. */
+  private downReported = false;
   private closing = false;
   readonly client: RedisClient | undefined;
   readonly subscriber: RedisClient | undefined;
@@ -80,15 +82,28 @@ export class RedisService implements OnApplicationShutdown {
   private connect(topology: NonNullable<GatewayConfig['redis']>, role: 'commands' | 'subscriber' | 'reader'): RedisClient {
     const connection = openConnection(topology, role, () => this.closing);
     this.connections.push(connection);
-    connection.on('error', () => undefined); // reported through 'close' / failed commands
-    if (role !== 'commands') return connection;
+    if (role !== 'commands') {
+      connection.on('error', () => undefined); // the command connection reports for all three
+      return connection;
+    }
+    // A Redis that never answers from boot (a wrong host, a CA not trusted, a refused password)
+    // would otherwise be silent but for `redis_up` 0: its first error says why, once per outage.
+    // ioredis's messages name the host and the cause (TLS, AUTH, ECONNREFUSED), never the password.
+    connection.on('error', (error: Error) => {
+      if (this.isUp || this.closing || this.downReported) return;
+      this.downReported = true;
+      this.metrics.redisError('connection');
+      this.logger.warn({ event: 'redis_unreachable', err: { message: error.message } }, 'redis is unreachable: this instance serves from memory (no resume across instances, per-instance limits) until it answers');
+    });
     connection.on('ready', () => {
       if (!this.isUp) this.logger.info({ event: 'redis_up' }, 'redis is up');
       this.isUp = true;
+      this.downReported = false;
       for (const listener of this.upListeners) listener();
     });
     connection.on('close', () => {
       if (this.isUp && !this.closing) {
+        this.downReported = true;
         this.metrics.redisError('connection');
         this.logger.warn({ event: 'redis_down' }, 'redis is unreachable: resume across instances and shared limits are off until it returns');
       }

@@ -331,7 +331,7 @@ export async function until(condition: () => Promise<boolean>, what: string, tim
 }
 
 /** `count` free loopback ports; with `bus`, each port's +10000 (a Cluster node's bus) free too. */
-async function freePorts(count: number, bus: boolean): Promise<number[]> {
+export async function freePorts(count: number, bus: boolean): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
     const port = await freePort(0);
