@@ -6,9 +6,13 @@ export type UpstreamChatRequest = {
   messages: ChatMessage[];
 } & Partial<Record<ForwardedRequestField, unknown>>;
 
-/** One parsed upstream event: the chunk object, and its JSON text exactly as received. */
+/** One upstream chunk: the chunk object, and its JSON text exactly as received. */
 export interface UpstreamChunk {
-  chunk: import('@holysheep/protocol').ChatCompletionChunk;
+  /**
+   * The parsed chunk. The gateway's own chunks (`ScannedChunk`, chunk-scan.ts) parse it on first
+   * read only: the relay reads `raw`, `finishReason` and chunk-scan's `usageOf` / `compactTextOfEvent`.
+   */
+  readonly chunk: import('@holysheep/protocol').ChatCompletionChunk;
   /** The `data:` payload as the upstream sent it, relayed without re-serialising. */
   raw: string;
   /** The model this chunk's request asked for: the requested one, or a fallback. */
