@@ -1,8 +1,8 @@
 import type { Observable, Subscription } from 'rxjs';
 import { FlowGate } from '../backpressure/flow-gate';
 import type { CompletionUsage, ErrorCode, FinishReason } from '@holysheep/protocol';
-import { compactTextOfEvent, usageOf } from '../upstream/chunk-scan';
 import type { UpstreamChunk } from '../upstream/upstream-request';
+import { compactTextOf } from './compact-delta';
 import { restOf, type RecordFrame } from './record-frame';
 import { toStreamFailure, type StreamFailure } from './stream-errors';
 import type { StreamRecord } from './stream-record';
@@ -167,11 +167,11 @@ export class ChatStream {
 
   private relay(event: UpstreamChunk): void {
     if (!this.active) return;
-    // Nothing here reads event.chunk: a scanned chunk is parsed only if someone does (usage, once).
+    const chunk = event.chunk;
     if (event.finishReason !== null) this.finishReason = event.finishReason;
     // chat.done.usage must be an object or null, whatever an upstream puts there.
-    const usage = usageOf(event);
-    if (usage !== undefined) this.usage = usage;
+    const usage = chunk.usage;
+    if (usage !== null && typeof usage === 'object' && !Array.isArray(usage)) this.usage = usage;
     this.totals.chunks++;
     if (this.chunks++ === 0) {
       this.firstChunkAt = this.now();
@@ -182,7 +182,7 @@ export class ChatStream {
     const seq = ++this.seq;
     // The upstream's JSON text goes out as received: already validated JSON, never re-serialised.
     const rest = this.seqPrefix + seq + ',"chunk":' + event.raw + '}';
-    this.record.append(this.compact ? { seq, type: 'chat.chunk', rest, text: compactTextOfEvent(event) } : { seq, type: 'chat.chunk', rest });
+    this.record.append(this.compact ? { seq, type: 'chat.chunk', rest, text: compactTextOf(chunk) } : { seq, type: 'chat.chunk', rest });
   }
 
   private writeStarted(): void {

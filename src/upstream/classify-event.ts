@@ -1,5 +1,4 @@
 import type { ChatCompletionChunk } from '@holysheep/protocol';
-import { ChunkScan, SCAN_CHUNK, ScannedChunk } from './chunk-scan';
 import type { UpstreamChunk } from './upstream-request';
 import { extractUpstreamMessage, UpstreamError } from './upstream.errors';
 
@@ -10,8 +9,7 @@ export const IGNORED = 'ignored';
 
 /**
  * What one SSE event means to the chat stream. A chunk is the very object the stream emits, so
- * classifying it allocates nothing beyond it (its JSON is scanned, not parsed: chunk-scan.ts); the
- * other outcomes are constants or a failure.
+ * classifying it allocates nothing beyond it; the other outcomes are constants or a failure.
  */
 export type ClassifiedEvent = UpstreamChunk | typeof DONE | typeof IGNORED | UpstreamError;
 
@@ -29,8 +27,6 @@ export type ClassifiedEvent = UpstreamChunk | typeof DONE | typeof IGNORED | Ups
 export function classifyEvent(data: string, eventName: string | undefined, model: string, afterFirstChunk: boolean): ClassifiedEvent {
   if (eventName !== undefined && eventName !== 'message' && eventName !== 'error') return IGNORED;
   if (data === '[DONE]') return DONE;
-  // The scan settles ordinary chunks; failures and anything unusual take the parse below, unchanged.
-  if (eventName !== 'error' && SCAN.scan(data) === SCAN_CHUNK) return new ScannedChunk(data, model, SCAN);
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);
@@ -50,9 +46,6 @@ export function classifyEvent(data: string, eventName: string | undefined, model
   }
   return { chunk: object, raw: data, model, finishReason: finishReasonOf(object) };
 }
-
-/** One scanner for every event: its fields hold the result of the last scan. */
-const SCAN = new ChunkScan();
 
 /** The chunk's (last) non-empty `finish_reason`, or null; tolerant of malformed `choices`. */
 function finishReasonOf(chunk: ChatCompletionChunk): string | null {

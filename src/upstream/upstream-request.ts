@@ -6,13 +6,9 @@ export type UpstreamChatRequest = {
   messages: ChatMessage[];
 } & Partial<Record<ForwardedRequestField, unknown>>;
 
-/** One upstream chunk: the chunk object, and its JSON text exactly as received. */
+/** One parsed upstream event: the chunk object, and its JSON text exactly as received. */
 export interface UpstreamChunk {
-  /**
-   * The parsed chunk. The gateway's own chunks (`ScannedChunk`, chunk-scan.ts) parse it on first
-   * read only: the relay reads `raw`, `finishReason` and chunk-scan's `usageOf` / `compactTextOfEvent`.
-   */
-  readonly chunk: import('@holysheep/protocol').ChatCompletionChunk;
+  chunk: import('@holysheep/protocol').ChatCompletionChunk;
   /** The `data:` payload as the upstream sent it, relayed without re-serialising. */
   raw: string;
   /** The model this chunk's request asked for: the requested one, or a fallback. */
