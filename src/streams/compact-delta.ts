@@ -7,9 +7,31 @@
  *
  * The log keeps one form of every frame (the `chat.chunk`); this is a view each reader renders.
  */
+import { SOCKET_FRAMES, type FramePool } from '../wire/frame-pool';
+import { DECIMAL_MAX_BYTES, JSON_STRING_MAX_BYTES_PER_UNIT, writeBytes, writeDecimal, writeJsonString } from '../wire/json-utf8';
+import { textFrameOf } from '../wire/ws-text-frame';
 
-/** Chunk fields that are envelope: the same on every chunk of a stream, so a delta frame omits them. */
-const ENVELOPE_FIELDS = new Set(['id', 'object', 'created', 'model', 'system_fingerprint', 'service_tier', 'choices', 'usage', 'obfuscation']);
+/**
+ * Chunk fields that are envelope: the same on every chunk of a stream, so a delta frame omits them.
+ * A switch, not a Set: every chunk of a text stream asks this of each of its keys, and comparing
+ * against literal (internalized) strings costs less than a hash look-up.
+ */
+function isEnvelopeField(key: string): boolean {
+  switch (key) {
+    case 'id':
+    case 'object':
+    case 'created':
+    case 'model':
+    case 'system_fingerprint':
+    case 'service_tier':
+    case 'choices':
+    case 'usage':
+    case 'obfuscation':
+      return true;
+    default:
+      return false;
+  }
+}
 
 /**
  * The content delta of `chunk` when that is all it carries (`choices[0].delta.content`, a string,
@@ -20,7 +42,7 @@ export function compactTextOf(chunk: unknown): string | undefined {
   const c = chunk as Record<string, unknown>;
   const choices = c.choices;
   if (!Array.isArray(choices) || choices.length !== 1 || (c.usage !== undefined && c.usage !== null)) return undefined;
-  for (const key in c) if (!ENVELOPE_FIELDS.has(key) && c[key] !== null) return undefined;
+  for (const key in c) if (!isEnvelopeField(key) && c[key] !== null) return undefined;
   const choice = choices[0] as Record<string, unknown> | null;
   if (choice === null || typeof choice !== 'object' || choice.index !== 0) return undefined;
   const delta = choice.delta as Record<string, unknown> | null;
@@ -50,4 +72,27 @@ export function renderCompact(prefix: string, seq: number, text: string): string
 /** What a reader known by `id` puts before each compact frame's seq. */
 export function compactPrefix(id: string): string {
   return `{"t":"d","id":${JSON.stringify(id)},"s":`;
+}
+
+/** `,"x":` */
+const TEXT_KEY = Uint8Array.from(',"x":', (c) => c.charCodeAt(0));
+
+/**
+ * The compact frame as a ready WebSocket text frame, byte for byte the UTF-8 of
+ * {@link renderCompact}: written straight into pooled bytes (`wire/frame-pool.ts`), so the socket
+ * sends it as it sends a logged frame, in one write, with no string to build and encode and no header
+ * for ws to frame in a write of its own. `prefix` is {@link compactPrefix} as UTF-8.
+ */
+export function compactWire(prefix: Uint8Array, seq: number, text: string, pool: FramePool = SOCKET_FRAMES): Buffer {
+  // The quotes around the text and the closing brace: 3.
+  const most = prefix.length + DECIMAL_MAX_BYTES + TEXT_KEY.length + 3 + text.length * JSON_STRING_MAX_BYTES_PER_UNIT;
+  if (most > pool.maxPayloadBytes) return textFrameOf(renderCompact(Buffer.from(prefix).toString(), seq, text));
+  const start = pool.begin(most);
+  const target = pool.buffer;
+  let p = writeBytes(target, start, prefix);
+  p = writeDecimal(target, p, seq);
+  p = writeBytes(target, p, TEXT_KEY);
+  p = writeJsonString(target, p, text);
+  target[p++] = 0x7d;
+  return pool.end(start, p);
 }
