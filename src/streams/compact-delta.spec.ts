@@ -35,7 +35,7 @@ describe('compactWire', () => {
 
   it('is the rendered compact frame as one WebSocket text frame, header and UTF-8 payload, byte for byte', () => {
     for (const id of ['abcdefgh', 'ид "7"']) {
-      const prefix = Buffer.from(compactPrefix(id));
+      const prefix = compactPrefix(id);
       texts.forEach((text, i) => {
         const seq = 10 ** i + i;
         const frame = compactWire(prefix, seq, text);
@@ -47,7 +47,7 @@ describe('compactWire', () => {
 
   it('keeps earlier frames intact as a small pool fills and is replaced; a frame larger than the pool takes its own buffer', () => {
     const pool = new FramePool(1_024);
-    const prefix = Buffer.from(compactPrefix('r'));
+    const prefix = compactPrefix('r');
     const frames = Array.from({ length: 60 }, (_, i) => compactWire(prefix, i + 1, texts[i % texts.length]!, pool));
     frames.forEach((frame, i) => expect(textFramePayload(frame).toString()).toBe(renderCompact(compactPrefix('r'), i + 1, texts[i % texts.length]!)));
   });

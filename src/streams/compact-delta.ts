@@ -8,7 +8,6 @@
  * The log keeps one form of every frame (the `chat.chunk`); this is a view each reader renders.
  */
 import { SOCKET_FRAMES, type FramePool } from '../wire/frame-pool';
-import { DECIMAL_MAX_BYTES, JSON_STRING_MAX_BYTES_PER_UNIT, writeBytes, writeDecimal, writeJsonString } from '../wire/json-utf8';
 import { textFrameOf } from '../wire/ws-text-frame';
 
 /**
@@ -74,25 +73,17 @@ export function compactPrefix(id: string): string {
   return `{"t":"d","id":${JSON.stringify(id)},"s":`;
 }
 
-/** `,"x":` */
-const TEXT_KEY = Uint8Array.from(',"x":', (c) => c.charCodeAt(0));
-
 /**
  * The compact frame as a ready WebSocket text frame, byte for byte the UTF-8 of
- * {@link renderCompact}: written straight into pooled bytes (`wire/frame-pool.ts`), so the socket
- * sends it as it sends a logged frame, in one write, with no string to build and encode and no header
- * for ws to frame in a write of its own. `prefix` is {@link compactPrefix} as UTF-8.
+ * {@link renderCompact}: encoded straight into pooled bytes after room for its header
+ * (`wire/frame-pool.ts`), so the socket sends it as it sends a logged frame, in one write, with no
+ * header for ws to frame in a write of its own.
  */
-export function compactWire(prefix: Uint8Array, seq: number, text: string, pool: FramePool = SOCKET_FRAMES): Buffer {
-  // The quotes around the text and the closing brace: 3.
-  const most = prefix.length + DECIMAL_MAX_BYTES + TEXT_KEY.length + 3 + text.length * JSON_STRING_MAX_BYTES_PER_UNIT;
-  if (most > pool.maxPayloadBytes) return textFrameOf(renderCompact(Buffer.from(prefix).toString(), seq, text));
+export function compactWire(prefix: string, seq: number, text: string, pool: FramePool = SOCKET_FRAMES): Buffer {
+  const json = renderCompact(prefix, seq, text);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
+  const most = json.length * 3;
+  if (most > pool.maxPayloadBytes) return textFrameOf(json);
   const start = pool.begin(most);
-  const target = pool.buffer;
-  let p = writeBytes(target, start, prefix);
-  p = writeDecimal(target, p, seq);
-  p = writeBytes(target, p, TEXT_KEY);
-  p = writeJsonString(target, p, text);
-  target[p++] = 0x7d;
-  return pool.end(start, p);
+  return pool.end(start, start + pool.buffer.write(json, start));
 }

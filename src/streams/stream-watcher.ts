@@ -18,8 +18,8 @@ import type { StreamAttachment, StreamSocket } from './stream-socket';
 export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachment {
   /** Built on first use: a socket the log hands every frame ready-encoded needs none. */
   private prefixes: FramePrefixes | undefined;
-  /** `{"t":"d","id":…,"s":` as UTF-8, for this socket's compact frames, built on first use. */
-  private compactPrefix: Buffer | undefined;
+  /** `{"t":"d","id":…,"s":` for this socket's compact frames, built on first use. */
+  private compactPrefix: string | undefined;
   private subscription: LogSubscription | undefined;
   private detachFlow: (() => void) | undefined;
   private ended = false;
@@ -111,7 +111,7 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     // Live frames carry their delta; frames read back from the log are parsed (a replay, not the hot path).
     const text = frame.text ?? compactTextOfRest(frame.rest);
     if (text === undefined) return undefined;
-    return compactWire((this.compactPrefix ??= Buffer.from(compactPrefix(this.id))), frame.seq, text);
+    return compactWire((this.compactPrefix ??= compactPrefix(this.id)), frame.seq, text);
   }
 
   lost(reason: LostReason, keptFrom?: number): void {

@@ -6,7 +6,7 @@ const POOL_BYTES = 8 * 1024;
 /**
  * Short-lived WebSocket text frames that one socket renders for itself (a compact delta under its
  * id), written header and payload into one shared buffer and handed to the socket as one view
- * (`ClientConnection.sendWire`): one write per frame, with no string to encode and no header for ws
+ * (`ClientConnection.sendWire`): one write per frame, with no header for ws
  * to frame. The slices, like the pool `Buffer.from` used, keep their 8 KiB pool alive while a socket
  * still has them queued; what is queued counts for backpressure as its bytes (`bufferedAmount`), as
  * before. Bytes handed out are never written again: a frame stays valid until it is written.
