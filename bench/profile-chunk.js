@@ -3,7 +3,8 @@
 /**
  * Instructions per relayed chunk, counted by valgrind's callgrind: a figure that does not move with
  * the other processes on the machine, unlike CPU time (issue 23). For each relay (bare, naive,
- * gateway as `npm run bench` starts it: the image's V8 flags, NODE_ENV=production) it runs the fake
+ * gateway as `npm run bench` starts it: the image's V8 flags, NODE_ENV=production; gateway-text, the
+ * same gateway with the load client asking for compact frames, `format: "text"`) it runs the fake
  * upstream and the load client as usual and the relay alone under callgrind, instrumented only
  * inside the measured windows. After warm-up rounds it measures two runs of the same streams with
  * different chunk counts; the difference of their instructions over the difference of their chunks
@@ -13,7 +14,7 @@
  *
  *   node bench/profile-chunk.js [--targets bare,control,gateway] [--streams 10] [--chunks 30,150]
  *     [--interval 250] [--warmup 100] [--warmup-rounds 4] [--main dist/main.js] [--node-flags '…'] [--keep DIR]
- *   (--main: another checkout's build (its dist/main.js reads ../package.json); --node-flags: more flags for node, e.g. `-r ./patch.js`; --keep: leave the callgrind dumps there, for callgrind_annotate)
+ *   (--targets: any of bare, control, gateway, gateway-text, e.g. `--targets gateway,gateway-text`; --main: another checkout's build (its dist/main.js reads ../package.json); --node-flags: more flags for node, e.g. `-r ./patch.js`; --keep: leave the callgrind dumps there, for callgrind_annotate)
  *
  * Callgrind runs a relay some 50× slower: the pace must leave it idle between chunks (a relay that
  * falls behind reads several chunks at once and looks cheaper; watch the p99 each run prints). The
@@ -46,17 +47,21 @@ const WARMUP_INTERVAL = Math.max(20, INTERVAL / 5);
 const OUT = arg('keep', null) || fs.mkdtempSync(path.join(os.tmpdir(), 'profile-chunk-'));
 fs.mkdirSync(OUT, { recursive: true });
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Targets that are another relay's process with something more in the load client's config (as bench/run.js defines them). */
+const VARIANTS = { 'gateway-text': { relay: 'gateway', client: { format: 'text' } } };
+const relayOf = (target) => (VARIANTS[target] ? VARIANTS[target].relay : target);
 
 /** The relay under callgrind, counting nothing until the first window opens. */
-async function startRelay(kind, upstreamPort) {
+async function startRelay(target, upstreamPort) {
+  const kind = relayOf(target);
   const port = await freePort(HOST);
   const script = kind === 'gateway' ? MAIN : path.join(BENCH_DIR, `${kind}-relay.js`);
   const env = kind === 'gateway' ? gatewayEnv(port, upstreamPort, {}) : { ...process.env, PORT: String(port), UPSTREAM_BASE_URL: `http://${HOST}:${upstreamPort}/v1` };
   // Optimised code is installed as soon as V8 decides to optimise, not whenever a background thread
   // gets to it: the same code then runs in the same tier from one run to the next.
   const nodeArgs = [...(kind === 'gateway' ? GATEWAY_NODE_FLAGS : []), '--no-concurrent-recompilation', ...NODE_FLAGS];
-  const cg = ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${path.join(OUT, `${kind}.%p`)}`];
-  const child = track(kind, spawn('valgrind', [...cg, process.execPath, ...nodeArgs, '-r', path.join(__dirname, 'lib', 'die-with-parent.js'), script], { cwd: ROOT, env, stdio: 'pipe' }));
+  const cg = ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${path.join(OUT, `${target}.%p`)}`];
+  const child = track(target, spawn('valgrind', [...cg, process.execPath, ...nodeArgs, '-r', path.join(__dirname, 'lib', 'die-with-parent.js'), script], { cwd: ROOT, env, stdio: 'pipe' }));
   child.stdout.resume();
   const ready = kind === 'gateway' ? `http://${HOST}:${port}/health/ready` : null;
   for (const deadline = Date.now() + 300_000; ; await sleep(500)) {
@@ -105,7 +110,7 @@ function dumpTotal(relay) {
 
 /** One load-client run; `measured`: zero the counters at "go", dump them at the result. */
 async function run(relay, kind, chunks, measured, interval = INTERVAL) {
-  const cfg = { target: kind, url: relay.url, streams: STREAMS, chunks, interval, timeoutMs: chunks * interval * 4 + 300_000 };
+  const cfg = { target: relayOf(kind), url: relay.url, streams: STREAMS, chunks, interval, timeoutMs: chunks * interval * 4 + 300_000, ...(VARIANTS[kind] ? VARIANTS[kind].client : {}) };
   const client = track('load-client', spawn(process.execPath, [path.join(BENCH_DIR, 'load-client.js'), JSON.stringify(cfg)], { stdio: 'pipe' }));
   let result;
   let started = 0;
@@ -181,6 +186,7 @@ async function main() {
   await stopProcess(upstream);
   const by = Object.fromEntries(results.map((r) => [r.kind, r.instructionsPerChunk]));
   if (by.gateway && by.bare) process.stdout.write(`gateway ÷ bare ${(by.gateway / by.bare).toFixed(2)}${by.control ? `, gateway ÷ naive ${(by.gateway / by.control).toFixed(2)}, bare ÷ naive ${(by.bare / by.control).toFixed(2)}` : ''}\n`);
+  if (by.gateway && by['gateway-text']) process.stdout.write(`gateway-text ÷ gateway ${(by['gateway-text'] / by.gateway).toFixed(2)}\n`);
   process.stdout.write(`callgrind dumps: ${OUT}\n`);
 }
 

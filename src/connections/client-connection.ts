@@ -275,8 +275,9 @@ export class ClientConnection {
   }
 
   /**
-   * Sends a frame kept ready as a WebSocket text frame (a stream's logged frame under the id this
-   * socket knows it by): written as it is, not copied, so it must not change afterwards.
+   * Sends a ready WebSocket text frame (a stream's logged frame under the id this socket knows it
+   * by, or a compact frame rendered into pooled bytes): written as it is, not copied, so it must not
+   * change afterwards.
    */
   sendWire(frame: Buffer): void {
     if (!this.transport.isOpen) return;

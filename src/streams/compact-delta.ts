@@ -7,9 +7,30 @@
  *
  * The log keeps one form of every frame (the `chat.chunk`); this is a view each reader renders.
  */
+import { SOCKET_FRAMES, type FramePool } from '../wire/frame-pool';
+import { textFrameOf } from '../wire/ws-text-frame';
 
-/** Chunk fields that are envelope: the same on every chunk of a stream, so a delta frame omits them. */
-const ENVELOPE_FIELDS = new Set(['id', 'object', 'created', 'model', 'system_fingerprint', 'service_tier', 'choices', 'usage', 'obfuscation']);
+/**
+ * Chunk fields that are envelope: the same on every chunk of a stream, so a delta frame omits them.
+ * A switch, not a Set: every chunk of a text stream asks this of each of its keys, and comparing
+ * against literal (internalized) strings costs less than a hash look-up.
+ */
+function isEnvelopeField(key: string): boolean {
+  switch (key) {
+    case 'id':
+    case 'object':
+    case 'created':
+    case 'model':
+    case 'system_fingerprint':
+    case 'service_tier':
+    case 'choices':
+    case 'usage':
+    case 'obfuscation':
+      return true;
+    default:
+      return false;
+  }
+}
 
 /**
  * The content delta of `chunk` when that is all it carries (`choices[0].delta.content`, a string,
@@ -20,7 +41,7 @@ export function compactTextOf(chunk: unknown): string | undefined {
   const c = chunk as Record<string, unknown>;
   const choices = c.choices;
   if (!Array.isArray(choices) || choices.length !== 1 || (c.usage !== undefined && c.usage !== null)) return undefined;
-  for (const key in c) if (!ENVELOPE_FIELDS.has(key) && c[key] !== null) return undefined;
+  for (const key in c) if (!isEnvelopeField(key) && c[key] !== null) return undefined;
   const choice = choices[0] as Record<string, unknown> | null;
   if (choice === null || typeof choice !== 'object' || choice.index !== 0) return undefined;
   const delta = choice.delta as Record<string, unknown> | null;
@@ -50,4 +71,19 @@ export function renderCompact(prefix: string, seq: number, text: string): string
 /** What a reader known by `id` puts before each compact frame's seq. */
 export function compactPrefix(id: string): string {
   return `{"t":"d","id":${JSON.stringify(id)},"s":`;
+}
+
+/**
+ * The compact frame as a ready WebSocket text frame, byte for byte the UTF-8 of
+ * {@link renderCompact}: encoded straight into pooled bytes after room for its header
+ * (`wire/frame-pool.ts`), so the socket sends it as it sends a logged frame, in one write, with no
+ * header for ws to frame in a write of its own.
+ */
+export function compactWire(prefix: string, seq: number, text: string, pool: FramePool = SOCKET_FRAMES): Buffer {
+  const json = renderCompact(prefix, seq, text);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
+  const most = json.length * 3;
+  if (most > pool.maxPayloadBytes) return textFrameOf(json);
+  const start = pool.begin(most);
+  return pool.end(start, start + pool.buffer.write(json, start));
 }

@@ -23,7 +23,7 @@ export interface StreamSocket {
   reply(frame: ServerFrame): void;
   /** An already-serialised frame. */
   sendText(text: string): void;
-  /** A frame kept ready as a WebSocket text frame: written as it is. */
+  /** A ready WebSocket text frame (a logged frame, or a compact one rendered for this socket): written as it is. */
   sendWire(frame: Buffer): void;
   /** A stream became active on this socket under `id`. */
   streamStarted(id: string, streamId: string, attachment: StreamAttachment): void;

@@ -60,6 +60,59 @@ describe('StreamWatcher on the memory log', () => {
     log.close();
   });
 
+  it('a text-format socket gets each content delta as a ready compact frame (one write, byte for byte the compact JSON), anything more as the held bytes; a text resumer under another id gets its own', async () => {
+    const log = new MemoryStreamLog({ maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => 0 });
+    const record = log.open({ streamId: 's', principal: 'p', requestId: 'req-1', model: 'm', startedAt: 0 }, IDLE_PRODUCER);
+    const asked = socket();
+    const requester = new StreamWatcher(asked, 's', 'req-1', 0, new ReplayPacer(), () => undefined, 'text');
+    requester.attach(record.follow(0, requester)!);
+    record.append({ seq: 1, type: 'chat.started', rest: restOf({ stream_id: 's', seq: 1, model: 'm' }) });
+    const texts = [
+      'plain',
+      'quote " backslash \\ slash /',
+      '\b\f\n\r\t \u0000\u0001\u001f\u007f',
+      'U+2028 \u2028 U+2029 \u2029',
+      '你好，世界',
+      'é ß 🙂 👍🏽 👨‍👩‍👧',
+      'lone \ud800 and \udfff, reversed \udc00\ud800',
+      '',
+      'x'.repeat(5_000) + '🙂',
+    ];
+    const envelope = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm' };
+    const chunkOf = (delta: Record<string, unknown>) => ({ ...envelope, choices: [{ index: 0, delta, finish_reason: null }] });
+    // The first chunk carries a role: more than a content delta, so it goes out whole.
+    record.append({ seq: 2, type: 'chat.chunk', rest: restOf({ stream_id: 's', seq: 2, chunk: chunkOf({ role: 'assistant', content: '' }) }) });
+    texts.forEach((text, i) => {
+      const seq = i + 3;
+      // As the producer appends them for a text requester: the delta rides along (live frames).
+      record.append({ seq, type: 'chat.chunk', rest: restOf({ stream_id: 's', seq, chunk: chunkOf({ content: text }) }), text });
+    });
+    const last = texts.length + 3;
+    record.append({ seq: last, type: 'chat.done', rest: restOf({ stream_id: 's', seq: last, finish_reason: 'stop', usage: null }) }, 1);
+
+    const compactFrames = (id: string) => texts.map((text, i) => `{"t":"d","id":${JSON.stringify(id)},"s":${i + 3},"x":${JSON.stringify(text)}}`);
+    expect(asked.writes.map((w) => w.how)).toEqual(Array(last).fill('wire'));
+    for (const seq of [1, 2, last]) expect(asked.writes[seq - 1]!.bytes!.equals(record.wireOf(seq)!)).toBe(true);
+    const compact = asked.writes.slice(2, -1);
+    expect(compact.map((w) => w.json)).toEqual(compactFrames('req-1'));
+    compact.forEach((write, i) => {
+      expect(textFramePayload(write.bytes!).equals(Buffer.from(compactFrames('req-1')[i]!))).toBe(true);
+      expect(write.bytes![0]).toBe(0x81);
+      expect(JSON.parse(write.json)).toEqual({ t: 'd', id: 'req-1', s: i + 3, x: texts[i] });
+    });
+
+    // Read back from the log (no delta rides along): parsed, and rendered under the resumer's id.
+    const resumed = socket();
+    const renamed = new StreamWatcher(resumed, 's', 'mine "2"', 0, new ReplayPacer(), () => undefined, 'text');
+    renamed.attach(record.follow(0, renamed)!);
+    while (resumed.writes.length < last) await turn();
+    expect(resumed.writes.slice(2, -1).map((w) => w.json)).toEqual(compactFrames('mine "2"'));
+    expect(resumed.writes.map((w) => JSON.parse(w.json))).toMatchObject([{ id: 'mine "2"', seq: 1 }, { id: 'mine "2"', seq: 2 }, ...texts.map(() => ({ id: 'mine "2"' })), { id: 'mine "2"', type: 'chat.done' }]);
+    // The earlier frames' bytes were not written over by the later ones (pooled bytes are written once).
+    expect(compact.map((w) => textFramePayload(w.bytes!).toString())).toEqual(compactFrames('req-1'));
+    log.close();
+  });
+
   const done = (seq: number) => ({ seq, type: 'chat.done' as const, rest: restOf({ stream_id: 's', seq, finish_reason: 'stop', usage: null }) });
   const newLog = (maxStreamBytes = 1 << 24) => new MemoryStreamLog({ maxStreamBytes, maxTotalBytes: 1 << 30, retentionMs: 1_000, now: () => 0 });
   const bigChunk = (seq: number) => ({ seq, type: 'chat.chunk' as const, rest: restOf({ stream_id: 's', seq, chunk: { text: 'x'.repeat(4_000) } }) });

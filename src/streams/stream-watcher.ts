@@ -1,6 +1,6 @@
 import type { StreamFormat } from '@holysheep/protocol';
 import type { Pausable } from '../backpressure/flow-gate';
-import { compactPrefix, compactTextOfRest, renderCompact } from './compact-delta';
+import { compactPrefix, compactTextOfRest, compactWire } from './compact-delta';
 import { FramePrefixes, isTerminal, restOf, type RecordFrame } from './record-frame';
 import { REPLAY_PAGE_BYTES, type Paced, type ReplayPacer } from './replay-pacer';
 import { LOG_GAP, PRODUCER_DIED } from './stream-errors';
@@ -88,7 +88,7 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     let bytes: number;
     const compact = this.format === 'text' && frame.type === 'chat.chunk' ? this.compactOf(frame) : undefined;
     if (compact !== undefined) {
-      this.socket.sendText(compact);
+      this.socket.sendWire(compact);
       bytes = compact.length;
     } else if (wire !== undefined) {
       // The log hands the bytes only when they are this socket's frame (see LogReader.id).
@@ -103,12 +103,15 @@ export class StreamWatcher implements LogReader, Pausable, Paced, StreamAttachme
     this.count(bytes, live);
   }
 
-  /** A chunk's compact frame for this socket, or undefined when the chunk carries more than a content delta. */
-  private compactOf(frame: RecordFrame): string | undefined {
+  /**
+   * A chunk's compact frame for this socket, as a ready WebSocket frame (written like a logged one),
+   * or undefined when the chunk carries more than a content delta.
+   */
+  private compactOf(frame: RecordFrame): Buffer | undefined {
     // Live frames carry their delta; frames read back from the log are parsed (a replay, not the hot path).
     const text = frame.text ?? compactTextOfRest(frame.rest);
     if (text === undefined) return undefined;
-    return renderCompact((this.compactPrefix ??= compactPrefix(this.id)), frame.seq, text);
+    return compactWire((this.compactPrefix ??= compactPrefix(this.id)), frame.seq, text);
   }
 
   lost(reason: LostReason, keptFrom?: number): void {

@@ -39,3 +39,13 @@ export function textFramePayloadBytes(frame: Buffer): number {
 export function textFramePayload(frame: Buffer): Buffer {
   return frame.subarray(frame.length - textFramePayloadBytes(frame));
 }
+
+/** `payload` as a text frame in a buffer of its own, exactly its size (for frames too large to pool). */
+export function textFrameOf(payload: string): Buffer {
+  const bytes = Buffer.byteLength(payload);
+  const header = textFrameHeaderBytes(bytes);
+  const frame = Buffer.allocUnsafeSlow(header + bytes);
+  frame.write(payload, header);
+  writeTextFrameHeader(frame, header, bytes);
+  return frame;
+}

@@ -44,6 +44,29 @@ describe('permessage-deflate (e2e)', () => {
     client.ws.terminate();
   });
 
+  it('compact frames (format "text"), written as ready frames, go through the compressor too: short and long deltas arrive whole', async () => {
+    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, WS_PERMESSAGE_DEFLATE: 'true', WS_DEFLATE_THRESHOLD_BYTES: '64' });
+    const { client } = await TestClient.ready(gateway.wsUrl, { perMessageDeflate: true });
+    expect(client.ws.extensions).toBe('permessage-deflate');
+    // The bytes as they come off TCP (ws reads the same socket): a frame is compressed when its RSV1 bit is set.
+    const raw: Buffer[] = [];
+    (client.ws as unknown as { _socket: import('node:net').Socket })._socket.on('data', (data: Buffer) => raw.push(data));
+    client.send({ type: 'chat.request', id: 'r1', messages: hello, format: 'text' });
+    const call = await upstream.nextCall();
+    // Under the threshold (sent uncompressed by ws) and far over it (compressed), with multi-byte text.
+    const pieces = ['short ', '你好 ', `${'long 🙂 "quoted" '.repeat(40)} `, 'tail'];
+    await call.streamText(pieces);
+    await client.nextOfType('chat.done');
+    const deltas = client.frames.filter((f) => f.t === 'd');
+    expect(deltas.map((d) => d.x).join('')).toBe(pieces.join(''));
+    expect(deltas.every((d) => d.id === 'r1')).toBe(true);
+    const wire = wireFrames(Buffer.concat(raw));
+    // The long delta (over 700 bytes of JSON) went through the compressor, not past it; the short ones as they were.
+    expect(Math.max(...wire.map((f) => f.payloadBytes))).toBeLessThan(300);
+    expect(wire.some((f) => !f.compressed)).toBe(true);
+    client.ws.terminate();
+  });
+
   // What a socket that has used deflate keeps in all (≈ 64 KiB RSS, ws never frees its zlib streams)
   // is measured in docs/performance.md; this holds the settings that keep zlib's own part small.
   it('settings: small windows, small memLevel and buffers, no history kept between messages', () => {
@@ -56,3 +79,16 @@ describe('permessage-deflate (e2e)', () => {
     expect(deflateBytes).toBeLessThanOrEqual(8 * 1024);
   });
 });
+
+/** The frames a server sent (unmasked): whether each is compressed (RSV1), and its payload's length on the wire. */
+function wireFrames(bytes: Buffer): Array<{ compressed: boolean; payloadBytes: number }> {
+  const frames: Array<{ compressed: boolean; payloadBytes: number }> = [];
+  for (let at = 0; at + 2 <= bytes.length; ) {
+    const short = bytes[at + 1]! & 0x7f;
+    const header = short === 126 ? 4 : short === 127 ? 10 : 2;
+    const payloadBytes = short === 126 ? bytes.readUInt16BE(at + 2) : short === 127 ? Number(bytes.readBigUInt64BE(at + 2)) : short;
+    frames.push({ compressed: (bytes[at]! & 0x40) !== 0, payloadBytes });
+    at += header + payloadBytes;
+  }
+  return frames;
+}
