@@ -26,7 +26,7 @@ describe('Redis over TLS (e2e, real processes)', () => {
   afterAll(async () => {
     await redis?.stop();
   });
-  const gateways = useTopologyGateways(() => (redis ? { REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: redis.caFile } : {}));
+  const gateways = useTopologyGateways((): Record<string, string> => (redis ? { REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: redis.caFile } : {}));
 
   it('a stream started on A is resumed on B whole, through a Redis reached only over TLS; the password never shows', async () => {
     if (!redis) return;
