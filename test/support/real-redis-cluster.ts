@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
+import Redis, { type RedisOptions } from 'ioredis';
 import { hasCommand, requireTool } from './requirements';
 
 /**
@@ -59,21 +59,26 @@ export class RedisNode {
   }
 
   /** Runs one command on a connection of its own (opened and closed for it). */
-  async call(name: string, ...args: Array<string | number>): Promise<unknown> {
-    const client = new Redis(this.port, '127.0.0.1', { password: this.password, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return await client.call(name, ...args);
-    } finally {
-      client.disconnect();
-    }
+  call(name: string, ...args: Array<string | number>): Promise<unknown> {
+    return callOnce(this.port, '127.0.0.1', { password: this.password }, name, ...args);
   }
 
   /** A field of INFO `section` (e.g. `('replication', 'role')`). */
   async info(section: string, field: string): Promise<string | undefined> {
     const text = String(await this.call('INFO', section));
     return new RegExp(`^${field}:(.*)\\r?$`, 'm').exec(text)?.[1]?.trim();
+  }
+}
+
+/** Runs one command on a connection of its own (opened and closed for it; never queued or retried). */
+export async function callOnce(port: number, host: string, options: RedisOptions, name: string, ...args: Array<string | number>): Promise<unknown> {
+  const client = new Redis(port, host, { ...options, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await client.call(name, ...args);
+  } finally {
+    client.disconnect();
   }
 }
 

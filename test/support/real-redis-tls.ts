@@ -3,8 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
-import { freePorts, randomPassword, realRedisAvailable, until } from './real-redis-cluster';
+import { callOnce, freePorts, randomPassword, realRedisAvailable, until } from './real-redis-cluster';
 import { hasCommand, requireTool } from './requirements';
 
 /**
@@ -58,22 +57,8 @@ export class RealRedisTls {
   }
 
   /** Runs one command over TLS, trusting the test CA, on a connection of its own. */
-  async call(name: string, ...args: Array<string | number>): Promise<unknown> {
-    const client = new Redis(this.port, 'localhost', {
-      password: this.password,
-      tls: { ca: readFileSync(this.caFile) },
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return await client.call(name, ...args);
-    } finally {
-      client.disconnect();
-    }
+  call(name: string, ...args: Array<string | number>): Promise<unknown> {
+    return callOnce(this.port, 'localhost', { password: this.password, tls: { ca: readFileSync(this.caFile) } }, name, ...args);
   }
 
   async stop(): Promise<void> {
