@@ -6,11 +6,11 @@ import type { ChatMessage } from '@holysheep/protocol';
 import { createClient, type StreamClient } from '../src/client';
 import type { ChatEvent } from '../src/chat-handle';
 import { ChatError } from '../src/errors';
+import { RESUME_READY as RESUME } from './support/fake-clients';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
 
 // Typed: a bare literal widens role to string, which ChatMessage (known roles only) refuses.
 const hello: ChatMessage[] = [{ role: 'user', content: 'hi' }];
-const RESUME = { resume: { enabled: true, grace_ms: 30_000, retention_ms: 60_000 } };
 
 describe('StreamClient', () => {
   let client: StreamClient;

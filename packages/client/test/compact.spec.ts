@@ -5,11 +5,11 @@
  */
 import { createClient, type StreamClient } from '../src/client';
 import type { ChatEvent } from '../src/chat-handle';
+import { RESUME_READY as RESUME } from './support/fake-clients';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
 import type { ChatMessage } from '@holysheep/protocol';
 
 const hello: ChatMessage[] = [{ role: 'user', content: 'hi' }];
-const RESUME = { resume: { enabled: true, grace_ms: 30_000, retention_ms: 60_000 } };
 const delta = (id: string, s: number, x: string) => ({ t: 'd', id, s, x });
 
 describe('the format a client asks for', () => {

@@ -5,15 +5,15 @@
  * `stream_not_found` and is forgotten), and a `Conversation` with a `persistKey` across a "reload".
  */
 import type { ChatMessage } from '@holysheep/protocol';
-import { createClient, type ClientOptions, type StreamClient } from '../src/client';
+import { createClient } from '../src/client';
 import { Conversation } from '../src/conversation';
 import { MAX_PERSISTED_MESSAGES, PERSIST_INTERVAL_MS } from '../src/conversation-store';
 import { MemoryStorage } from '../src/storage';
 import { MAX_STORED_STREAMS, STREAM_STORAGE_PREFIX, StreamStore } from '../src/stream-store';
+import { useFakeClients } from './support/fake-clients';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
 
 const hello: ChatMessage[] = [{ role: 'user', content: 'hi' }];
-const RESUME = { resume: { enabled: true, grace_ms: 30_000, retention_ms: 60_000 } };
 const URL = 'ws://gw/v1/ws';
 const delta = (id: string, s: number, x: string) => ({ t: 'd', id, s, x });
 
@@ -54,29 +54,9 @@ describe('StreamStore', () => {
 });
 
 describe('StreamClient storage', () => {
-  const clients: StreamClient[] = [];
-  let storage: MemoryStorage;
-  beforeEach(() => {
-    jest.useFakeTimers({ now: 5_000_000 });
-    FakeWebSocket.reset();
-    storage = new MemoryStorage();
-  });
-  afterEach(() => {
-    for (const client of clients.splice(0)) client.close();
-    jest.useRealTimers();
-  });
-  const make = (options: Partial<ClientOptions> = {}) => {
-    const client = createClient({ url: URL, WebSocket: FakeWebSocket, random: () => 0, storage, ...options });
-    clients.push(client);
-    return client;
-  };
-  const nextSocket = async () => {
-    await jest.advanceTimersByTimeAsync(0);
-    const ws = FakeWebSocket.last;
-    if (ws.readyState === 0) ws.ready(RESUME);
-    return ws;
-  };
-  const stored = () => new StreamStore(storage, URL).list();
+  const fake = useFakeClients(URL);
+  const { make, nextSocket } = fake;
+  const stored = () => new StreamStore(fake.storage, URL).list();
 
   it('records each chat from its request on: stream id and last seq, never the token; forgets it at its end', async () => {
     const client = make({ token: 'tok-SECRET-123' });
@@ -87,7 +67,7 @@ describe('StreamClient storage', () => {
     ws.receive(chunkFrame('a', 2, 'Hel', 'str_a'));
     ws.receive(delta('a', 3, 'lo'));
     expect(stored()).toEqual([{ id: 'a', stream_id: 'str_a', seq: 3 }]);
-    const everything = JSON.stringify([...(storage as unknown as { items: Map<string, string> }).items]);
+    const everything = JSON.stringify([...(fake.storage as unknown as { items: Map<string, string> }).items]);
     expect(everything).not.toContain('SECRET');
     expect(everything).not.toContain('Hel'); // no text either: the application keeps its own
     ws.receive(doneFrame('a', 4, 'str_a'));
@@ -121,7 +101,7 @@ describe('StreamClient storage', () => {
   });
 
   it('a stream the gateway no longer has fails stream_not_found (typed) and is forgotten', async () => {
-    new StreamStore(storage, URL).save({ id: 'gone', stream_id: 'str_gone', seq: 7 });
+    new StreamStore(fake.storage, URL).save({ id: 'gone', stream_id: 'str_gone', seq: 7 });
     const client = make();
     const [handle] = client.restore();
     const ws = await nextSocket();
@@ -131,7 +111,7 @@ describe('StreamClient storage', () => {
   });
 
   it('a request that had not started at the reload is found by id with stream.list, or fails stream_not_found', async () => {
-    const store = new StreamStore(storage, URL);
+    const store = new StreamStore(fake.storage, URL);
     store.save({ id: 'p', seq: 0 });
     store.save({ id: 'q', seq: 0 });
     const client = make();
@@ -190,8 +170,8 @@ describe('StreamClient storage', () => {
   it('a storage given for the streams keeps the anonymous key too: the next client is the same principal', async () => {
     make().chat({ id: 'a', messages: hello });
     const first = await nextSocket();
-    const second = createClient({ url: URL, WebSocket: FakeWebSocket, storage });
-    clients.push(second);
+    const second = createClient({ url: URL, WebSocket: FakeWebSocket, storage: fake.storage });
+    fake.clients.push(second);
     second.chat({ id: 'b', messages: hello });
     const next = await nextSocket();
     expect(next).not.toBe(first);
@@ -210,28 +190,9 @@ afterAll(() => {
 });
 
 describe('Conversation with a persistKey', () => {
-  let storage: MemoryStorage;
-  const clients: StreamClient[] = [];
-  beforeEach(() => {
-    jest.useFakeTimers({ now: 5_000_000 });
-    FakeWebSocket.reset();
-    storage = new MemoryStorage();
-  });
-  afterEach(() => {
-    for (const client of clients.splice(0)) client.close();
-    jest.useRealTimers();
-  });
-  const make = () => {
-    const client = createClient({ url: URL, WebSocket: FakeWebSocket, random: () => 0, storage });
-    clients.push(client);
-    return client;
-  };
-  const nextSocket = async () => {
-    await jest.advanceTimersByTimeAsync(0);
-    const ws = FakeWebSocket.last;
-    if (ws.readyState === 0) ws.ready(RESUME);
-    return ws;
-  };
+  const fake = useFakeClients(URL);
+  const make = () => fake.make();
+  const { nextSocket } = fake;
 
   it('after a reload shows the conversation and goes on with the answer: kept text + the rest, exactly once, one request', async () => {
     const before = new Conversation(make(), { persistKey: 'chat' });
@@ -241,7 +202,7 @@ describe('Conversation with a persistKey', () => {
     ws1.receive(chunkFrame(handle.id, 2, 'Once ', 'str_1'));
     ws1.receive(delta(handle.id, 3, 'upon '));
     await jest.advanceTimersByTimeAsync(PERSIST_INTERVAL_MS); // the streamed text is saved
-    clients[0]!.close({ keepStreams: true }); // the page goes away
+    fake.clients[0]!.close({ keepStreams: true }); // the page goes away
 
     const after = new Conversation(make(), { persistKey: 'chat' });
     expect(after.getSnapshot().busy).toBe(true);
@@ -284,7 +245,7 @@ describe('Conversation with a persistKey', () => {
     ws1.receive(delta(handle.id, 3, 'upon ')); // shown, not saved yet
     ws1.receive(delta(handle.id, 4, 'a '));
     expect(before.getSnapshot().messages[1]!.content).toBe('Once upon a ');
-    clients[0]!.close({ keepStreams: true });
+    fake.clients[0]!.close({ keepStreams: true });
 
     const after = new Conversation(make(), { persistKey: 'chat' });
     expect(after.getSnapshot().messages[1]).toMatchObject({ content: 'Once ', seq: 2 });
@@ -304,7 +265,7 @@ describe('Conversation with a persistKey', () => {
     ws.receive(startedFrame(handle.id, 'str_1'));
     ws.receive(delta(handle.id, 2, 'Once '));
     ws.receive(delta(handle.id, 3, 'upon '));
-    const saved = () => JSON.parse(storage.getItem('holysheep.conversation:chat')!).messages[1];
+    const saved = () => JSON.parse(fake.storage.getItem('holysheep.conversation:chat')!).messages[1];
     expect(saved()).toMatchObject({ content: '', seq: 1 });
     expect(pageHide).toHaveLength(1); // one listener for every conversation
     pageHide[0]!();
@@ -318,7 +279,7 @@ describe('Conversation with a persistKey', () => {
     ws1.receive(startedFrame(handle.id, 'str_1'));
     ws1.receive(delta(handle.id, 2, 'Once '));
     await jest.advanceTimersByTimeAsync(PERSIST_INTERVAL_MS);
-    clients[0]!.close({ keepStreams: true });
+    fake.clients[0]!.close({ keepStreams: true });
 
     const after = new Conversation(make(), { persistKey: 'chat' });
     const ws2 = await nextSocket();
@@ -343,13 +304,13 @@ describe('Conversation with a persistKey', () => {
       ws.receive(startedFrame(handle.id, `str_${i}`));
       ws.receive(doneFrame(handle.id, 2, `str_${i}`));
     }
-    const kept = JSON.parse(storage.getItem('holysheep.conversation:long')!).messages;
+    const kept = JSON.parse(fake.storage.getItem('holysheep.conversation:long')!).messages;
     expect(kept).toHaveLength(MAX_PERSISTED_MESSAGES);
     expect(kept[kept.length - 2].content).toBe(`q${MAX_PERSISTED_MESSAGES / 2 + 2}`);
     conversation.clear();
-    expect(storage.getItem('holysheep.conversation:long')).toBeNull();
+    expect(fake.storage.getItem('holysheep.conversation:long')).toBeNull();
 
     new Conversation(client).send('not kept');
-    expect([...(storage as unknown as { items: Map<string, string> }).items.keys()].filter((k) => k.startsWith('holysheep.conversation'))).toEqual([]);
+    expect([...(fake.storage as unknown as { items: Map<string, string> }).items.keys()].filter((k) => k.startsWith('holysheep.conversation'))).toEqual([]);
   });
 });

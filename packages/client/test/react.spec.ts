@@ -10,12 +10,12 @@ import { Conversation } from '../src/conversation';
 import { PERSIST_INTERVAL_MS } from '../src/conversation-store';
 import { useChat } from '../src/react';
 import { MemoryStorage } from '../src/storage';
+import { RESUME_READY as RESUME } from './support/fake-clients';
 import { doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
 
 // react-dom ships no types and @types/react-dom is not a dependency: the one function used, typed here.
 const { renderToString } = require('react-dom/server') as { renderToString(element: ReactElement): string };
 
-const RESUME = { resume: { enabled: true, grace_ms: 30_000, retention_ms: 60_000 } };
 const delta = (id: string, s: number, x: string) => ({ t: 'd', id, s, x });
 
 describe('useChat (React) with a persistKey', () => {

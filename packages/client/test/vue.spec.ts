@@ -6,39 +6,18 @@
 import type { ChatMessage } from '@holysheep/protocol';
 import { createSSRApp, effectScope, h, nextTick, watch } from 'vue';
 import { renderToString } from 'vue/server-renderer';
-import { createClient, type StreamClient } from '../src/client';
 import { Conversation } from '../src/conversation';
 import { PERSIST_INTERVAL_MS } from '../src/conversation-store';
-import { MemoryStorage } from '../src/storage';
 import { useChat, useConnectionState } from '../src/vue';
+import { useFakeClients } from './support/fake-clients';
 import { chunkFrame, doneFrame, FakeWebSocket, startedFrame } from './support/fake-socket';
 
-const RESUME = { resume: { enabled: true, grace_ms: 30_000, retention_ms: 60_000 } };
 const delta = (id: string, s: number, x: string) => ({ t: 'd', id, s, x });
 
 describe('useChat (Vue)', () => {
-  let storage: MemoryStorage;
-  const clients: StreamClient[] = [];
-  beforeEach(() => {
-    jest.useFakeTimers({ now: 5_000_000 });
-    FakeWebSocket.reset();
-    storage = new MemoryStorage();
-  });
-  afterEach(() => {
-    for (const client of clients.splice(0)) client.close();
-    jest.useRealTimers();
-  });
-  const make = () => {
-    const client = createClient({ url: 'ws://gw/v1/ws', WebSocket: FakeWebSocket, random: () => 0, storage });
-    clients.push(client);
-    return client;
-  };
-  const nextSocket = async () => {
-    await jest.advanceTimersByTimeAsync(0);
-    const ws = FakeWebSocket.last;
-    if (ws.readyState === 0) ws.ready(RESUME);
-    return ws;
-  };
+  const fake = useFakeClients('ws://gw/v1/ws');
+  const make = () => fake.make();
+  const { nextSocket } = fake;
 
   it('returns refs that follow the conversation; disposing the scope (unmount) stops the answer', async () => {
     const client = make();
@@ -80,7 +59,7 @@ describe('useChat (Vue)', () => {
     ws1.receive(startedFrame(handle.id, 'str_1'));
     ws1.receive(delta(handle.id, 2, 'Once '));
     await jest.advanceTimersByTimeAsync(PERSIST_INTERVAL_MS);
-    clients[0]!.close({ keepStreams: true }); // the page goes away
+    fake.clients[0]!.close({ keepStreams: true }); // the page goes away
 
     const scope = effectScope();
     const chat = scope.run(() => useChat(make(), { persistKey: 'vue' }))!;
