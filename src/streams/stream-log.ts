@@ -35,7 +35,6 @@ export interface StreamProducer extends Pausable {
   outOfRoom?(): void;
 }
 
-/** Someone reading a stream's log from some seq on: a socket watching it, or a test. */
 /**
  * Why a reader stops getting frames: `evicted` (what it asked for is gone), `log_lost` (the log
  * could not be read while following), `producer_died`, `overtaken` (the stream moved past a slow reader, `keptFrom`
@@ -44,6 +43,7 @@ export interface StreamProducer extends Pausable {
  */
 export type LostReason = 'evicted' | 'log_lost' | 'producer_died' | 'overtaken' | 'log_gap';
 
+/** Someone reading a stream's log from some seq on: a socket watching it, or a test. */
 export interface LogReader {
   /**
    * The `id` this reader knows the stream by. When it is the one the stream was requested with,
