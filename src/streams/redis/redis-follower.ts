@@ -1,3 +1,4 @@
+import { withDeadline } from '../../async/race-timeout';
 import type { RedisService } from '../../redis/redis.service';
 import { isTerminal, type FramePrefixes } from '../record-frame';
 import type { StreamMeta } from '../stream-log';
@@ -12,6 +13,14 @@ const BLOCK_MS = 1_000;
 const OWNER_CHECK_MS = 1_000;
 /** After a failed read, how long before trying again. */
 const RETRY_MS = 500;
+/**
+ * The longest one read of the followed streams may take before it is given up (and, after
+ * {@link RETRY_MS}, sent again). A blocking XREAD answers within {@link BLOCK_MS}, but one in flight
+ * when its connection dropped (a failover) may never settle: ioredis re-queues an interrupted
+ * command on a connection with `maxRetriesPerRequest: null` instead of rejecting it (ioredis#1285),
+ * and every watcher here would wait on it for good (seen in CI: a Sentinel failover's watcher stuck).
+ */
+export const FOLLOW_READ_DEADLINE_MS = BLOCK_MS + 2_000;
 /** On a Cluster, the shortest wait between two polls (the batch window is the usual one). */
 const MIN_POLL_MS = 20;
 
@@ -134,7 +143,8 @@ export class RedisFollower {
     this.blocked = true;
     let result: Array<[string, RawEntry[]]> | null;
     try {
-      result = (await reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...cursors)) as Array<[string, RawEntry[]]> | null;
+      const read = reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...cursors) as Promise<Array<[string, RawEntry[]]> | null>;
+      result = await withDeadline(read, FOLLOW_READ_DEADLINE_MS, 'follow read');
     } finally {
       this.blocked = false;
     }
@@ -146,7 +156,7 @@ export class RedisFollower {
     const ids = [...this.streams.keys()];
     const pipeline = this.redis.pipeline(this.redis.reader!);
     for (const id of ids) pipeline.xread('COUNT', 1000, 'STREAMS', streamKey(id), this.streams.get(id)!.cursor);
-    const results = (await pipeline.exec()) ?? [];
+    const results = (await withDeadline(pipeline.exec(), FOLLOW_READ_DEADLINE_MS, 'follow poll')) ?? [];
     let news = false;
     results.forEach(([error, result], i) => {
       if (error) throw error;

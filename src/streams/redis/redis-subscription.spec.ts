@@ -6,6 +6,7 @@ import { FramePrefixes, type RecordFrame } from '../record-frame';
 import { REPLAY_PAGE_BYTES } from '../replay-pacer';
 import type { LogReader, LogSubscription } from '../stream-log';
 import { metaKey, streamKey } from './redis-log-format';
+import { FOLLOW_READ_DEADLINE_MS } from './redis-follower';
 import { RedisLogReader } from './redis-log-reader';
 import { StreamOwnership } from './stream-ownership';
 import { StreamPresence } from './stream-presence';
@@ -240,6 +241,25 @@ describe('Redis replays, a page at a time', () => {
       subscription.resume();
       await recorder.when((r) => r.seqs.at(-1) === 20);
       expect(recorder.seqs).toEqual(range(11, 20));
+    });
+  });
+
+  it('a live read that never settles (ioredis re-queues a blocking read a reconnect interrupted) is given up and sent again: the watcher goes on', async () => {
+    await withSetup(async (t) => {
+      await t.write('s9', [[1, 3]]);
+      // The follower's first blocking read is the one a dropped connection left hanging.
+      jest.spyOn(t.redis.reader!, 'xread').mockImplementationOnce(() => new Promise(() => undefined) as never);
+      const recorder = new Recorder();
+      const subscription = (await t.reader.follow('s9', 0, recorder))!;
+      subscription.resume();
+      await recorder.when((r) => r.seqs.at(-1) === 3);
+      const since = performance.now();
+      await t.write('s9', [[4, 6]]);
+      await recorder.when((r) => r.seqs.at(-1) === 6);
+      expect(recorder.seqs).toEqual(range(1, 6));
+      // Given up at the deadline, sent again after the retry pause: bounded, never for good.
+      expect(performance.now() - since).toBeLessThan(FOLLOW_READ_DEADLINE_MS + 2_000);
+      subscription.close();
     });
   });
 
