@@ -55,6 +55,12 @@ function relayDefs(opts, redis, cluster) {
   // The same log on a Redis Cluster (issue 26): its commands and CPU summed over the primaries.
   if (cluster) defs.push({ name: 'gateway+cluster', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv }, redis: cluster });
   if (redis) defs.push({ name: 'gateway+redis@50/s', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv }, redis, client: { interval: 20, streams: Math.max(1, Math.round(opts.streams / 3)) } });
+  // The same two with log format 2 (STREAM_LOG_FORMAT=2: the meta in the log's first entry, 3
+  // commands per stream besides its entries instead of 7): the default of the next release.
+  if (redis) {
+    defs.push({ name: 'gateway+redis2', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv, STREAM_LOG_FORMAT: '2' }, redis });
+    defs.push({ name: 'gateway+redis2@50/s', kind: 'gateway', main: opts.main, env: { ...opts.gatewayEnv, STREAM_LOG_FORMAT: '2' }, redis, client: { interval: 20, streams: Math.max(1, Math.round(opts.streams / 3)) } });
+  }
   for (const b of opts.baselines) gateway(b.name, b.main, {});
   for (const v of opts.variants) gateway(v.name, opts.main, v.env);
   const both = (a, b) => [{ variant: a, baseline: b }, ...(redis ? [{ variant: `${a}+redis`, baseline: `${b}+redis` }] : [])];

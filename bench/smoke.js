@@ -16,7 +16,7 @@ const { spawn } = require('node:child_process');
 const { PHASES } = require('./phases');
 
 const RUN = path.join(__dirname, 'run.js');
-const TARGETS = ['control', 'bare', 'gateway', 'gateway+redis', 'gateway-text', 'gateway-deflate', 'gateway+cluster', 'gateway+redis@50/s'];
+const TARGETS = ['control', 'bare', 'gateway', 'gateway+redis', 'gateway-text', 'gateway-deflate', 'gateway+cluster', 'gateway+redis@50/s', 'gateway+redis2', 'gateway+redis2@50/s'];
 
 /** What the run's own checks cannot see: that every phase ran and every target took part. */
 function check(json) {

@@ -21,6 +21,8 @@ const TARGETS = [
   ['gateway-deflate', 'gateway, JSON frames over permessage-deflate'],
   ['gateway+cluster', 'gateway + Redis log on a Redis Cluster (3 primaries)'],
   ['gateway+redis@50/s', 'gateway + Redis log, 50 chunks/s per stream (a third of the streams)'],
+  ['gateway+redis2', 'gateway + Redis log format 2'],
+  ['gateway+redis2@50/s', 'gateway + Redis log format 2, 50 chunks/s per stream'],
 ];
 
 /** results.json (bench/run.js) → the summary kept in docs/performance-run.json. */

@@ -19,9 +19,11 @@ function pairsFor(names, ab) {
     ['bare ÷ naive relay, CPU per chunk', 'bare', 'control', 'cpu'],
     ['Redis log ÷ in-memory log, CPU per chunk (Redis server included)', 'gateway+redis', 'gateway', 'cost'],
     ['Redis log ÷ in-memory log, gateway CPU only', 'gateway+redis', 'gateway', 'cpu'],
+    ['Redis log format 2 ÷ in-memory log, CPU per chunk (Redis server included)', 'gateway+redis2', 'gateway', 'cost'],
     ['Redis Cluster ÷ one Redis, CPU per chunk (Redis servers included)', 'gateway+cluster', 'gateway+redis', 'cost'],
     ['gateway p99 − bare relay p99 (ms)', 'gateway', 'bare', 'p99'],
     ['gateway+redis p99 − bare relay p99 (ms)', 'gateway+redis', 'bare', 'p99'],
+    ['gateway+redis2 p99 − bare relay p99 (ms)', 'gateway+redis2', 'bare', 'p99'],
     ['naive relay p99 − bare relay p99 (ms)', 'control', 'bare', 'p99'],
   ];
   for (const { variant, baseline } of ab) {

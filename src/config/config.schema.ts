@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import { parseAuth, parseTrustedProxies, type AuthConfig } from './auth-config';
 import { envVariables } from './env-variables';
+import type { LogFormat } from '../streams/redis/redis-log-format';
 
 export type { AuthConfig } from './auth-config';
 
@@ -99,7 +100,7 @@ export interface GatewayConfig {
     burst: number;
   };
   /** Shared log, limits and cancel across replicas; undefined = this instance alone (in memory). */
-  redis: ({ batchMs: number; leaseMs: number } & RedisTopology) | undefined;
+  redis: ({ batchMs: number; leaseMs: number; logFormat: LogFormat } & RedisTopology) | undefined;
   /** Tracing is on only when an OTLP endpoint is configured. */
   tracing: { endpoint: string | undefined; serviceName: string };
 }
@@ -239,7 +240,7 @@ function checkRedisTopology(raw: (name: string) => string | undefined, issues: s
 
 /** The Redis section: which topology, and the log's timings. */
 function redisConfig(e: z.infer<typeof envVariables>): GatewayConfig['redis'] {
-  const timings = { batchMs: e.STREAM_LOG_BATCH_MS, leaseMs: e.INSTANCE_LEASE_MS };
+  const timings = { batchMs: e.STREAM_LOG_BATCH_MS, leaseMs: e.INSTANCE_LEASE_MS, logFormat: Number(e.STREAM_LOG_FORMAT) as LogFormat };
   const access = { username: e.REDIS_USERNAME, password: e.REDIS_PASSWORD, tls: e.REDIS_TLS ?? false };
   if (e.REDIS_URL !== undefined) return { mode: 'single', url: e.REDIS_URL, ...timings };
   if (e.REDIS_CLUSTER_NODES.length > 0) return { mode: 'cluster', nodes: e.REDIS_CLUSTER_NODES, ...access, ...timings };

@@ -265,6 +265,12 @@ export const ENV_VARIABLES = {
     description: 'TLS to the Redis nodes (and Sentinels) of `REDIS_CLUSTER_NODES` / `REDIS_SENTINELS`, verified against the system CAs (with `REDIS_URL`, write `rediss://`). Default false.',
   },
   STREAM_LOG_BATCH_MS: { group: 'resume', ...integer(100, 1, 10_000), description: 'Frames are written to Redis in batches over this window (one entry per stream per window, pipelined).' },
+  STREAM_LOG_FORMAT: {
+    group: 'resume',
+    ...oneOf(['1', '2'], { default: '1', message: 'must be 1 or 2' }),
+    description:
+      "Where a stream's meta is kept in Redis: `1` in a hash beside its log (what the previous release reads), `2` in its log's first entry (3 Redis commands per stream besides its entries instead of 7). This release reads both; set `2` once no pod of an earlier release is left (docs/operations.md, \"Upgrading\"). The next release makes `2` the default.",
+  },
   INSTANCE_LEASE_MS: {
     group: 'resume',
     ...integer(5_000, 500, 600_000),

@@ -34,7 +34,7 @@ export const streamLogProvider: FactoryProvider<StreamLog> = {
       ownership,
       {
         memory,
-        redis: { batchMs: config.redis.batchMs, retentionMs: resume.retentionMs, maxStreamBytes: resume.maxStreamBytes, runningTtlMs, leaseMs: config.redis.leaseMs, graceMs: resume.graceMs },
+        redis: { batchMs: config.redis.batchMs, retentionMs: resume.retentionMs, maxStreamBytes: resume.maxStreamBytes, runningTtlMs, leaseMs: config.redis.leaseMs, graceMs: resume.graceMs, format: config.redis.logFormat },
       },
       (entries, frames) => metrics.logBatch(entries, frames),
     );

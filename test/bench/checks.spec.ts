@@ -55,7 +55,7 @@ describe('bench checks', () => {
     json.results.steady.runs.pop();
     const found = smokeCheck(json);
     expect(found[0]).toBe('from the run');
-    expect(found).toContain('targets ["control","gateway","gateway+redis"], expected ["control","bare","gateway","gateway+redis","gateway-text","gateway-deflate","gateway+cluster","gateway+redis@50/s"]');
+    expect(found).toContain('targets ["control","gateway","gateway+redis"], expected ["control","bare","gateway","gateway+redis","gateway-text","gateway-deflate","gateway+cluster","gateway+redis@50/s","gateway+redis2","gateway+redis2@50/s"]');
     // No gateway-text figures: its compact frames' bytes per token are not shown to be small.
     expect(found).toContain("gateway-text: undefined bytes per token, not under half the gateway's undefined");
     expect(found).toContain('phase levels: no results');

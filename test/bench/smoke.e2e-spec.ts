@@ -14,7 +14,7 @@ describe('benchmark smoke run (e2e)', () => {
   it('runs direct, the naive and bare relays and every gateway target (in-memory, Redis, compact frames, deflate, Cluster, 50 chunks/s) through every phase, with every figure present and 0 chunks lost', async () => {
     // Eight targets (a private Redis Cluster among them) on a loaded CI machine: more than the default.
     const { problems, json } = await runSmoke({ timeoutMs: 230_000 });
-    expect(json.targets.map((t) => t.name)).toEqual(['control', 'bare', 'gateway', 'gateway+redis', 'gateway-text', 'gateway-deflate', 'gateway+cluster', 'gateway+redis@50/s']);
+    expect(json.targets.map((t) => t.name)).toEqual(['control', 'bare', 'gateway', 'gateway+redis', 'gateway-text', 'gateway-deflate', 'gateway+cluster', 'gateway+redis@50/s', 'gateway+redis2', 'gateway+redis2@50/s']);
     expect(Object.keys(json.results)).toEqual(['steady', 'levels', 'idle', 'burst', 'ttfc']);
     expect(problems).toEqual([]);
   }, 250_000);

@@ -20,7 +20,8 @@ const LOAD_ENV = { STREAM_LOG_BATCH_MS: '100', INSTANCE_LEASE_MS: '5000', MAX_ST
 type Counts = Map<string, number>;
 const total = (counts: Counts) => [...counts.values()].reduce((a, b) => a + b, 0);
 
-describe('Redis commands for a fixed load: one Redis vs a Cluster (e2e, real processes)', () => {
+// Both log formats (STREAM_LOG_FORMAT): format 2's meta lives in the log's first entry, in its slot.
+describe.each(['1', '2'])('Redis commands for a fixed load: one Redis vs a Cluster, log format %s (e2e, real processes)', (format) => {
   jest.setTimeout(120_000);
   let cluster: RealRedisCluster | undefined;
   let single: TestRedis | undefined;
@@ -37,8 +38,8 @@ describe('Redis commands for a fixed load: one Redis vs a Cluster (e2e, real pro
 
   /** Runs the load on the current topology; returns the commands Redis counted from just before it until it settled. */
   async function load(reset: () => Promise<void>, counts: () => Promise<Counts>): Promise<Counts> {
-    const a = await gateways.instance(LOAD_ENV);
-    const b = await gateways.instance(LOAD_ENV);
+    const a = await gateways.instance({ ...LOAD_ENV, STREAM_LOG_FORMAT: format });
+    const b = await gateways.instance({ ...LOAD_ENV, STREAM_LOG_FORMAT: format });
     const onA = await gateways.open(a);
     const onB = await gateways.open(b);
     await reset();
@@ -74,7 +75,7 @@ describe('Redis commands for a fixed load: one Redis vs a Cluster (e2e, real pro
       const table = (name: string, counts: Counts) =>
         `${name}: ${total(counts)} commands, ${(total(counts) / STREAMS).toFixed(1)} per stream, ${(total(counts) / chunks).toFixed(2)} per chunk — ` +
         [...counts].sort((x, y) => y[1] - x[1]).map(([command, calls]) => `${command} ${calls}`).join(', ');
-      process.stderr.write(`${STREAMS} streams × ${CHUNKS} chunks (${WATCHED} watched from a second gateway)\n${table('one Redis', one)}\n${table('Cluster (3 primaries)', many)}\n`);
+      process.stderr.write(`log format ${format}, ${STREAMS} streams × ${CHUNKS} chunks (${WATCHED} watched from a second gateway)\n${table('one Redis', one)}\n${table('Cluster (3 primaries)', many)}\n`);
     }
     // The log's own writes are the same commands either way; the Cluster adds the follower's
     // polls (one XREAD per watched stream per window) and per-principal quota keys.

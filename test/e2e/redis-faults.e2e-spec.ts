@@ -282,10 +282,11 @@ describe('item 2: a lost Redis reply does not end a healthy stream (e2e, real pr
   });
 });
 
-describe('item 3: a flushed Redis or a lost lease does not end a live owner’s streams (e2e, real processes)', () => {
+// Both log formats (STREAM_LOG_FORMAT): each must write its meta again when its log is written again.
+describe.each(['1', '2'])('item 3: a flushed Redis or a lost lease does not end a live owner’s streams, log format %s (e2e, real processes)', (format) => {
   jest.setTimeout(60_000);
   const LEASE_MS = 3_000;
-  const cluster = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: String(LEASE_MS) });
+  const cluster = useGatewayReplicas({ STREAM_LOG_BATCH_MS: '20', INSTANCE_LEASE_MS: String(LEASE_MS), STREAM_LOG_FORMAT: format });
   const { open, proxy } = harness(cluster);
 
   /** Deletes every instance's lease, again and again for `ms` (an `allkeys-*` eviction storm). */
@@ -333,8 +334,8 @@ describe('item 3: a flushed Redis or a lost lease does not end a live owner’s 
     await cluster.redis.flushAll();
     await call.event(chunk({ content: 'after ' }));
     const lastSeq = (await onA.next((f) => f.id === 'q' && f.chunk?.choices[0]?.delta?.content === 'after ')).seq as number;
-    // A writes its log again, meta included, from what it still holds.
-    await until(async () => (await cluster.redis!.command('EXISTS', `hsg:m:${streamId}`)) === 1);
+    // A writes its log again, meta included (format 2: in its first entry), from what it still holds.
+    await until(async () => (await cluster.redis!.command('EXISTS', format === '1' ? `hsg:m:${streamId}` : `hsg:s:${streamId}`)) === 1);
     const fromZero = await resumeOn(open, b, streamId, 0, 'zero');
     expect(await fromZero.next((f) => f.id === 'zero')).toMatchObject({ type: 'chat.error', code: 'stream_not_found' });
     const fromLast = await resumeOn(open, b, streamId, lastSeq - 1, 'last');

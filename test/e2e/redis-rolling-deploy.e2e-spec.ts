@@ -2,8 +2,9 @@
  * A rolling deploy of this release over one Redis: pods of the previous release (the build named
  * by BASELINE_MAIN, a checkout of it built with `npm run build`, e.g. the bench's `--baseline`)
  * and of this one share the Redis; streams resume across them both ways and cancels reach their
- * owner either way (the single-Redis key layout and channels are unchanged).
- * Without BASELINE_MAIN it skips visibly; REQUIRE_BASELINE=1 makes it fail.
+ * owner either way (the single-Redis key layout and channels are unchanged). Then the second step
+ * of the upgrade (docs/operations.md, "Upgrading"): this release's pods moving from log format 1 to 2.
+ * Without BASELINE_MAIN the first skips visibly; REQUIRE_BASELINE=1 makes it fail.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -52,5 +53,13 @@ describe('rolling deploy over one Redis: the previous release beside this one (e
     const current = await replicas.instance();
     await across(old, current, 'o2n');
     await across(current, old, 'n2o');
+  });
+
+  it('the second step, STREAM_LOG_FORMAT 1 → 2 rolled over pods of this release: streams resume both ways, cancels reach their owner', async () => {
+    if (!replicas.redis) return;
+    const before = await replicas.instance({ STREAM_LOG_FORMAT: '1' });
+    const after = await replicas.instance({ STREAM_LOG_FORMAT: '2' });
+    await across(before, after, 'f12');
+    await across(after, before, 'f21');
   });
 });

@@ -30,6 +30,8 @@ interface Followed {
   lastSeq: number;
   /** Its owner and request id. */
   meta: StreamMeta;
+  /** Its meta is in a hash (`RedisSubscriptionOptions.hashed`). */
+  hashed: boolean;
   /** Those of its request id: what its logged frames start with. */
   prefixes: FramePrefixes;
   subscriptions: Set<RedisSubscription>;
@@ -74,7 +76,7 @@ export class RedisFollower {
   add(subscription: RedisSubscription, cursor: string, lastSeq: number): void {
     let followed = this.streams.get(subscription.streamId);
     if (!followed) {
-      followed = { cursor, lastSeq, meta: subscription.meta, prefixes: subscription.prefixes, subscriptions: new Set() };
+      followed = { cursor, lastSeq, meta: subscription.meta, hashed: subscription.options.hashed, prefixes: subscription.prefixes, subscriptions: new Set() };
       this.streams.set(subscription.streamId, followed);
       this.presence.watch(subscription.streamId);
       // A new key for the blocking read: wake it so it is read from now on.
@@ -193,7 +195,7 @@ export class RedisFollower {
     for (const [streamId, followed] of [...this.streams]) {
       const { owner, requestId } = followed.meta;
       if (!dead.has(owner)) continue;
-      if (!(await this.ownership.endOrphaned(streamId, requestId, followed.lastSeq))) continue;
+      if (!(await this.ownership.endOrphaned(streamId, requestId, followed.lastSeq, followed.hashed))) continue;
       this.forget(streamId, false);
       for (const subscription of followed.subscriptions) subscription.producerDied();
     }

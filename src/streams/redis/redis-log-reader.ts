@@ -4,7 +4,7 @@ import { viewAfter } from '../reader-view';
 import { FramePrefixes, isTerminal, type StreamFrameType } from '../record-frame';
 import { ReplayPacer } from '../replay-pacer';
 import type { LogReader, LogSnapshot, LogSubscription, StreamMeta } from '../stream-log';
-import { entriesReadAfter, lastFrameOf, metaKey, principalKey, readEntriesAfter, streamKey, type RawEntry } from './redis-log-format';
+import { entriesReadAfter, entryMeta, lastFrameOf, metaKey, principalKey, readEntriesAfter, streamKey, type Pipeline, type RawEntry } from './redis-log-format';
 import { FIRST_PAGE_ENTRIES, pageOf } from './redis-replay-page';
 import { RedisFollower } from './redis-follower';
 import { RedisSubscription, ReplayHoldings } from './redis-subscription';
@@ -70,19 +70,18 @@ export class RedisLogReader {
    */
   async follow(streamId: string, afterSeq: number, reader: LogReader): Promise<LogSubscription | undefined> {
     const client = this.redis.client!;
-    const pipeline = readEntriesAfter(client.pipeline().hgetall(metaKey(streamId)), streamId, afterSeq, FIRST_PAGE_ENTRIES);
-    const [[metaError, raw], ...reads] = (await pipeline.exec()) as Array<[Error | null, unknown]>;
-    if (metaError) throw metaError;
+    const pipeline = readEntriesAfter(readMeta(client.pipeline(), streamId), streamId, afterSeq, FIRST_PAGE_ENTRIES);
+    const [hash, first, last, ...reads] = (await pipeline.exec()) as Array<[Error | null, unknown]>;
+    const found = metaOf(streamId, [hash!, first!, last!]);
     const entries = entriesReadAfter(reads);
-    const meta = toMeta(streamId, raw as Record<string, string>);
-    if (!meta) return undefined;
+    if (!found) return undefined;
+    const { meta } = found;
     const prefixes = new FramePrefixes(meta.requestId);
     const page = pageOf(entries, prefixes, ((reads[1]?.[1] as RawEntry[] | undefined)?.length ?? 0) >= FIRST_PAGE_ENTRIES - 1);
     // A flushed or failed-over Redis loses entries: a replay with a hole is refused, not presented whole.
-    const state = (raw as Record<string, string>).state;
-    const ended = state !== undefined && state !== 'pending';
+    const ended = found.ended || (found.state !== undefined && found.state !== 'pending');
     if (viewAfter(afterSeq, page.frames, ended && !page.more) === 'gone') return undefined;
-    return new RedisSubscription(this.follower, this.redis, meta, prefixes, reader, afterSeq, page, this.holdings, { readTimeoutMs: this.options.readTimeoutMs, pacer: this.pacer, ended });
+    return new RedisSubscription(this.follower, this.redis, meta, prefixes, reader, afterSeq, page, this.holdings, { readTimeoutMs: this.options.readTimeoutMs, pacer: this.pacer, ended, hashed: found.hashed });
   }
 
   async list(principal: string): Promise<StreamSummary[]> {
@@ -90,18 +89,20 @@ export class RedisLogReader {
     const oldest = Date.now() - this.options.runningTtlMs - this.options.retentionMs;
     const ids = await client.zrevrangebyscore(principalKey(principal), '+inf', oldest);
     if (ids.length === 0) return [];
-    // On a Cluster, one pipeline per node (each stream's two keys share a slot): `slot-pipeline.ts`.
+    // On a Cluster, one pipeline per node (each stream's keys share a slot): `slot-pipeline.ts`.
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(metaKey(id)).xrevrange(streamKey(id), '+', '-', 'COUNT', 1);
+    for (const id of ids) readMeta(pipeline, id);
     const results = (await pipeline.exec()) ?? [];
     const summaries: StreamSummary[] = [];
     ids.forEach((streamId, i) => {
-      const raw = results[2 * i]?.[1] as Record<string, string> | undefined;
-      const meta = raw && toMeta(streamId, raw);
-      if (!meta || meta.principal !== principal) return;
-      const last = lastFrameOf((results[2 * i + 1]?.[1] as RawEntry[]) ?? []);
-      const lastSeq = last?.seq ?? 0;
-      summaries.push({ stream_id: streamId, id: meta.requestId, model: meta.model, state: stateOf(last?.type, lastSeq), last_seq: lastSeq, started_at: new Date(meta.startedAt).toISOString() });
+      const reads = results.slice(META_READS * i, META_READS * (i + 1));
+      // One stream's failed read leaves it out of the list, not the list out.
+      if (reads.some(([error]) => error)) return;
+      const found = metaOf(streamId, reads);
+      if (!found || found.meta.principal !== principal) return;
+      const { meta, lastFrame } = found;
+      const lastSeq = lastFrame?.seq ?? 0;
+      summaries.push({ stream_id: streamId, id: meta.requestId, model: meta.model, state: stateOf(lastFrame?.type, lastSeq), last_seq: lastSeq, started_at: new Date(meta.startedAt).toISOString() });
     });
     return summaries;
   }
@@ -116,17 +117,12 @@ export class RedisLogReader {
   }
 
   private async lookup(streamId: string, principal: string): Promise<LogSnapshot | undefined | typeof MISSING> {
-    const client = this.redis.client!;
-    const [[metaError, raw], [lastError, last]] = (await client.pipeline().hgetall(metaKey(streamId)).xrevrange(streamKey(streamId), '+', '-', 'COUNT', 1).exec()) as Array<[Error | null, unknown]>;
-    if (metaError || lastError) throw metaError ?? lastError;
-    const meta = toMeta(streamId, raw as Record<string, string>);
-    if (!meta) return MISSING;
+    const found = metaOf(streamId, ((await readMeta(this.redis.client!.pipeline(), streamId).exec()) ?? []) as Array<[Error | null, unknown]>);
+    if (!found) return MISSING;
+    const { meta, lastFrame, ended } = found;
     if (meta.principal !== principal) return undefined;
-    const lastFrame = lastFrameOf(last as RawEntry[]);
     const lastSeq = lastFrame?.seq ?? 0;
-    const ended = lastFrame !== undefined && isTerminal(lastFrame.type);
-    const state = (raw as Record<string, string>).state as StreamState | undefined;
-    return { meta, state: ended ? (state ?? stateOf(lastFrame.type, lastSeq)) : stateOf(undefined, lastSeq), lastSeq };
+    return { meta, state: ended ? (found.state ?? stateOf(lastFrame!.type, lastSeq)) : stateOf(undefined, lastSeq), lastSeq };
   }
 }
 
@@ -134,6 +130,37 @@ export class RedisLogReader {
 function stateOf(lastType: StreamFrameType | undefined, lastSeq: number): StreamState {
   if (lastType !== undefined && isTerminal(lastType)) return lastType === 'chat.done' ? 'done' : 'failed';
   return lastSeq > 0 ? 'streaming' : 'pending';
+}
+
+/** The reads {@link readMeta} queues per stream. */
+const META_READS = 3;
+
+/**
+ * Queues the reads that give a stream's meta in either log format (`LogFormat`): its hash (format
+ * 1, or 2 once trimmed), its first entry and its last (format 2's meta, and the stream's last frame).
+ */
+function readMeta(pipeline: Pipeline, streamId: string): Pipeline {
+  return pipeline.hgetall(metaKey(streamId)).xrange(streamKey(streamId), '-', '+', 'COUNT', 1).xrevrange(streamKey(streamId), '+', '-', 'COUNT', 1);
+}
+
+/**
+ * A stream's meta from {@link readMeta}'s results: the last entry's (a format-2 end whose model
+ * changed) over the hash's over the first entry's, the newest first; and its last frame. Throws a
+ * read's error; undefined when Redis has no meta for it.
+ */
+function metaOf(streamId: string, [hash, first, last]: Array<[Error | null, unknown]>): { meta: StreamMeta; hashed: boolean; state?: StreamState; lastFrame?: { seq: number; type: StreamFrameType }; ended: boolean } | undefined {
+  for (const read of [hash, first, last]) {
+    if (!read) throw new Error('Redis gave no reply');
+    if (read[0]) throw read[0];
+  }
+  const lastEntries = (last?.[1] as RawEntry[] | undefined) ?? [];
+  const fields = hash?.[1] as Record<string, string> | undefined;
+  const hashed = toMeta(streamId, fields);
+  const meta = toMeta(streamId, entryMeta(lastEntries[0])) ?? hashed ?? toMeta(streamId, entryMeta((first?.[1] as RawEntry[] | undefined)?.[0]));
+  if (!meta) return undefined;
+  const lastFrame = lastFrameOf(lastEntries);
+  // Format 1 writes the end state in the hash; format 2's is its terminal frame.
+  return { meta, hashed: hashed !== undefined, state: fields?.state as StreamState | undefined, lastFrame, ended: lastFrame !== undefined && isTerminal(lastFrame.type) };
 }
 
 function toMeta(streamId: string, raw: Record<string, string> | undefined): StreamMeta | undefined {

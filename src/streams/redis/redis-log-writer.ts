@@ -3,7 +3,7 @@ import { viewAfter } from '../reader-view';
 import { REPLAY_PAGE_BYTES } from '../replay-pacer';
 import type { StreamMeta } from '../stream-log';
 import type { StreamRecord } from '../stream-record';
-import { metaKey, ownEntry, principalKey, streamKey, type Pipeline, type RawBufferEntry } from './redis-log-format';
+import { META_ENTRY_ID, META_FIELD, metaFields, metaKey, ownEntry, principalKey, streamKey, type LogFormat, type Pipeline, type RawBufferEntry } from './redis-log-format';
 import type { StreamOwnership } from './stream-ownership';
 
 /** How the Redis writer batches, bounds and expires what it writes. */
@@ -14,6 +14,8 @@ export interface RedisLogWriterOptions {
   maxStreamBytes: number;
   /** How long a running stream's keys live before their TTL is renewed (longer than any stream, renewed if not). */
   runningTtlMs: number;
+  /** `STREAM_LOG_FORMAT`: where a stream's meta is kept ({@link LogFormat}). */
+  format: LogFormat;
 }
 
 /** Principals whose index TTL time is remembered before the stale ones are swept. */
@@ -46,22 +48,28 @@ interface Written {
   unsure: boolean;
   /** Its log is being read back (a refused XADD, a heal): no batch plans it meanwhile. */
   busy: boolean;
+  /** Its meta is kept in the hash: always in format 1; in format 2 once its first entry was trimmed away. */
+  hashed: boolean;
+  /** Format 2: the model its log's first entry names (a fallback may change it before the end). */
+  loggedModel?: string;
 }
 
 /**
  * Writes the streams produced here to Redis, for every replica to read (`redis-log-reader.ts`):
  * one Redis Stream per stream (`hsg:s:<id>`), whose entries hold a batch of frames each, with entry
  * id `<first seq>-0` — so order holds and a second writer of the same seqs (a zombie owner after a
- * reader ended the stream) is refused; a meta hash (`hsg:m:<id>`: principal, request id, model,
- * owner, state); a per-principal index for `stream.list` (`hsg:p:<principal>`). Every key has a TTL.
+ * reader ended the stream) is refused; its meta (principal, request id, model, owner) in a hash
+ * (`hsg:m:<id>`, format 1) or in its first entry (format 2: {@link LogFormat}); a per-principal index
+ * for `stream.list` (`hsg:p:<principal>`). Every key has a TTL.
  *
  * The owner's frames reach its own sockets at once (they read the in-memory record); this writer
  * copies each stream's new frames once per `STREAM_LOG_BATCH_MS` window, all streams in one
- * pipeline: one XADD per stream per window, never a round trip per token; besides its XADDs a
- * stream costs 7 commands (issue 23): HSET + PEXPIRE of its meta and ZADD to its principal's index
- * with its first batch, PEXPIRE of the key its first XADD created, HSET + 2 PEXPIREs with its end
- * (one TTL renewal more per half running TTL for a stream that runs that long); the index's TTL is
- * set once per principal per quarter running TTL, not per stream. Each frame goes as the
+ * pipeline: one XADD per stream per window, never a round trip per token. Besides its XADDs a
+ * stream costs (issue 23), in format 2, 3 commands: ZADD to its principal's index with its first
+ * batch, PEXPIRE of the key its first XADD created (which holds the meta), PEXPIRE with its end; in
+ * format 1, 7: HSET + PEXPIRE of its meta hash at start and HSET + PEXPIRE of it at the end on top.
+ * A stream that runs longer than half a running TTL renews its TTLs once per half; the index's TTL
+ * is set once per principal per quarter running TTL, not per stream. Each frame goes as the
  * record holds it — its JSON, already UTF-8 — never decoded and encoded again. While Redis is away
  * the frames wait in the record and are written when it returns (frames the record had to drop by
  * then leave a hole, which readers see: a replay across it is refused, never partial).
@@ -97,7 +105,7 @@ export class RedisLogWriter {
 
   /** Copies `record` (a stream produced here) to Redis from now on; its producer is told if Redis fences it off. */
   replicate(record: StreamRecord): void {
-    const entry: Written = { record, seq: 0, entries: [], keptBytes: 0, ttlRenewedAt: 0, keyTtl: false, created: false, unsure: false, busy: false };
+    const entry: Written = { record, seq: 0, entries: [], keptBytes: 0, ttlRenewedAt: 0, keyTtl: false, created: false, unsure: false, busy: false, hashed: this.options.format === 1 };
     this.written.set(record.meta.streamId, entry);
     record.onAppend = () => {
       this.dirty.add(entry);
@@ -128,7 +136,8 @@ export class RedisLogWriter {
         const results = (await pipeline.exec()) ?? [];
         entries.forEach((entry, i) => {
           const [[metaError, meta], [topError, top]] = [results[2 * i] ?? [null, 1], results[2 * i + 1] ?? [null, []]];
-          if (!metaError && !topError) this.readBack(entry, meta === 1, (top as RawBufferEntry[])[0]);
+          // Format 2 keeps the meta in the log itself (unless its first entry was trimmed away): it is there if the log is.
+          if (!metaError && !topError) this.readBack(entry, entry.hashed ? meta === 1 : true, (top as RawBufferEntry[])[0]);
         });
       } catch (error) {
         this.redis.failed('log_write', error);
@@ -147,7 +156,7 @@ export class RedisLogWriter {
     } else {
       const own = ownEntry(top, entry.record);
       if (!own) return this.fence(entry);
-      if (own.last > entry.seq) this.landed(entry, own.first, own.last, own.bytes);
+      if (this.isNews(entry, own)) this.landed(entry, own.first, own.last, own.bytes);
     }
     if (!metaExists) entry.ttlRenewedAt = 0;
   }
@@ -162,6 +171,8 @@ export class RedisLogWriter {
     entry.keyTtl = false;
     entry.created = false;
     entry.unsure = false;
+    // Written again from its beginning: in format 2 its meta goes in the new first entry.
+    entry.hashed = this.options.format === 1;
   }
 
   /** Another instance ended this stream's log: nothing more of it is written. */
@@ -170,6 +181,11 @@ export class RedisLogWriter {
     this.dirty.delete(entry);
     entry.record.onAppend = undefined;
     this.onFenced(entry.record);
+  }
+
+  /** Whether an entry of ours read back holds what this writer did not know had landed: frames past its own, or (format 2) the meta entry that created the log. */
+  private isNews(entry: Written, own: { last: number }): boolean {
+    return own.last > entry.seq || (own.last === 0 && !entry.created);
   }
 
   /** An entry of ours holding seqs `first`..`last` is in Redis. */
@@ -192,7 +208,7 @@ export class RedisLogWriter {
       const top = (await this.redis.client!.xrevrangeBuffer(streamKey(entry.record.meta.streamId), '+', '-', 'COUNT', 1)) as RawBufferEntry[];
       const own = top[0] && ownEntry(top[0], entry.record);
       if (!own) return this.fence(entry);
-      if (own.last > entry.seq) this.landed(entry, own.first, own.last, own.bytes);
+      if (this.isNews(entry, own)) this.landed(entry, own.first, own.last, own.bytes);
       entry.unsure = false;
     } catch (error) {
       // Read again after the next refusal.
@@ -275,7 +291,7 @@ export class RedisLogWriter {
     }
     const start = pipeline.length;
     if (entry.ttlRenewedAt === 0) {
-      this.writeMeta(pipeline, record.meta, now);
+      this.writeMeta(pipeline, entry, now);
       entry.ttlRenewedAt = now;
     }
     const xadds: Plan['xadds'] = [];
@@ -291,6 +307,12 @@ export class RedisLogWriter {
         bytes += record.sizeOf(to);
       }
       const trim = this.trimFor(entry, xadds, from, bytes);
+      if (this.carriesMeta(entry, from === first, to > last)) args.unshift(META_FIELD, JSON.stringify(metaFields(record.meta)));
+      // Format 2: a trim takes the first entry, and the meta with it: from now on it is kept in the hash too (before the XADD: never neither).
+      if (trim !== undefined && !entry.hashed) {
+        entry.hashed = true;
+        this.writeMetaHash(pipeline, record.meta);
+      }
       // Its position among the pipeline's commands, to find its result.
       xadds.push({ index: pipeline.length, first: from, last: to - 1, bytes });
       // NOMKSTREAM once the key exists: if it vanished the XADD says so (null) instead of starting a log without its beginning.
@@ -300,9 +322,17 @@ export class RedisLogWriter {
       // After an unknown outcome, one entry at a time: a later one must not land past a refused one.
       if (entry.unsure) break;
     }
+    // Format 2, a stream still pending (no frame yet): its meta alone, in an entry before any frame's,
+    // so other replicas find it meanwhile (as format 1's hash lets them). One XADD more, only for a
+    // stream whose upstream had not answered by its first batch.
+    if (xadds.length === 0 && first > last && this.options.format === 2 && !entry.created) {
+      entry.loggedModel = record.meta.model;
+      xadds.push({ index: pipeline.length, first: 0, last: 0, bytes: 0 });
+      pipeline.xadd(streamKey(streamId), META_ENTRY_ID, META_FIELD, JSON.stringify(metaFields(record.meta)));
+    }
     // The first XADD creates the key: it gets its TTL in the same pipeline.
     if (xadds.length > 0 && !entry.keyTtl && !record.ended) pipeline.pexpire(streamKey(streamId), this.options.runningTtlMs);
-    if (record.ended) this.writeEnd(pipeline, record);
+    if (record.ended) this.writeEnd(pipeline, entry);
     else if (now - entry.ttlRenewedAt > this.options.runningTtlMs / 2) this.renewTtl(pipeline, streamId, entry, now);
     return { entry, xadds, start, end: pipeline.length };
   }
@@ -340,6 +370,8 @@ export class RedisLogWriter {
       const othersFailed = results.slice(plan.start, plan.end).some(([error], i) => error && !plan.xadds.some((x) => x.index === plan.start + i));
       if (othersFailed) {
         entry.ttlRenewedAt = 0;
+        // The log's own PEXPIRE may be the one that failed.
+        entry.keyTtl = false;
         this.indexRenewedAt.delete(entry.record.meta.principal);
       }
       if (outcome === 'lost') this.rewind(entry);
@@ -378,22 +410,29 @@ export class RedisLogWriter {
   }
 
   /**
-   * A stream's meta with its TTL, and its place in its principal's index. The index's TTL is set
-   * once per renewal period per principal, not once per stream: long enough (a running TTL and a
-   * period) that every stream added since still has a running TTL of it left.
+   * Format 2: whether an XADD carries the stream's meta: the one that creates the log (the batch's
+   * first while the key is not known to exist), and the terminal's when the model changed since.
    */
-  private writeMeta(pipeline: Pipeline, meta: StreamMeta, now: number): void {
+  private carriesMeta(entry: Written, batchFirst: boolean, holdsLast: boolean): boolean {
+    if (this.options.format !== 2) return false;
+    const { meta, ended } = entry.record;
+    if (batchFirst && !entry.created) {
+      entry.loggedModel = meta.model;
+      return true;
+    }
+    return holdsLast && ended && meta.model !== entry.loggedModel;
+  }
+
+  /**
+   * A stream's meta with its TTL (in the hash when it is kept there), and its place in its
+   * principal's index. The index's TTL is set once per renewal period per principal, not once per
+   * stream: long enough (a running TTL and a period) that every stream added since still has a
+   * running TTL of it left.
+   */
+  private writeMeta(pipeline: Pipeline, entry: Written, now: number): void {
+    const { meta } = entry.record;
     const ttl = this.options.runningTtlMs;
-    const fields: Record<string, string> = {
-      principal: meta.principal,
-      id: meta.requestId,
-      model: meta.model,
-      owner: meta.owner,
-      started_at: String(meta.startedAt),
-    };
-    if (meta.traceparent) fields.traceparent = meta.traceparent;
-    pipeline.hset(metaKey(meta.streamId), fields);
-    pipeline.pexpire(metaKey(meta.streamId), ttl);
+    if (entry.hashed) this.writeMetaHash(pipeline, meta);
     pipeline.zadd(principalKey(meta.principal), meta.startedAt, meta.streamId);
     const period = this.indexRenewalMs;
     const renewed = this.indexRenewedAt.get(meta.principal);
@@ -409,17 +448,25 @@ export class RedisLogWriter {
     return Math.max(1, Math.floor(this.options.runningTtlMs / 4));
   }
 
-  private writeEnd(pipeline: Pipeline, record: StreamRecord): void {
+  /** The meta hash, with a running TTL (its end shortens it). */
+  private writeMetaHash(pipeline: Pipeline, meta: StreamMeta): void {
+    pipeline.hset(metaKey(meta.streamId), metaFields(meta));
+    pipeline.pexpire(metaKey(meta.streamId), this.options.runningTtlMs);
+  }
+
+  /** The end: its keys are kept for the retention from now. Format 1 also writes its state in the hash (format 2's is its terminal frame). */
+  private writeEnd(pipeline: Pipeline, entry: Written): void {
+    const { record } = entry;
     const { streamId } = record.meta;
     const retention = Math.max(1, this.options.retentionMs);
-    pipeline.hset(metaKey(streamId), { state: record.state, last_seq: String(record.lastSeq), model: record.meta.model });
-    pipeline.pexpire(metaKey(streamId), retention);
+    if (this.options.format === 1) pipeline.hset(metaKey(streamId), { state: record.state, last_seq: String(record.lastSeq), model: record.meta.model });
+    if (entry.hashed) pipeline.pexpire(metaKey(streamId), retention);
     pipeline.pexpire(streamKey(streamId), retention);
   }
 
   private renewTtl(pipeline: Pipeline, streamId: string, entry: Written, now: number): void {
     entry.ttlRenewedAt = now;
-    pipeline.pexpire(metaKey(streamId), this.options.runningTtlMs);
+    if (entry.hashed) pipeline.pexpire(metaKey(streamId), this.options.runningTtlMs);
     pipeline.pexpire(streamKey(streamId), this.options.runningTtlMs);
   }
 

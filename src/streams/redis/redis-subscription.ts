@@ -21,6 +21,8 @@ export interface RedisSubscriptionOptions {
   pacer: ReplayPacer;
   /** Its meta said it had ended: a page that comes back empty before its terminal means its log is gone. */
   ended: boolean;
+  /** Its meta is in a hash (log format 1): an orphan's end writes its state there too, for readers of the release before. */
+  hashed: boolean;
 }
 
 /**
@@ -62,7 +64,7 @@ export class RedisSubscription implements LogSubscription, Paced {
     /** The first page, read (and checked whole) when it was opened. */
     first: ReplayPage,
     private readonly holdings: ReplayHoldings,
-    private readonly options: RedisSubscriptionOptions,
+    readonly options: RedisSubscriptionOptions,
   ) {
     this.more = first.more;
     this.longest = first.longest;

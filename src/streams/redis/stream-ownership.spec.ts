@@ -5,7 +5,7 @@ import { TestRedis } from '../../../test/support/redis-server';
 import { FramePrefixes } from '../record-frame';
 import { PRODUCER_DIED } from '../stream-errors';
 import type { StreamRecord } from '../stream-record';
-import { ownEntry, streamKey, type RawBufferEntry } from './redis-log-format';
+import { metaKey, ownEntry, streamKey, type RawBufferEntry } from './redis-log-format';
 import { StreamOwnership } from './stream-ownership';
 
 /**
@@ -76,11 +76,17 @@ describe('StreamOwnership', () => {
     if (!server) return;
     const ownership = new StreamOwnership(redis, LEASE_MS, 60_000);
     await redis.client!.xadd(streamKey('s1'), '1-0', '1', 'a');
-    expect(await ownership.endOrphaned('s1', 'q1', 1)).toBe(true);
-    expect(await ownership.endOrphaned('s1', 'q1', 1)).toBe(false);
+    expect(await ownership.endOrphaned('s1', 'q1', 1, true)).toBe(true);
+    expect(await ownership.endOrphaned('s1', 'q1', 1, true)).toBe(false);
+    // Log format 1: the end state in the meta hash too, for the release before; format 2 makes no hash.
+    expect(await redis.client!.hgetall(metaKey('s1'))).toEqual({ state: 'failed', last_seq: '2' });
+    await redis.client!.xadd(streamKey('s3'), '1-0', '1', 'a');
+    expect(await ownership.endOrphaned('s3', 'q1', 1, false)).toBe(true);
+    expect(await redis.client!.exists(metaKey('s3'))).toBe(0);
+    expect(await redis.client!.pttl(streamKey('s3'))).toBeGreaterThan(0);
     await redis.client!.xadd(streamKey('s2'), '1-0', '1', 'a', '2', 'b');
     // A reader that saw seq 1 only: the owner's entry already holds 2, so its end at 2 is refused.
-    expect(await ownership.endOrphaned('s2', 'q1', 0)).toBe(false);
+    expect(await ownership.endOrphaned('s2', 'q1', 0, true)).toBe(false);
     expect(ownership.isIdTaken(new Error('ERR The ID specified in XADD is equal or smaller than the target stream top item'))).toBe(true);
     expect(ownership.isIdTaken(new Error('ERR wrong number of arguments'))).toBe(false);
   });
@@ -110,5 +116,14 @@ describe('ownEntry: a refused XADD’s entry, the owner’s own or another’s',
 
   it('an entry with no frames is nobody’s', () => {
     expect(ownEntry([Buffer.from('1-0'), []], record)).toBeUndefined();
+  });
+
+  it('log format 2: the entry of the meta alone (a stream with no frame yet) is the owner’s, holding no frame', () => {
+    expect(ownEntry([Buffer.from('0-1'), [Buffer.from('m'), Buffer.from('{"principal":"p"}')]], record)).toEqual({ first: 0, last: 0, bytes: 0 });
+  });
+
+  it('log format 2: the meta a first entry starts with is not a frame (the entry is still the owner’s)', () => {
+    const [id, fields] = entry([1, payload.get(1)!], [2, payload.get(2)!]);
+    expect(ownEntry([id, [Buffer.from('m'), Buffer.from('{"principal":"p"}'), ...fields]], record)).toEqual({ first: 1, last: 2, bytes: payload.get(1)!.length + payload.get(2)!.length });
   });
 });

@@ -150,8 +150,10 @@ export class StreamOwnership {
    * Ends a stream's log whose producer can no longer write it (its lease is gone, or its own
    * record lost frames Redis never got) with one terminal, at the seq after the last logged frame.
    * The entry id makes this refused if the producer wrote more meanwhile: false then (it is alive).
+   * `hashed`: its meta is in a hash, which gets the end state too (what the release before reads);
+   * in log format 2 the terminal is the state, and no hash is made for it.
    */
-  async endOrphaned(streamId: string, requestId: string, lastSeq: number): Promise<boolean> {
+  async endOrphaned(streamId: string, requestId: string, lastSeq: number, hashed: boolean): Promise<boolean> {
     const seq = lastSeq + 1;
     const json = new FramePrefixes(requestId).render({ seq, type: 'chat.error', rest: restOf({ stream_id: streamId, seq, ...PRODUCER_DIED }) });
     const retention = Math.max(1, this.retentionMs);
@@ -161,12 +163,9 @@ export class StreamOwnership {
       if (this.isIdTaken(error)) return false;
       throw error;
     }
-    await this.redis
-      .client!.pipeline()
-      .hset(metaKey(streamId), { state: 'failed', last_seq: String(seq) })
-      .pexpire(metaKey(streamId), retention)
-      .pexpire(streamKey(streamId), retention)
-      .exec();
+    const pipeline = this.redis.client!.pipeline();
+    if (hashed) pipeline.hset(metaKey(streamId), { state: 'failed', last_seq: String(seq) }).pexpire(metaKey(streamId), retention);
+    await pipeline.pexpire(streamKey(streamId), retention).exec();
     return true;
   }
 
