@@ -49,8 +49,9 @@ function summarise(results, { command, notes = [] } = {}) {
     }
   }
   const idle = results.results.idle;
-  const idleGateway = idle && idle.byRelay && idle.byRelay.gateway;
-  if (idleGateway && typeof idleGateway.kibPerSocket === 'number') summary.idleRssKiBPerSocket = idleGateway.kibPerSocket;
+  const idleOf = (name) => idle && idle.byRelay && idle.byRelay[name] && idle.byRelay[name].kibPerSocket;
+  if (typeof idleOf('gateway') === 'number') summary.idleRssKiBPerSocket = idleOf('gateway');
+  if (typeof idleOf('gateway-deflate') === 'number') summary.idleRssKiBPerDeflateSocket = idleOf('gateway-deflate');
   return summary;
 }
 
@@ -83,7 +84,8 @@ function renderSection(run) {
       `| ${label} | ${num(t.cpuMsPerChunk, 3)} | ${typeof t.cpuSharePct === 'number' ? `${num(t.cpuSharePct, 0)} %` : '–'} | ${num(t.syscwPerChunk, 2)} | ${num(t.wireBytesPerToken, 0)} | ${num(t.redisCommandsPerChunk, 2)} | ${num(t.redisCpuMsPerChunk, 3)} | ${typeof t.lost === 'number' ? t.lost : '–'} |`,
     );
   }
-  lines.push('', `Memory per idle socket (RSS after a forced GC, 10,000 sockets; \`--phases sweep\`): ${typeof run.idleRssKiBPerSocket === 'number' ? `${num(run.idleRssKiBPerSocket, 1)} KiB` : 'not measured in this run'}.`, '', END);
+  const deflate = typeof run.idleRssKiBPerDeflateSocket === 'number' ? `; with permessage-deflate negotiated (no message compressed yet), ${num(run.idleRssKiBPerDeflateSocket, 1)} KiB` : '';
+  lines.push('', `Memory per idle socket (RSS after a forced GC, 10,000 sockets; the \`idle\` phase): ${typeof run.idleRssKiBPerSocket === 'number' ? `${num(run.idleRssKiBPerSocket, 1)} KiB${deflate}` : 'not measured in this run'}.`, '', END);
   return lines.join('\n');
 }
 

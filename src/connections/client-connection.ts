@@ -252,8 +252,14 @@ export class ClientConnection {
   // ------------------------------------------------------------------------------------- outbound
 
   /** Typed send: the only way a protocol object becomes a frame. */
+  /**
+   * A frame of the gateway's own (`session.ready`, an error, a list): never compressed. With
+   * permessage-deflate, ws creates a socket's zlib streams the first time it compresses and keeps
+   * them for the socket's life (≈ 80 KiB), so a `session.ready` over the threshold would give every
+   * socket that state before it asked for anything; only a stream's frames go through the compressor.
+   */
   send(frame: ServerFrame): void {
-    this.sendText(JSON.stringify(frame));
+    this.sendText(JSON.stringify(frame), false);
   }
 
   /**
@@ -265,13 +271,13 @@ export class ClientConnection {
     if (!this.flow.isPaused) this.send(frame);
   }
 
-  /** Sends an already-serialised frame. */
-  sendText(text: string): void {
+  /** Sends an already-serialised frame; `compress` false: not through permessage-deflate ({@link send}). */
+  sendText(text: string, compress = true): void {
     if (!this.transport.isOpen) return;
     // Encoded here once (ws would otherwise measure the string, then encode it while writing).
     const payload = Buffer.from(text, 'utf8');
-    if (this.count(payload.length)) this.transport.send(payload);
-    else this.sendNearMark(() => this.transport.send(payload, this.onWritten));
+    if (this.count(payload.length)) this.transport.send(payload, undefined, compress);
+    else this.sendNearMark(() => this.transport.send(payload, this.onWritten, compress));
   }
 
   /**

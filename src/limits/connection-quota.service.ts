@@ -1,11 +1,12 @@
 import { Injectable, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { withDeadline } from '../async/race-timeout';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { tag } from '../redis/hash-tags';
 import { KEY_PREFIX, RedisService } from '../redis/redis.service';
 import type { RedisClient } from '../redis/redis-topology';
-import { FallbackNotice, SHARED_LIMIT_TIMEOUT_MS, within } from './redis-fallback';
+import { FallbackNotice, SHARED_LIMIT_TIMEOUT_MS } from './redis-fallback';
 
 /** `hsg:conns:<principal>`: a set naming the instances that may hold sockets of the principal (pruned when their count is gone). */
 export const connsSetKey = (principal: string) => `${KEY_PREFIX}conns:${tag(principal)}`;
@@ -135,7 +136,7 @@ export class ConnectionQuotaService implements OnApplicationShutdown {
     const rewritesBefore = this.rewrites;
     this.mirrored.add(principal);
     try {
-      const [granted] = await within(this.admit(redis.client!, principal), SHARED_LIMIT_TIMEOUT_MS, 'connection limit');
+      const [granted] = await withDeadline(this.admit(redis.client!, principal), SHARED_LIMIT_TIMEOUT_MS, 'connection limit');
       if (granted === 1) return { granted: true, shared: true, release };
       // The script took it back out of the count. A rewrite sent while the script was in flight
       // wrote it in again (held counted it): take it out at once, behind that rewrite, or the

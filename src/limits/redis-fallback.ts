@@ -5,15 +5,6 @@ export const SHARED_LIMIT_TIMEOUT_MS = 500;
 /** While a limit keeps falling back, it says so at most once per this interval. */
 const NOTICE_EVERY_MS = 60_000;
 
-/** `promise`, or a rejection once `ms` have passed (the timer is cleared either way). */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer from Redis within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /**
  * Reports that a limit shared across replicas fell back to counting on this instance alone:
  * through {@link RedisService.failed} (the `redis_errors_total{operation}` counter and a `redis_error`

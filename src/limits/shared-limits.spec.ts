@@ -8,7 +8,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { RedisService } from '../redis/redis.service';
 import { TestRedis } from '../../test/support/redis-server';
 import { connsCountKey, connsSetKey, ConnectionQuotaService } from './connection-quota.service';
-import { FallbackNotice, within } from './redis-fallback';
+import { FallbackNotice } from './redis-fallback';
 import { RequestRateLimiterService } from './request-rate-limiter.service';
 
 const quiet = { info: () => undefined, warn: () => undefined } as never;
@@ -35,13 +35,6 @@ describe('FallbackNotice', () => {
     for (const listener of upListeners) listener();
     notice.note(undefined, 60_001);
     expect(redis.failed).toHaveBeenCalledTimes(3);
-  });
-});
-
-describe('within', () => {
-  it('passes a prompt answer through, and rejects a late one', async () => {
-    await expect(within(Promise.resolve(7), 50, 'x')).resolves.toBe(7);
-    await expect(within(new Promise(() => undefined), 20, 'slow thing')).rejects.toThrow('slow thing: no answer from Redis within 20 ms');
   });
 });
 

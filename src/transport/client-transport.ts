@@ -19,8 +19,9 @@ export interface ClientTransport {
   /**
    * Send one text frame (UTF-8 payload). Never throws; a closed transport drops the frame.
    * `onWritten`, when given, runs once the frame has been handed to the OS (or the socket failed).
+   * `compress` false: never through permessage-deflate, whatever its size (see `ClientConnection.send`).
    */
-  send(payload: Buffer, onWritten?: () => void): void;
+  send(payload: Buffer, onWritten?: () => void, compress?: boolean): void;
   /**
    * Write one complete WebSocket text frame, header included (unmasked, FIN set: see
    * `wire/ws-text-frame.ts`), in order with everything sent before. Same terms as {@link send}.

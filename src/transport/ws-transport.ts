@@ -6,6 +6,7 @@ import type { ClientTransport, TransportEvents } from './client-transport';
 
 /** Buffers sent as text frames: the payload is already UTF-8, so ws neither scans nor encodes it. */
 const TEXT_FRAME = { binary: false } as const;
+const PLAIN_TEXT_FRAME = { binary: false, compress: false } as const;
 
 /**
  * How long a peer gets to answer our close frame, or to read any of what is still queued before it,
@@ -58,10 +59,10 @@ export class WsTransport implements ClientTransport, HeldWrites {
     this.ws.once('close', (code: number, reason: Buffer) => events.close(code, reason.toString()));
   }
 
-  send(payload: Buffer, onWritten?: () => void): void {
+  send(payload: Buffer, onWritten?: () => void, compress = true): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.corkForTick();
-    this.ws.send(payload, TEXT_FRAME, onWritten);
+    this.ws.send(payload, compress ? TEXT_FRAME : PLAIN_TEXT_FRAME, onWritten);
   }
 
   /**

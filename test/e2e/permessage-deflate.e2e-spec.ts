@@ -67,6 +67,37 @@ describe('permessage-deflate (e2e)', () => {
     client.ws.terminate();
   });
 
+  it('a socket holds no compressor until a stream frame needs one: session.ready and the gateway’s own answers go uncompressed, whatever their size', async () => {
+    gateway = await startGateway({ HOLYSHEEP_BASE_URL: upstream.baseUrl, WS_PERMESSAGE_DEFLATE: 'true', WS_DEFLATE_THRESHOLD_BYTES: '16' });
+    // Every byte from the server after the upgrade's headers: ws puts back on the socket what came
+    // with them (unshift) and reads it on a later tick, so a listener added at 'open' sees session.ready too.
+    const raw: Buffer[] = [];
+    const ws = new WebSocket(gateway.wsUrl, { perMessageDeflate: true });
+    ws.on('open', () => (ws as unknown as { _socket: import('node:net').Socket })._socket.on('data', (data: Buffer) => raw.push(data)));
+    const frames: Array<Record<string, unknown>> = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data))));
+    const until = async (done: () => boolean) => {
+      while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    await until(() => frames.length === 1);
+    expect(ws.extensions).toBe('permessage-deflate');
+    // A refusal (an error answer: not a stream's frame), then a stream.
+    ws.send(JSON.stringify({ type: 'stream.resume', stream_id: 'str_unknown', after_seq: 0, id: 'x' }));
+    await until(() => frames.length === 2);
+    ws.send(JSON.stringify({ type: 'chat.request', id: 'r1', messages: hello }));
+    const call = await upstream.nextCall();
+    await call.streamText(['a long enough piece of text to be over the threshold ']);
+    await until(() => frames.some((f) => f.type === 'chat.done'));
+    ws.terminate();
+    const wire = wireFrames(Buffer.concat(raw));
+    expect(frames.slice(0, 2).map((f) => f.type)).toEqual(['session.ready', 'chat.error']);
+    // session.ready (hundreds of bytes) and the error: sent as they are.
+    expect(wire.slice(0, 2)).toEqual([expect.objectContaining({ compressed: false }), expect.objectContaining({ compressed: false })]);
+    expect(wire[0]!.payloadBytes).toBeGreaterThan(16);
+    // The stream's frames over the threshold: compressed.
+    expect(wire.slice(2).every((f) => f.compressed)).toBe(true);
+  });
+
   // What a socket that has used deflate keeps in all (≈ 64 KiB RSS, ws never frees its zlib streams)
   // is measured in docs/performance.md; this holds the settings that keep zlib's own part small.
   it('settings: small windows, small memLevel and buffers, no history kept between messages', () => {
