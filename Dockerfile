@@ -111,11 +111,6 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
 # socket, request and parser state alive: the longer scavenges wait, the more each pause copies.
 # Against 8 MiB: twice the scavenges, each about half as long, fewer loop stalls over 4 ms, less
 # RSS per active stream, CPU within the noise (benchmark `--variant` runs; issue 13's note).
-# --no-concurrent-marking: the old generation is marked in small steps on the JavaScript thread
-# instead of on helper threads. On a pod held to about one core, a helper thread marking beside
-# the event loop takes the core from it for a whole scheduler slice, and every chunk in flight
-# waits: the pinned benchmark's p99 per chunk was 14 ms lower without them, CPU per chunk within
-# its noise (docs/performance.md, "The tail").
 # `npm run start:prod` and the benchmark use the same flags.
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=4", "--no-concurrent-marking", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/main.js"]

@@ -452,7 +452,7 @@ describe('Dockerfile', () => {
       return JSON.parse(i.args) as string[];
     };
     const argv = [...execForm(entrypoint), ...execForm(cmd)];
-    expect(argv).toEqual(['node', '--max-semi-space-size=4', '--no-concurrent-marking', 'dist/main.js']);
+    expect(argv).toEqual(['node', '--max-semi-space-size=4', 'dist/main.js']);
     const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
     expect(scripts['start:prod']).toBe(argv.join(' '));
     expect(scripts.start).toBe(`npm run build && ${argv.join(' ')}`);
