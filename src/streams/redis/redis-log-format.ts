@@ -36,7 +36,7 @@ export const META_FIELD = 'm';
 /** Format 2: the id of an entry holding only the meta, of a stream with no frame yet (before `1-0`). */
 export const META_ENTRY_ID = '0-1';
 
-/** A stream's meta as format 2 writes it in its log (the hash's fields, as JSON). */
+/** A stream's meta as the hash's fields (format 2 writes them in its log as JSON). */
 export function metaFields(meta: StreamMeta): Record<string, string> {
   const fields: Record<string, string> = {
     principal: meta.principal,
