@@ -7,9 +7,11 @@
 import type { z } from 'zod';
 import { parseAuth, parseTrustedProxies, type AuthConfig } from './auth-config';
 import { envVariables } from './env-variables';
-import type { LogFormat } from '../streams/redis/redis-log-format';
 
 export type { AuthConfig } from './auth-config';
+
+/** `STREAM_LOG_FORMAT`: where the Redis log keeps a stream's meta (`src/streams/redis/redis-log-format.ts` says what each is). */
+export type LogFormat = 1 | 2;
 
 export { envVariables };
 

@@ -3,6 +3,7 @@ import { KEY_PREFIX } from '../../redis/redis.service';
 import type { Pipeline as AnyPipeline } from '../../redis/slot-pipeline';
 import type { FramePrefixes, RecordFrame, StreamFrameType } from '../record-frame';
 import { PRODUCER_DIED } from '../stream-errors';
+import type { LogFormat } from '../../config/config.schema';
 import type { StreamMeta } from '../stream-log';
 import type { StreamRecord } from '../stream-record';
 
@@ -19,7 +20,7 @@ export const metaKey = (streamId: string) => `${KEY_PREFIX}m:${tag(streamId)}`;
 export const principalKey = (principal: string) => `${KEY_PREFIX}p:${tag(principal)}`;
 
 /**
- * How a stream's meta is kept (`STREAM_LOG_FORMAT`; issue 23):
+ * How a stream's meta is kept ({@link LogFormat}, `STREAM_LOG_FORMAT`; issue 23):
  * - **1**: in a hash beside the log (`hsg:m:<id>`), written with the stream's first batch and again
  *   at its end (its state), each with a PEXPIRE: 7 commands per stream besides its XADDs.
  * - **2**: in the log's first entry, as a leading {@link META_FIELD} field: no key of its own, so 3
@@ -30,7 +31,7 @@ export const principalKey = (principal: string) => `${KEY_PREFIX}p:${tag(princip
  * Readers of this release read both; the release before it reads only 1, which is why 1 stays the
  * default until the next release (docs/operations.md, "Upgrading").
  */
-export type LogFormat = 1 | 2;
+export type { LogFormat };
 /** The field of an entry holding the stream's meta (format 2): never a seq, which is all digits. */
 export const META_FIELD = 'm';
 /** Format 2: the id of an entry holding only the meta, of a stream with no frame yet (before `1-0`). */
