@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { chunk, FakeUpstream, type UpstreamCall } from '../support/fake-upstream';
 import { TEST_API_KEY } from '../support/gateway-app';
 import { listeningPort, runService, type ServiceProcess } from '../support/service-process';
+import { gatewayMetric } from '../support/metrics';
 import { TestClient } from '../support/ws-client';
 
 const ALICE = 'alice-0123456789abcdef-secret';
@@ -74,10 +75,9 @@ function probe(url: string): { stop(): Promise<Array<{ at: number; added: number
 
 /** Bytes the gateway holds for its sockets, unsent (its own gauge). */
 async function sendBufferBytes(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const match = /^holysheep_gateway_send_buffer_bytes (\d+)$/m.exec(text);
-  if (!match) throw new Error('no send-buffer metric');
-  return Number(match[1]);
+  const bytes = await gatewayMetric(port, 'send_buffer_bytes');
+  if (bytes === undefined) throw new Error('no send-buffer metric');
+  return bytes;
 }
 
 /** The largest and the count of a series of measurements. */
@@ -87,10 +87,9 @@ function worst(samples: Array<{ added: number }>): { max: number; count: number 
 
 /** The gateway's largest event-loop delay since the previous scrape (prom-client resets it on each). */
 async function eventLoopLagMaxMs(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const match = /^holysheep_gateway_nodejs_eventloop_lag_max_seconds ([\d.e+-]+)$/m.exec(text);
-  if (!match) throw new Error('no event-loop lag metric');
-  return Math.round(Number(match[1]) * 1000);
+  const seconds = await gatewayMetric(port, 'nodejs_eventloop_lag_max_seconds');
+  if (seconds === undefined) throw new Error('no event-loop lag metric');
+  return Math.round(seconds * 1000);
 }
 
 /** Streams chunks carrying their send time every CHUNK_EVERY_MS until stopped. */

@@ -12,6 +12,7 @@ import { chunk, FakeUpstream } from '../support/fake-upstream';
 import { startGateway, TEST_API_KEY, type RunningGateway } from '../support/gateway-app';
 import { listeningPort, runService } from '../support/service-process';
 import { anonymousPrincipal } from '../../src/identity/principal';
+import { sample } from '../support/metrics';
 import { TEST_ANONYMOUS_KEY, TestClient } from '../support/ws-client';
 
 /** The test clients' principal: the hash of their anonymous key, never the key itself (AUTH_MODE=none). */
@@ -19,12 +20,6 @@ const TEST_PRINCIPAL = anonymousPrincipal(TEST_ANONYMOUS_KEY);
 
 const CLIENT_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_TRACEPARENT = `00-${CLIENT_TRACE_ID}-00f067aa0ba902b7-01`;
-
-/** Value of one sample in Prometheus text format, e.g. metric('x_total{outcome="stop"}'). */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe('observability (e2e)', () => {
   let upstream: FakeUpstream;

@@ -15,6 +15,7 @@ import { chunk, type UpstreamCall } from '../support/fake-upstream';
 import { finishStream, startStreaming } from '../support/stream-script';
 import { ALICE, BOB, useGatewayReplicas } from '../support/gateway-replicas';
 import type { GatewayProcess } from '../support/service-process';
+import { gatewayMetric } from '../support/metrics';
 import { TestClient, type Frame } from '../support/ws-client';
 
 const MIB = 1 << 20;
@@ -41,12 +42,8 @@ const RSS_BOUND = 512 * MIB;
  */
 const HELD_BOUND = SOCKETS * RESUMES * PAGE;
 
-/** A metric of a gateway's /metrics (docs/operations.md), e.g. `stream_replay_bytes`. */
-async function metricOf(gateway: GatewayProcess, name: string): Promise<number> {
-  const exposition = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`)).text();
-  const line = exposition.split('\n').find((l) => l.startsWith(`holysheep_gateway_${name} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
-}
+/** A metric of a gateway's /metrics, e.g. `stream_replay_bytes`; 0 before its first sample. */
+const metricOf = async (gateway: GatewayProcess, name: string): Promise<number> => (await gatewayMetric(gateway.port, name)) ?? 0;
 
 const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
 

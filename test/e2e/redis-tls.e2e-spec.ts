@@ -10,12 +10,8 @@ import { ALICE, useTopologyGateways } from '../support/topology-gateways';
 import { finishStream, startStreaming } from '../support/stream-script';
 import { outputIncludes, startGatewayProcess } from '../support/service-process';
 import { TEST_API_KEY } from '../support/gateway-app';
+import { gatewayMetric } from '../support/metrics';
 import { assertStreamInvariants, streamText, TestClient } from '../support/ws-client';
-
-const metric = async (port: number, name: string): Promise<string | undefined> => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return new RegExp(`^holysheep_gateway_${name} (\\S+)$`, 'm').exec(text)?.[1];
-};
 
 describe('Redis over TLS (e2e, real processes)', () => {
   jest.setTimeout(60_000);
@@ -44,7 +40,7 @@ describe('Redis over TLS (e2e, real processes)', () => {
     // The server has no plain port: every connection it holds (3 per gateway) came over TLS.
     expect(Number(/connected_clients:(\d+)/.exec(String(await redis.call('INFO', 'clients')))?.[1])).toBeGreaterThanOrEqual(6);
     for (const gateway of [a, b]) {
-      expect(await metric(gateway.port, 'redis_up')).toBe('1');
+      expect(await gatewayMetric(gateway.port, 'redis_up')).toBe(1);
       expect(gateway.output.join('')).not.toContain(redis.password);
     }
   });
@@ -66,7 +62,7 @@ describe('Redis over TLS (e2e, real processes)', () => {
       const line = gateway.output.join('').split('\n').find((l) => l.includes('"event":"redis_unreachable"'))!;
       expect(JSON.parse(line).err.message).toMatch(/certificate/i);
       expect((await fetch(`http://127.0.0.1:${gateway.port}/health/ready`)).status).toBe(200);
-      expect(await metric(gateway.port, 'redis_up')).toBe('0');
+      expect(await gatewayMetric(gateway.port, 'redis_up')).toBe(0);
       const { client } = await TestClient.ready(gateway.url, { headers: { authorization: `Bearer ${ALICE}` } });
       try {
         const { call } = await startStreaming(client, gateways.upstream, 'q2', ['from ']);

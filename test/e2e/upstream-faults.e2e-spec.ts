@@ -6,17 +6,11 @@
 import { once } from 'node:events';
 import { chunk, FakeUpstream, usageChunk } from '../support/fake-upstream';
 import { startGateway, TEST_API_KEY, type RunningGateway } from '../support/gateway-app';
+import { gatewayMetric } from '../support/metrics';
 import { assertStreamInvariants, streamText, TestClient } from '../support/ws-client';
 
 const ask = (client: TestClient, id: string, extra: Record<string, unknown> = {}) =>
   client.send({ type: 'chat.request', id, messages: [{ role: 'user', content: 'hi' }], ...extra });
-
-/** The value of one series in the gateway's /metrics (Prometheus text format), or undefined. */
-async function metricSample(gateway: RunningGateway, series: string): Promise<number | undefined> {
-  const text = await (await fetch(`${gateway.httpUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe('upstream fault injection (e2e)', () => {
   let upstream: FakeUpstream;
@@ -217,7 +211,7 @@ describe('upstream fault injection (e2e)', () => {
       assertStreamInvariants(frames);
       expect(streamText(frames)).toBe('the whole answer');
       expect(frames.at(-1)).toMatchObject({ type: 'chat.done', finish_reason: 'stop' });
-      expect(await metricSample(gateway, 'holysheep_gateway_upstream_sse_lines_ignored_total')).toBe(2);
+      expect(await gatewayMetric(gateway.port, 'upstream_sse_lines_ignored_total')).toBe(2);
     });
   });
 
