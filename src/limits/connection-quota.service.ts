@@ -202,7 +202,7 @@ export class ConnectionQuotaService implements OnApplicationShutdown {
     // On a Cluster, one pipeline per node (`slot-pipeline.ts`): each principal's keys share a slot.
     const pipeline = redis.pipeline();
     for (const principal of principals) pipeline.pexpire(this.countKey(principal), this.leaseMs).pexpire(connsSetKey(principal), this.leaseMs);
-    pipeline.exec().then(
+    redis.bounded(pipeline.exec(), 'connection count').then(
       (results) => {
         const failed = results?.find(([error]) => error)?.[0];
         if (failed) return this.writeFailed(failed);
@@ -233,7 +233,7 @@ export class ConnectionQuotaService implements OnApplicationShutdown {
       this.mirrored.add(principal);
       pipeline.set(this.countKey(principal), count, 'PX', this.leaseMs).sadd(connsSetKey(principal), this.instance).pexpire(connsSetKey(principal), this.leaseMs);
     }
-    pipeline.exec().then(
+    redis.bounded(pipeline.exec(), 'connection count').then(
       (results) => {
         const failed = results?.find(([error]) => error)?.[0];
         if (failed) this.writeFailed(failed);

@@ -1,5 +1,6 @@
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
+import { DeadlineError, withDeadline } from '../async/race-timeout';
 import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { MetricsService } from '../metrics/metrics.service';
@@ -9,6 +10,14 @@ import { slotPipeline, type Pipeline } from './slot-pipeline';
 
 /** Every key this gateway writes starts with this. */
 export const KEY_PREFIX = 'hsg:';
+
+/**
+ * The longest a write or an ownership call on the command connection (a log batch, a lease, an
+ * owner check) waits for its answer before the connection counts as stalled
+ * ({@link RedisService.bounded}). Longer than any answer of a Redis at work, including a Cluster's
+ * own retries of a command through a failover; short against a lease and a resume grace.
+ */
+export const REDIS_CALL_TIMEOUT_MS = 3_000;
 
 /**
  * The connections to Redis, when `REDIS_URL`, `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS` is set
@@ -45,7 +54,7 @@ export class RedisService implements OnApplicationShutdown {
     this.client = this.connect(config.redis, 'commands');
     this.subscriber = this.connect(config.redis, 'subscriber');
     this.reader = this.connect(config.redis, 'reader');
-    metrics.gauge('redis_up', 'Whether the command connection to Redis is up (1) or not (0); absent without Redis', () => (this.isUp ? 1 : 0));
+    metrics.gauge('redis_up', 'Whether the command connection to Redis is up and answering in time (1) or not (0); absent without Redis', () => (this.isUp ? 1 : 0));
   }
 
   /**
@@ -66,6 +75,36 @@ export class RedisService implements OnApplicationShutdown {
   onUp(listener: () => void): void {
     this.upListeners.push(listener);
     if (this.isUp) listener();
+  }
+
+  /**
+   * `call`, sent on the command connection, if it settles within `ms`; else it rejects with a
+   * {@link DeadlineError} and the connection counts as stalled: no call on it waits for good, and
+   * none stacks up behind one that will not be answered.
+   */
+  bounded<T>(call: Promise<T>, what: string, ms = REDIS_CALL_TIMEOUT_MS): Promise<T> {
+    return withDeadline(call, ms, what).catch((error: unknown) => {
+      if (error instanceof DeadlineError) this.stalled(what);
+      throw error;
+    });
+  }
+
+  /**
+   * The command connection did not answer in time. Either Redis is frozen (SIGSTOP, a blackholed
+   * network: the connection stays open, so no `close` says so) or an answer was lost with a node
+   * (a Cluster failover: ioredis may re-send an interrupted command, or never settle it). Both
+   * read as an outage from now on: `up` turns false at once (writers keep their frames in memory,
+   * the shared limits count locally, `redis_up` reads 0) and the connection is closed and opened
+   * again, so what is in flight on it fails instead of waiting. When it answers again, `onUp`'s
+   * listeners run as after any outage: the log writer reads its streams' logs back and writes on.
+   */
+  private stalled(what: string): void {
+    if (!this.isUp || this.closing) return;
+    this.isUp = false;
+    this.downReported = true;
+    this.metrics.redisError('stalled');
+    this.logger.warn({ event: 'redis_stalled', operation: what }, 'redis did not answer in time: counted as down until it answers again');
+    this.client!.disconnect(true);
   }
 
   /** Counts and logs a failed Redis operation; callers fall back, nothing throws further. */

@@ -138,7 +138,8 @@ export class RedisFollower {
   private async readOnce(): Promise<void> {
     if (this.redis.cluster) return this.pollOnce();
     const reader = this.redis.reader!;
-    this.readerId ??= (await reader.client('ID')) as number;
+    // Bounded like the read itself: CLIENT ID is as likely to be caught by a failover.
+    this.readerId ??= (await withDeadline(reader.client('ID'), FOLLOW_READ_DEADLINE_MS, 'follow read')) as number;
     const ids = [...this.streams.keys()];
     const keys = ids.map(streamKey);
     const cursors = ids.map((id) => this.streams.get(id)!.cursor);

@@ -1,4 +1,4 @@
-import type { RedisService } from '../../redis/redis.service';
+import { REDIS_CALL_TIMEOUT_MS, type RedisService } from '../../redis/redis.service';
 import { viewAfter } from '../reader-view';
 import { REPLAY_PAGE_BYTES } from '../replay-pacer';
 import type { StreamMeta } from '../stream-log';
@@ -16,6 +16,8 @@ export interface RedisLogWriterOptions {
   runningTtlMs: number;
   /** `STREAM_LOG_FORMAT`: where a stream's meta is kept ({@link LogFormat}). */
   format: LogFormat;
+  /** How long a batch may go unanswered before Redis counts as stalled (tests shorten it). */
+  callTimeoutMs?: number;
 }
 
 /** Principals whose index TTL time is remembered before the stale ones are swept. */
@@ -87,8 +89,8 @@ export class RedisLogWriter {
   private readonly dirty = new Set<Written>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  /** Read-backs of refused XADDs under way. */
-  private readonly verifying = new Set<Promise<void>>();
+  /** Read-backs under way (a refused XADD's, a heal's): their streams are busy meanwhile. */
+  private readonly readingBack = new Set<Promise<void>>();
   /** When each principal's index TTL was last set (a PEXPIRE per principal per renewal period, not per stream). */
   private readonly indexRenewedAt = new Map<string, number>();
 
@@ -122,7 +124,11 @@ export class RedisLogWriter {
    * included, so it heals instead of keeping a hole; one whose last entry is another's was ended
    * by a reader that found this owner dead: fenced. Two commands per stream, once per event.
    */
-  async heal(): Promise<void> {
+  heal(): Promise<void> {
+    return this.whileReadingBack(this.readBackAll());
+  }
+
+  private async readBackAll(): Promise<void> {
     // After the batch under way, so what it wrote is read back too.
     await this.flushing?.catch(() => undefined);
     // Indexes may be gone with the rest (a flush): each gets its TTL again with the next meta written.
@@ -133,7 +139,7 @@ export class RedisLogWriter {
       try {
         const pipeline = this.redis.pipeline();
         for (const { record } of entries) pipeline.exists(metaKey(record.meta.streamId)).xrevrangeBuffer(streamKey(record.meta.streamId), '+', '-', 'COUNT', 1);
-        const results = (await pipeline.exec()) ?? [];
+        const results = (await this.redis.bounded(pipeline.exec(), 'log heal', this.callTimeoutMs)) ?? [];
         entries.forEach((entry, i) => {
           const [[metaError, meta], [topError, top]] = [results[2 * i] ?? [null, 1], results[2 * i + 1] ?? [null, []]];
           // Format 2 keeps the meta in the log itself (unless its first entry was trimmed away): it is there if the log is.
@@ -205,7 +211,7 @@ export class RedisLogWriter {
   private async verify(entry: Written): Promise<void> {
     entry.busy = true;
     try {
-      const top = (await this.redis.client!.xrevrangeBuffer(streamKey(entry.record.meta.streamId), '+', '-', 'COUNT', 1)) as RawBufferEntry[];
+      const top = (await this.redis.bounded(this.redis.client!.xrevrangeBuffer(streamKey(entry.record.meta.streamId), '+', '-', 'COUNT', 1), 'log verify', this.callTimeoutMs)) as RawBufferEntry[];
       const own = top[0] && ownEntry(top[0], entry.record);
       if (!own) return this.fence(entry);
       if (this.isNews(entry, own)) this.landed(entry, own.first, own.last, own.bytes);
@@ -220,6 +226,13 @@ export class RedisLogWriter {
     }
   }
 
+  /** Tracks a read-back until it is done (flushNow waits for it). */
+  private whileReadingBack(readBack: Promise<void>): Promise<void> {
+    const tracked = readBack.finally(() => this.readingBack.delete(tracked));
+    this.readingBack.add(tracked);
+    return tracked;
+  }
+
   /** Writes what is pending now (drain: before the process exits). */
   async flushNow(): Promise<void> {
     clearTimeout(this.flushTimer);
@@ -227,8 +240,13 @@ export class RedisLogWriter {
     // A flush already under way carries only what was dirty when it began: go on until nothing is.
     do {
       await this.flush();
-      await Promise.all(this.verifying);
+      // A stream being read back is skipped by the batch: wait for it, or this loop would spin on it.
+      await Promise.all(this.readingBack);
     } while (this.dirty.size > 0 && this.redis.up && this.ownership.canWrite());
+  }
+
+  private get callTimeoutMs(): number {
+    return this.options.callTimeoutMs ?? REDIS_CALL_TIMEOUT_MS;
   }
 
   /** Streams produced here not yet fully written. */
@@ -266,7 +284,10 @@ export class RedisLogWriter {
     }
     let results: Array<[Error | null, unknown]>;
     try {
-      results = (await pipeline.exec()) ?? [];
+      // Bounded: a batch Redis does not answer (frozen, or a reply lost in a failover) is given up
+      // and Redis counted as down, so no later batch stacks behind it and none waits on it for good;
+      // its streams' logs are read back when Redis answers again (heal), each write idempotent.
+      results = (await this.redis.bounded(pipeline.exec(), 'log write', this.callTimeoutMs)) ?? [];
     } catch (error) {
       for (const { entry } of plans) {
         entry.unsure = true;
@@ -376,8 +397,7 @@ export class RedisLogWriter {
       }
       if (outcome === 'lost') this.rewind(entry);
       if (outcome === 'taken') {
-        const verified = this.verify(entry).finally(() => this.verifying.delete(verified));
-        this.verifying.add(verified);
+        void this.whileReadingBack(this.verify(entry));
         continue;
       }
       entry.unsure = outcome === 'retry';

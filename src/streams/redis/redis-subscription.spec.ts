@@ -1,6 +1,6 @@
 import { parseConfig } from '../../config/config.schema';
 import type { MetricsService } from '../../metrics/metrics.service';
-import { RedisService } from '../../redis/redis.service';
+import { REDIS_CALL_TIMEOUT_MS, RedisService } from '../../redis/redis.service';
 import { TestRedis } from '../../../test/support/redis-server';
 import { FramePrefixes, type RecordFrame } from '../record-frame';
 import { REPLAY_PAGE_BYTES } from '../replay-pacer';
@@ -259,6 +259,45 @@ describe('Redis replays, a page at a time', () => {
       expect(recorder.seqs).toEqual(range(1, 6));
       // Given up at the deadline, sent again after the retry pause: bounded, never for good.
       expect(performance.now() - since).toBeLessThan(FOLLOW_READ_DEADLINE_MS + 2_000);
+      subscription.close();
+    });
+  });
+
+  it("a check of the owner's lease that is never answered (a reply lost in a failover) is given up: the watcher goes on", async () => {
+    await withSetup(async (t) => {
+      await t.write('s10', [[1, 3]]);
+      // The follower's first owner check (EXISTS of the owner's lease) is sent, and its answer never comes.
+      const real = t.redis.pipeline.bind(t.redis);
+      let hung = false;
+      let started!: () => void;
+      const hanging = new Promise<void>((resolve) => (started = resolve));
+      jest.spyOn(t.redis, 'pipeline').mockImplementation((...args) => {
+        const pipeline = real(...args);
+        const { exec, exists } = pipeline;
+        let checksOwner = false;
+        pipeline.exists = ((...keys: Parameters<typeof exists>) => ((checksOwner = true), exists.apply(pipeline, keys))) as typeof exists;
+        pipeline.exec = (() => {
+          const sent = exec.call(pipeline);
+          if (!checksOwner || hung) return sent;
+          hung = true;
+          started();
+          return new Promise(() => undefined);
+        }) as typeof exec;
+        return pipeline;
+      });
+      const recorder = new Recorder();
+      const subscription = (await t.reader.follow('s10', 0, recorder))!;
+      subscription.resume();
+      await recorder.when((r) => r.seqs.at(-1) === 3);
+      // The follower's loop waits on that check now: what is logged meanwhile waits with it.
+      await hanging;
+      const since = performance.now();
+      await t.write('s10', [[4, 6]]);
+      await recorder.when((r) => r.seqs.at(-1) === 6);
+      expect(recorder.seqs).toEqual(range(1, 6));
+      // Given up at the call deadline, the loop read on after its retry pause: bounded, never for good.
+      expect(performance.now() - since).toBeGreaterThan(REDIS_CALL_TIMEOUT_MS - 500);
+      expect(performance.now() - since).toBeLessThan(REDIS_CALL_TIMEOUT_MS + 2_000);
       subscription.close();
     });
   });

@@ -13,6 +13,7 @@ const quiet = { info: () => undefined, warn: () => undefined } as never;
 const metrics = { redisError: () => undefined, gauge: () => undefined } as unknown as MetricsService;
 
 interface Replicas {
+  server: TestRedis;
   redis: RedisService;
   /** The replica producing the streams. */
   a: ReplicatedStreamLog;
@@ -27,7 +28,7 @@ interface Replicas {
  * `maxStreamBytes`; A's memory keeps all of them, as a producer whose readers keep up would.
  * Undefined without Redis.
  */
-async function replicas(options: { batchMs: number; retentionMs?: number; maxStreamBytes?: number; format: LogFormat }): Promise<Replicas | undefined> {
+async function replicas(options: { batchMs: number; retentionMs?: number; maxStreamBytes?: number; format: LogFormat; callTimeoutMs?: number }): Promise<Replicas | undefined> {
   const server = await TestRedis.start();
   if (!server) return undefined;
   const config = parseConfig({ REDIS_URL: server.url });
@@ -36,13 +37,14 @@ async function replicas(options: { batchMs: number; retentionMs?: number; maxStr
   const ownership = new StreamOwnership(redis, 5_000, options.retentionMs ?? 60_000);
   const logOptions = {
     memory: { maxStreamBytes: 1 << 20, maxTotalBytes: 1 << 30, retentionMs: 60_000, now: Date.now },
-    redis: { batchMs: options.batchMs, retentionMs: options.retentionMs ?? 60_000, maxStreamBytes: options.maxStreamBytes ?? 1 << 20, runningTtlMs: 60_000, leaseMs: 5_000, graceMs: 1_000, format: options.format },
+    redis: { batchMs: options.batchMs, retentionMs: options.retentionMs ?? 60_000, maxStreamBytes: options.maxStreamBytes ?? 1 << 20, runningTtlMs: 60_000, leaseMs: 5_000, graceMs: 1_000, format: options.format, callTimeoutMs: options.callTimeoutMs },
   };
   const a = new ReplicatedStreamLog(redis, ownership, logOptions, () => undefined);
   // B is configured for the other format: each reads both (a rolling change of STREAM_LOG_FORMAT).
   const b = new ReplicatedStreamLog(redis, ownership, { ...logOptions, redis: { ...logOptions.redis, format: options.format === 1 ? 2 : 1 } }, () => undefined);
   await a.start();
   return {
+    server,
     redis,
     a,
     b,
@@ -330,6 +332,73 @@ describe.each([1, 2] as const)('log format %i', (format) => {
         subscription.close();
         expect(seqs).toEqual([29, 30, 31]);
         expect(await redis.client!.pttl('hsg:m:str_long')).toBeLessThanOrEqual(60_000);
+      });
+    });
+  });
+
+  describe('ReplicatedStreamLog writes Redis does not answer', () => {
+    /** The seqs of the frames the log holds, in order, each as often as it is there. */
+    const loggedSeqs = async (redis: RedisService, streamId: string): Promise<number[]> =>
+      (await redis.client!.xrange(`hsg:s:${streamId}`, '-', '+')).flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0 && fields[i] !== 'm').map(Number));
+    /** Resolves the next time `redis` comes up (its command connection is ready again), not for being up now. */
+    const upAgain = (redis: RedisService): Promise<void> =>
+      new Promise((resolve) => {
+        let now = true;
+        redis.onUp(() => !now && resolve());
+        now = false;
+      });
+    const chunks = (record: { append(frame: { seq: number; type: 'chat.chunk'; rest: string }): void }, from: number, to: number) => {
+      for (let seq = from; seq <= to; seq++) record.append({ seq, type: 'chat.chunk', rest: '}' });
+    };
+
+    it('a batch whose answer is lost (it landed): given up at its deadline, Redis counted down and back, and every frame logged once', async () => {
+      await withReplicas({ batchMs: 5, format, callTimeoutMs: 200 }, async ({ redis, a }) => {
+        const record = a.open(meta('str_lost'), IDLE_PRODUCER);
+        record.append({ seq: 1, type: 'chat.started', rest: '}' });
+        await a.flushNow();
+        // The next batch reaches Redis, but its answer never comes (a reply lost with a node).
+        const real = redis.pipeline.bind(redis);
+        jest.spyOn(redis, 'pipeline').mockImplementationOnce(() => {
+          const pipeline = real();
+          const exec = pipeline.exec.bind(pipeline);
+          pipeline.exec = (() => (void exec(), new Promise(() => undefined))) as typeof pipeline.exec;
+          return pipeline;
+        });
+        const back = upAgain(redis);
+        chunks(record, 2, 4);
+        await back;
+        console.log('back', Date.now(), redis.up, a.flushNow);
+        chunks(record, 5, 6);
+        await a.flushNow();
+        console.log('flushed', Date.now(), redis.up, (a as any).ownership.canWrite(), (a as any).writer.dirty.size, [...(a as any).writer.written.values()].map((e: any) => [e.seq, e.busy, e.unsure, e.created]));
+        expect(await loggedSeqs(redis, 'str_lost')).toEqual([1, 2, 3, 4, 5, 6]);
+      });
+    });
+
+    it('a frozen Redis: one batch is sent and given up at its deadline, none stacks behind it; after SIGCONT the log is whole', async () => {
+      await withReplicas({ batchMs: 5, format, callTimeoutMs: 200 }, async ({ server, redis, a }) => {
+        const record = a.open(meta('str_frozen'), IDLE_PRODUCER);
+        record.append({ seq: 1, type: 'chat.started', rest: '}' });
+        await a.flushNow();
+        const pipelines = jest.spyOn(redis, 'pipeline');
+        const givenUp = new Promise<unknown>((resolve) => jest.spyOn(redis, 'failed').mockImplementation((operation, error) => operation === 'log_write' && resolve(error)));
+        server.freeze();
+        try {
+          chunks(record, 2, 3);
+          expect(await givenUp).toMatchObject({ name: 'DeadlineError' });
+          expect(redis.up).toBe(false);
+          // Frames keep coming for many batch windows: an absence can only be seen over time.
+          for (let seq = 4; seq <= 20; seq++) {
+            chunks(record, seq, seq);
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+          expect(pipelines).toHaveBeenCalledTimes(1);
+        } finally {
+          server.thaw();
+        }
+        await upAgain(redis);
+        await a.flushNow();
+        expect(await loggedSeqs(redis, 'str_frozen')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
       });
     });
   });

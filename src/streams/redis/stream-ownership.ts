@@ -129,7 +129,7 @@ export class StreamOwnership {
     const unique = [...new Set(instances)];
     const pipeline = this.redis.pipeline();
     for (const instance of unique) pipeline.exists(leaseKey(instance));
-    const results = (await pipeline.exec()) ?? [];
+    const results = (await this.redis.bounded(pipeline.exec(), 'owner check')) ?? [];
     const now = Date.now();
     const dead = new Set<string>();
     results.forEach(([error, exists], i) => {
@@ -158,21 +158,21 @@ export class StreamOwnership {
     const json = new FramePrefixes(requestId).render({ seq, type: 'chat.error', rest: restOf({ stream_id: streamId, seq, ...PRODUCER_DIED }) });
     const retention = Math.max(1, this.retentionMs);
     try {
-      await this.redis.client!.xadd(streamKey(streamId), `${seq}-0`, String(seq), json);
+      await this.redis.bounded(this.redis.client!.xadd(streamKey(streamId), `${seq}-0`, String(seq), json), 'end orphaned');
     } catch (error) {
       if (this.isIdTaken(error)) return false;
       throw error;
     }
     const pipeline = this.redis.client!.pipeline();
     if (hashed) pipeline.hset(metaKey(streamId), { state: 'failed', last_seq: String(seq) }).pexpire(metaKey(streamId), retention);
-    await pipeline.pexpire(streamKey(streamId), retention).exec();
+    await this.redis.bounded(pipeline.pexpire(streamKey(streamId), retention).exec(), 'end orphaned');
     return true;
   }
 
   /** Asks the owner of `streamId` to cancel it. */
   async cancel(owner: string, streamId: string): Promise<void> {
     const client = this.redis.client!;
-    await (this.redis.cluster ? client.spublish(cancelChannel(owner), streamId) : client.publish(cancelChannel(owner), streamId));
+    await this.redis.bounded(this.redis.cluster ? client.spublish(cancelChannel(owner), streamId) : client.publish(cancelChannel(owner), streamId), 'cancel');
   }
 
   /** Drops the lease (after a drain: nothing of ours is running any more). */
@@ -181,7 +181,7 @@ export class StreamOwnership {
     clearInterval(this.renewer);
     this.validUntil = 0;
     this.held = false;
-    if (this.redis.up) await this.redis.client!.del(leaseKey(this.instance)).catch(() => undefined);
+    if (this.redis.up) await this.redis.bounded(this.redis.client!.del(leaseKey(this.instance)), 'lease').catch(() => undefined);
   }
 
   private async renew(): Promise<void> {
@@ -190,7 +190,7 @@ export class StreamOwnership {
     const sentAt = Date.now();
     try {
       // GET: the value it replaced, so a lease that was flushed, evicted or lapsed is noticed.
-      const previous = await this.redis.client!.set(leaseKey(this.instance), '1', 'PX', this.leaseMs, 'GET');
+      const previous = await this.redis.bounded(this.redis.client!.set(leaseKey(this.instance), '1', 'PX', this.leaseMs, 'GET'), 'lease');
       this.validUntil = Math.max(this.validUntil, sentAt + this.leaseMs);
       const lost = this.held && previous === null;
       this.held = true;

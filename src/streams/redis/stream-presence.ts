@@ -129,7 +129,7 @@ export class StreamPresence {
 
   /** The highest score of the stream's presence set: until when someone watches, or when the last one left. */
   private async lastWatched(streamId: string): Promise<number | undefined> {
-    const top = await this.redis.client!.zrevrange(presenceKey(streamId), 0, 0, 'WITHSCORES');
+    const top = await this.redis.bounded(this.redis.client!.zrevrange(presenceKey(streamId), 0, 0, 'WITHSCORES'), 'presence');
     return top.length === 2 ? Number(top[1]) : undefined;
   }
 
@@ -144,6 +144,6 @@ export class StreamPresence {
     for (const streamId of streamIds) {
       pipeline.zadd(presenceKey(streamId), score, this.instance).pexpire(presenceKey(streamId), this.ttlMs + this.graceMs);
     }
-    pipeline.exec().catch((error) => this.redis.failed('presence', error));
+    this.redis.bounded(pipeline.exec(), 'presence').catch((error) => this.redis.failed('presence', error));
   }
 }
