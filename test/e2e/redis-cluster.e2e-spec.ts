@@ -3,12 +3,15 @@
  * replicas (test/support/real-redis-cluster.ts). Cross-replica resume, list, cancel and a dead
  * owner as on one Redis; then failovers mid-stream of the primary holding a live stream's slot —
  * a clean one (CLUSTER FAILOVER) and one that can lose acknowledged writes (SIGKILL of the primary,
- * its replica promoted after the node timeout). A stream finishes whole or ends with one
+ * its replica promoted after the node timeout) — and that primary frozen (SIGSTOP) past the owner's
+ * call deadline. A stream finishes whole or ends with one
  * terminal; nothing is delivered twice; nothing hangs (every wait is bounded). Without
  * redis-server / redis-cli it skips visibly; REQUIRE_REDIS_CLUSTER=1 (.ci/run) makes it fail.
  */
 import { chunk } from '../support/fake-upstream';
-import { RealRedisCluster } from '../support/real-redis-cluster';
+import { REDIS_CALL_TIMEOUT_MS } from '../../src/redis/redis.service';
+import { RealRedisCluster, until } from '../support/real-redis-cluster';
+import { outputIncludes } from '../support/service-process';
 import { finishStream, framesOf, pumpPieces, startStreaming } from '../support/stream-script';
 import { BOB, checkThroughFailover, useTopologyGateways } from '../support/topology-gateways';
 import { assertStreamInvariants, streamText } from '../support/ws-client';
@@ -136,6 +139,37 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
     const watched = await onB.collectStream('watch', 20_000);
     expect(checkThroughFailover(watched)).toBe('whole');
     expect(streamText(watched)).toBe(`${text}end`);
+  });
+
+  it("the primary holding the stream's slot frozen (SIGSTOP) mid-stream: the owner counts Redis down, then up again; its socket gets the stream whole, a watcher whole or one terminal", async () => {
+    if (!cluster) return;
+    const a = await gateways.instance();
+    const b = await gateways.instance();
+    const onA = await gateways.open(a);
+    const { call, streamId } = await startStreaming(onA, gateways.upstream, 'q6', ['start ']);
+    const onB = await gateways.open(b);
+    onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
+    await onB.next((f) => f.id === 'watch' && f.type === 'chat.chunk');
+    const { primary } = await cluster.ownersOf(`{${streamId}}`);
+    const pumped = pumpPieces(call, 40, 25);
+    primary.freeze();
+    const frozenAt = Date.now();
+    try {
+      // A log batch to the frozen node goes unanswered: A gives it up and counts Redis as down.
+      await outputIncludes(a, '"event":"redis_stalled"');
+      expect(Date.now() - frozenAt).toBeLessThan(REDIS_CALL_TIMEOUT_MS + 2_000);
+    } finally {
+      primary.thaw();
+    }
+    // Up again (a second redis_up): its replica took over meanwhile, or the node answers again.
+    await until(async () => a.output.join('').split('"event":"redis_up"').length > 2, 'A to count Redis up again', 20_000);
+    const text = `start ${await pumped}`;
+    await finishStream(call, ['end']);
+    const own = await onA.collectStream('q6', 20_000);
+    assertStreamInvariants(own);
+    expect(streamText(own)).toBe(`${text}end`);
+    const watched = await onB.collectStream('watch', 30_000);
+    if (checkThroughFailover(watched) === 'whole') expect(streamText(watched)).toBe(`${text}end`);
   });
 
   it("SIGKILL of the primary holding the stream's slot while writes are in flight: nothing hangs, nothing is doubled, a hole is never replayed as whole", async () => {

@@ -58,6 +58,16 @@ export class RedisNode {
     await once(child, 'exit');
   }
 
+  /** SIGSTOP: its connections stay open and nothing answers (a hung host, a blackholed network). */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after {@link freeze}: it answers what waited (as a replica, if it was failed over meanwhile). */
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Runs one command on a connection of its own (opened and closed for it). */
   call(name: string, ...args: Array<string | number>): Promise<unknown> {
     return callOnce(this.port, '127.0.0.1', { password: this.password }, name, ...args);
