@@ -328,7 +328,10 @@ export class RedisLogWriter {
         bytes += record.sizeOf(to);
       }
       const trim = this.trimFor(entry, xadds, from, bytes);
-      if (this.carriesMeta(entry, from === first, to > last)) args.unshift(META_FIELD, JSON.stringify(metaFields(record.meta)));
+      if (this.carriesMeta(entry, from === first, to > last)) {
+        entry.loggedModel = record.meta.model;
+        args.unshift(META_FIELD, JSON.stringify(metaFields(record.meta)));
+      }
       // Format 2: a trim takes the first entry, and the meta with it: from now on it is kept in the hash too (before the XADD: never neither).
       if (trim !== undefined && !entry.hashed) {
         entry.hashed = true;
@@ -436,10 +439,7 @@ export class RedisLogWriter {
   private carriesMeta(entry: Written, batchFirst: boolean, holdsLast: boolean): boolean {
     if (this.options.format !== 2) return false;
     const { meta, ended } = entry.record;
-    if (batchFirst && !entry.created) {
-      entry.loggedModel = meta.model;
-      return true;
-    }
+    if (batchFirst && !entry.created) return true;
     return holdsLast && ended && meta.model !== entry.loggedModel;
   }
 
