@@ -5,19 +5,13 @@ import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { useHashTags } from './hash-tags';
-import { openConnection, type RedisClient } from './redis-topology';
+import { openConnection, REDIS_CALL_TIMEOUT_MS, type RedisClient } from './redis-topology';
 import { slotPipeline, type Pipeline } from './slot-pipeline';
 
 /** Every key this gateway writes starts with this. */
 export const KEY_PREFIX = 'hsg:';
 
-/**
- * The longest a write or an ownership call on the command connection (a log batch, a lease, an
- * owner check) waits for its answer before the connection counts as stalled
- * ({@link RedisService.bounded}). Longer than any answer of a Redis at work, including a Cluster's
- * own retries of a command through a failover; short against a lease and a resume grace.
- */
-export const REDIS_CALL_TIMEOUT_MS = 3_000;
+export { REDIS_CALL_TIMEOUT_MS } from './redis-topology';
 
 /**
  * The connections to Redis, when `REDIS_URL`, `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS` is set

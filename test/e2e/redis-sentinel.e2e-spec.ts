@@ -2,7 +2,8 @@
  * Gateway processes (the built service) on a primary + replica watched by 3 real Sentinels
  * (test/support/real-redis-cluster.ts): resume and cancel across replicas, then failovers
  * mid-stream — `SENTINEL FAILOVER` (clean) and SIGKILL of the primary with writes in flight (the
- * replica promoted after down-after-milliseconds). The gateways follow the new primary without a
+ * replica promoted after down-after-milliseconds), and, with Sentinels of its own, the primary
+ * frozen for good (its connections open, unanswered). The gateways follow the new primary without a
  * restart; a stream finishes whole or ends with one terminal; nothing is delivered twice; nothing
  * hangs. Without redis-server / redis-cli it skips visibly; REQUIRE_REDIS_CLUSTER=1 makes it fail.
  */
@@ -114,5 +115,71 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
     if (checkThroughFailover(watched) === 'whole') expect(streamText(watched)).toBe(`${text}end`);
     // The Sentinels promoted the replica: resume across replicas works again, unrestarted.
     await resumedAcross(a, b, 'q6');
+  });
+});
+
+describe('gateways behind Sentinels whose primary hangs (e2e, real processes, real sentinels)', () => {
+  jest.setTimeout(90_000);
+  let sentinels: RealRedisSentinels | undefined;
+  beforeAll(async () => {
+    sentinels = await RealRedisSentinels.start();
+  }, 60_000);
+  afterAll(async () => {
+    await sentinels?.stop();
+  });
+  const gateways = useTopologyGateways(() => ({
+    REDIS_SENTINELS: sentinels!.seeds,
+    REDIS_SENTINEL_NAME: sentinels!.name,
+    REDIS_PASSWORD: sentinels!.password,
+    REDIS_SENTINEL_PASSWORD: sentinels!.sentinelPassword,
+  }));
+
+  it('the primary frozen (SIGSTOP, for good) mid-stream: the gateways give up its open connections and follow the promoted replica; nothing hangs or doubles', async () => {
+    if (!sentinels) return;
+    const a = await gateways.instance();
+    const b = await gateways.instance();
+    const onA = await gateways.open(a);
+    const { call, streamId } = await startStreaming(onA, gateways.upstream, 'q1', ['start ']);
+    const onB = await gateways.open(b);
+    onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
+    await onB.next((f) => f.id === 'watch' && f.type === 'chat.chunk');
+    const pumped = pumpPieces(call, 40, 25);
+    const primary = await sentinels.primary();
+    // A hung host: its connections stay open, nothing answers, nothing closes them. It never comes back in this test.
+    primary.freeze();
+    const frozenAt = Date.now();
+    await sentinels.failedOver(primary);
+    const text = `start ${await pumped}`;
+    await finishStream(call, ['end']);
+    const own = await onA.collectStream('q1', 20_000);
+    assertStreamInvariants(own);
+    expect(streamText(own)).toBe(`${text}end`);
+    const watched = await onB.collectStream('watch', 30_000);
+    expect(Date.now() - frozenAt).toBeLessThan(30_000);
+    if (checkThroughFailover(watched) === 'whole') expect(streamText(watched)).toBe(`${text}end`);
+    // Both gateways work on the new primary, the old one still frozen.
+    const onA2 = await gateways.open(a);
+    const second = await startStreaming(onA2, gateways.upstream, 'q2', ['one ']);
+    onA2.ws.terminate();
+    const onB2 = await gateways.open(b);
+    onB2.send({ type: 'stream.resume', stream_id: second.streamId, after_seq: second.lastSeq });
+    await second.call.event(chunk({ content: 'two ' }));
+    await onB2.next((f) => f.id === 'q2' && f.type === 'chat.chunk', 20_000);
+    await finishStream(second.call, ['three']);
+    const whole = [...framesOf(onA2, 'q2'), ...(await onB2.collectStream('q2', 10_000))];
+    assertStreamInvariants(whole);
+    expect(streamText(whole)).toBe('one two three');
+    // Cancels reach the owner again: its subscriber connection, hung on the frozen primary, was given up too.
+    const onA3 = await gateways.open(a);
+    const third = await startStreaming(onA3, gateways.upstream, 'q3', ['x']);
+    onA3.ws.terminate();
+    const onB3 = await gateways.open(b);
+    onB3.send({ type: 'stream.resume', stream_id: third.streamId, after_seq: third.lastSeq, id: 'mine' });
+    await third.call.event(chunk({ content: 'y' }));
+    await onB3.next((f) => f.id === 'mine' && f.type === 'chat.chunk');
+    onB3.send({ type: 'chat.cancel', id: 'mine' });
+    expect(await onB3.nextOfType('chat.done', 'mine', 10_000)).toMatchObject({ finish_reason: 'cancelled' });
+    await third.call.aborted;
+    primary.thaw();
   });
 });

@@ -77,6 +77,10 @@ export class StreamOwnership {
       // mid-move (seen in test/e2e/redis-cluster.e2e-spec.ts: cancels lost for good), and nothing
       // else would restore it. SSUBSCRIBE to a channel already held is a no-op: one command a renewal.
       if (this.redis.cluster) this.shardedSubscribe(channel);
+      // So is SUBSCRIBE; it is the only command the subscriber connection sends, so it is what
+      // finds that connection hung (a primary frozen for good: its socket timeout closes it, and
+      // ioredis subscribes again on the primary the Sentinels name now). Else cancels stop arriving.
+      else subscriber.subscribe(channel).catch((error) => this.redis.failed('subscribe', error));
     }, Math.max(100, Math.floor(this.leaseMs / 3)));
     this.renewer.unref();
     return new Promise((resolve) => this.redis.onUp(() => void this.renew().then(resolve)));
