@@ -13,7 +13,7 @@ import { REDIS_CALL_TIMEOUT_MS } from '../../src/redis/redis.service';
 import { RealRedisCluster, until } from '../support/real-redis-cluster';
 import { outputIncludes } from '../support/service-process';
 import { finishStream, framesOf, pumpPieces, startStreaming } from '../support/stream-script';
-import { BOB, checkThroughFailover, useTopologyGateways } from '../support/topology-gateways';
+import { BOB, finishThroughFailover, useTopologyGateways } from '../support/topology-gateways';
 import { assertStreamInvariants, streamText } from '../support/ws-client';
 
 describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () => {
@@ -121,35 +121,19 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
 
   it("a clean CLUSTER FAILOVER of the stream's slot mid-stream: the owner's socket and a watcher on B both get it whole", async () => {
     if (!cluster) return;
-    const a = await gateways.instance();
-    const b = await gateways.instance();
-    const onA = await gateways.open(a);
-    const { call, streamId } = await startStreaming(onA, gateways.upstream, 'q4', ['start ']);
-    const onB = await gateways.open(b);
-    onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
-    await onB.next((f) => f.id === 'watch' && f.type === 'chat.chunk');
+    const stream = await gateways.watchedAcross('q4');
+    const { call, streamId } = stream;
     const { replica } = await cluster.ownersOf(`{${streamId}}`);
     const pumped = pumpPieces(call, 40, 25);
     await cluster.cleanFailover(replica);
     const text = `start ${await pumped}`;
-    await finishStream(call, ['end']);
-    const own = await onA.collectStream('q4', 20_000);
-    assertStreamInvariants(own);
-    expect(streamText(own)).toBe(`${text}end`);
-    const watched = await onB.collectStream('watch', 20_000);
-    expect(checkThroughFailover(watched)).toBe('whole');
-    expect(streamText(watched)).toBe(`${text}end`);
+    expect(await finishThroughFailover(stream, text)).toBe('whole');
   });
 
   it("the primary holding the stream's slot frozen (SIGSTOP) mid-stream: the owner counts Redis down, then up again; its socket gets the stream whole, a watcher whole or one terminal", async () => {
     if (!cluster) return;
-    const a = await gateways.instance();
-    const b = await gateways.instance();
-    const onA = await gateways.open(a);
-    const { call, streamId } = await startStreaming(onA, gateways.upstream, 'q6', ['start ']);
-    const onB = await gateways.open(b);
-    onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
-    await onB.next((f) => f.id === 'watch' && f.type === 'chat.chunk');
+    const stream = await gateways.watchedAcross('q6');
+    const { a, call, streamId } = stream;
     const { primary } = await cluster.ownersOf(`{${streamId}}`);
     const pumped = pumpPieces(call, 40, 25);
     primary.freeze();
@@ -164,23 +148,13 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
     // Up again (a second redis_up): its replica took over meanwhile, or the node answers again.
     await until(async () => a.output.join('').split('"event":"redis_up"').length > 2, 'A to count Redis up again', 20_000);
     const text = `start ${await pumped}`;
-    await finishStream(call, ['end']);
-    const own = await onA.collectStream('q6', 20_000);
-    assertStreamInvariants(own);
-    expect(streamText(own)).toBe(`${text}end`);
-    const watched = await onB.collectStream('watch', 30_000);
-    if (checkThroughFailover(watched) === 'whole') expect(streamText(watched)).toBe(`${text}end`);
+    await finishThroughFailover(stream, text, frozenAt);
   });
 
   it("SIGKILL of the primary holding the stream's slot while writes are in flight: nothing hangs, nothing is doubled, a hole is never replayed as whole", async () => {
     if (!cluster) return;
-    const a = await gateways.instance();
-    const b = await gateways.instance();
-    const onA = await gateways.open(a);
-    const { call, streamId } = await startStreaming(onA, gateways.upstream, 'q5', ['start ']);
-    const onB = await gateways.open(b);
-    onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
-    await onB.next((f) => f.id === 'watch' && f.type === 'chat.chunk');
+    const stream = await gateways.watchedAcross('q5');
+    const { b, call, streamId } = stream;
     const { primary, replica } = await cluster.ownersOf(`{${streamId}}`);
     const pumped = pumpPieces(call, 40, 25);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -189,16 +163,7 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
     // The replica takes over after the node timeout (2 s) and an election.
     await cluster.promoted(replica);
     const text = `start ${await pumped}`;
-    await finishStream(call, ['end']);
-    // The owner's own socket reads its memory: whole.
-    const own = await onA.collectStream('q5', 20_000);
-    assertStreamInvariants(own);
-    expect(streamText(own)).toBe(`${text}end`);
-    // The watcher: whole, or one terminal; within a bound.
-    const watched = await onB.collectStream('watch', 30_000);
-    expect(Date.now() - killedAt).toBeLessThan(30_000);
-    const outcome = checkThroughFailover(watched);
-    if (outcome === 'whole') expect(streamText(watched)).toBe(`${text}end`);
+    await finishThroughFailover(stream, text, killedAt);
     // A replay from 0 afterwards: the whole stream, or refused — never one with a hole.
     const later = await gateways.open(b);
     later.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'later' });

@@ -2,7 +2,8 @@ import { FakeUpstream } from './fake-upstream';
 import { ALICE, BOB } from './gateway-fixture';
 import { TEST_API_KEY } from './gateway-app';
 import { outputIncludes, startGatewayProcess, type GatewayProcess } from './service-process';
-import { TestClient, type Frame } from './ws-client';
+import { finishStream, startStreaming } from './stream-script';
+import { assertStreamInvariants, streamText, TestClient, type Frame } from './ws-client';
 
 export { ALICE, BOB };
 
@@ -13,6 +14,23 @@ export interface TopologyGateways {
   instance(env?: Record<string, string>): Promise<GatewayProcess>;
   /** A socket of alice's (or `key`'s) on `gateway`, terminated after the test. */
   open(gateway: GatewayProcess, key?: string): Promise<TestClient>;
+  /**
+   * Two more gateways, A and B: a stream `id` started on A (its first piece `start `), and a socket
+   * on B watching it from seq 0 under the id `watch`, its first chunk read there. What a failover
+   * test starts from.
+   */
+  watchedAcross(id: string): Promise<WatchedAcross>;
+}
+
+export interface WatchedAcross {
+  /** The stream's request id on A. */
+  id: string;
+  a: GatewayProcess;
+  b: GatewayProcess;
+  onA: TestClient;
+  onB: TestClient;
+  call: Awaited<ReturnType<typeof startStreaming>>['call'];
+  streamId: string;
 }
 
 /**
@@ -58,6 +76,16 @@ export function useTopologyGateways(topology: () => Record<string, string>): Top
       clients.push(client);
       return client;
     },
+    async watchedAcross(id) {
+      const a = await this.instance();
+      const b = await this.instance();
+      const onA = await this.open(a);
+      const { call, streamId } = await startStreaming(onA, upstream!, id, ['start ']);
+      const onB = await this.open(b);
+      onB.send({ type: 'stream.resume', stream_id: streamId, after_seq: 0, id: 'watch' });
+      await onB.next((f) => f.id === 'watch' && f.type === 'chat.chunk');
+      return { id, a, b, onA, onB, call, streamId };
+    },
   };
 }
 
@@ -78,4 +106,21 @@ export function checkThroughFailover(frames: Frame[], after = 0): 'whole' | 'end
   // Issue 26: whole, or one retryable terminal (a gap met while following, a log read that failed).
   expect(last).toMatchObject({ code: 'upstream_disconnected', retryable: true });
   return 'ended';
+}
+
+/**
+ * After a failover, the stream of {@link TopologyGateways.watchedAcross} is finished (`end`): the
+ * owner's own socket gets `text` and `end` whole (it reads its memory); the watcher on B whole or
+ * one retryable terminal ({@link checkThroughFailover}), within 30 s of `since`. Returns which.
+ */
+export async function finishThroughFailover(stream: WatchedAcross, text: string, since = Date.now()): Promise<'whole' | 'ended'> {
+  await finishStream(stream.call, ['end']);
+  const own = await stream.onA.collectStream(stream.id, 20_000);
+  assertStreamInvariants(own);
+  expect(streamText(own)).toBe(`${text}end`);
+  const watched = await stream.onB.collectStream('watch', 30_000);
+  expect(Date.now() - since).toBeLessThan(30_000);
+  const outcome = checkThroughFailover(watched);
+  if (outcome === 'whole') expect(streamText(watched)).toBe(`${text}end`);
+  return outcome;
 }
