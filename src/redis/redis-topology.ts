@@ -10,14 +10,13 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
 const SLOTS_REFRESH_TIMEOUT_MS = 1_000;
 
 /**
- * The longest a call to Redis waits for its answer: a connection that has a command out and hears
- * nothing for this long is taken as dead (`socketTimeout`: destroyed, its commands rejected, opened
- * again — a hung host or a blackholed network leaves it open, and nothing else would close it),
- * and so is a call on the command connection that does not settle in it (`RedisService.bounded`).
- * Longer than any answer of a Redis at work (a follower's blocking read answers within 1 s), short
- * against a lease and a resume grace.
+ * A connection that has a command out and hears nothing for this long is taken as dead
+ * (`socketTimeout`: destroyed, its commands rejected, opened again): a hung host or a blackholed
+ * network leaves it open, and nothing else would close it. On a Cluster that is the one node's
+ * connection. Longer than any answer of a Redis at work (a follower's blocking read answers within
+ * 1 s), short against a lease and a resume grace.
  */
-export const REDIS_CALL_TIMEOUT_MS = 3_000;
+export const REDIS_SOCKET_TIMEOUT_MS = 3_000;
 
 /** What a connection is for: commands (pipelined, never queued), a subscriber, a reader of streams. */
 export type ConnectionRole = 'commands' | 'subscriber' | 'reader';
@@ -37,7 +36,7 @@ export function openConnection(topology: RedisTopology, role: ConnectionRole, cl
     maxRetriesPerRequest: role === 'commands' ? 0 : null,
     // Also bounds the handshake (the ready check's INFO): a reconnect that reached a primary which
     // hangs gives it up and asks again — the Sentinels name its replacement once they promoted one.
-    socketTimeout: REDIS_CALL_TIMEOUT_MS,
+    socketTimeout: REDIS_SOCKET_TIMEOUT_MS,
     // Never let ioredis put a password into an error message we log.
     showFriendlyErrorStack: false,
   };

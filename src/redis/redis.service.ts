@@ -5,13 +5,19 @@ import type { GatewayConfig } from '../config/config.schema';
 import { InjectConfig } from '../config/gateway-config.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { useHashTags } from './hash-tags';
-import { openConnection, REDIS_CALL_TIMEOUT_MS, type RedisClient } from './redis-topology';
+import { openConnection, REDIS_SOCKET_TIMEOUT_MS, type RedisClient } from './redis-topology';
 import { slotPipeline, type Pipeline } from './slot-pipeline';
 
 /** Every key this gateway writes starts with this. */
 export const KEY_PREFIX = 'hsg:';
 
-export { REDIS_CALL_TIMEOUT_MS } from './redis-topology';
+/**
+ * The longest a call on the command connection may stay unsettled ({@link RedisService.bounded}):
+ * a second past the socket timeout, so a call whose connection went silent is failed by that first
+ * (on a Cluster, by closing only the silent node's connection); one still unsettled a second later
+ * was lost inside the client (ioredis re-queues or retries some commands a failover interrupted).
+ */
+export const REDIS_CALL_TIMEOUT_MS = REDIS_SOCKET_TIMEOUT_MS + 1_000;
 
 /**
  * The connections to Redis, when `REDIS_URL`, `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS` is set
@@ -84,10 +90,9 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   /**
-   * The command connection did not answer in time. Either Redis is frozen (SIGSTOP, a blackholed
-   * network: the connection stays open, so no `close` says so) or an answer was lost with a node
-   * (a Cluster failover: ioredis may re-send an interrupted command, or never settle it). Both
-   * read as an outage from now on: `up` turns false at once (writers keep their frames in memory,
+   * A call on the command connection had no outcome in time: its answer was lost inside the client
+   * (a Cluster failover: ioredis may re-send an interrupted command, or never settle it), or Redis
+   * is frozen in a way the socket timeout did not catch. Either reads as an outage from now on: `up` turns false at once (writers keep their frames in memory,
    * the shared limits count locally, `redis_up` reads 0) and the connection is closed and opened
    * again, so what is in flight on it fails instead of waiting. When it answers again, `onUp`'s
    * listeners run as after any outage: the log writer reads its streams' logs back and writes on.

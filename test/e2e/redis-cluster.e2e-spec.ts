@@ -3,15 +3,13 @@
  * replicas (test/support/real-redis-cluster.ts). Cross-replica resume, list, cancel and a dead
  * owner as on one Redis; then failovers mid-stream of the primary holding a live stream's slot —
  * a clean one (CLUSTER FAILOVER) and one that can lose acknowledged writes (SIGKILL of the primary,
- * its replica promoted after the node timeout) — and that primary frozen (SIGSTOP) past the owner's
- * call deadline. A stream finishes whole or ends with one
+ * its replica promoted after the node timeout) — and one that hangs (SIGSTOP: its connections stay
+ * open, unanswered). A stream finishes whole or ends with one
  * terminal; nothing is delivered twice; nothing hangs (every wait is bounded). Without
  * redis-server / redis-cli it skips visibly; REQUIRE_REDIS_CLUSTER=1 (.ci/run) makes it fail.
  */
 import { chunk } from '../support/fake-upstream';
-import { REDIS_CALL_TIMEOUT_MS } from '../../src/redis/redis.service';
-import { RealRedisCluster, until } from '../support/real-redis-cluster';
-import { outputIncludes } from '../support/service-process';
+import { RealRedisCluster } from '../support/real-redis-cluster';
 import { finishStream, framesOf, pumpPieces, startStreaming } from '../support/stream-script';
 import { BOB, finishThroughFailover, useTopologyGateways } from '../support/topology-gateways';
 import { assertStreamInvariants, streamText } from '../support/ws-client';
@@ -130,25 +128,20 @@ describe('gateways on a Redis Cluster (e2e, real processes, real cluster)', () =
     expect(await finishThroughFailover(stream, text)).toBe('whole');
   });
 
-  it("the primary holding the stream's slot frozen (SIGSTOP) mid-stream: the owner counts Redis down, then up again; its socket gets the stream whole, a watcher whole or one terminal", async () => {
+  it("the primary holding the stream's slot hangs (SIGSTOP) mid-stream, for good: its connections are given up, the writes go to the replica promoted meanwhile; the owner's socket gets the stream whole, a watcher whole or one terminal", async () => {
     if (!cluster) return;
     const stream = await gateways.watchedAcross('q6');
-    const { a, call, streamId } = stream;
-    const { primary } = await cluster.ownersOf(`{${streamId}}`);
-    const pumped = pumpPieces(call, 40, 25);
+    const { primary, replica } = await cluster.ownersOf(`{${stream.streamId}}`);
+    const pumped = pumpPieces(stream.call, 40, 25);
+    // A hung host: its connections stay open, nothing answers, nothing closes them.
     primary.freeze();
     const frozenAt = Date.now();
     try {
-      // A log batch to the frozen node goes unanswered: A gives it up and counts Redis as down.
-      await outputIncludes(a, '"event":"redis_stalled"');
-      expect(Date.now() - frozenAt).toBeLessThan(REDIS_CALL_TIMEOUT_MS + 2_000);
+      await cluster.promoted(replica);
+      await finishThroughFailover(stream, `start ${await pumped}`, frozenAt);
     } finally {
       primary.thaw();
     }
-    // Up again (a second redis_up): its replica took over meanwhile, or the node answers again.
-    await until(async () => a.output.join('').split('"event":"redis_up"').length > 2, 'A to count Redis up again', 20_000);
-    const text = `start ${await pumped}`;
-    await finishThroughFailover(stream, text, frozenAt);
   });
 
   it("SIGKILL of the primary holding the stream's slot while writes are in flight: nothing hangs, nothing is doubled, a hole is never replayed as whole", async () => {
