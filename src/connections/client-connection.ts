@@ -251,9 +251,8 @@ export class ClientConnection {
 
   // ------------------------------------------------------------------------------------- outbound
 
-  /** Typed send: the only way a protocol object becomes a frame. */
   /**
-   * A frame of the gateway's own (`session.ready`, an error, a list): never compressed. With
+   * Typed send: the only way a protocol object becomes a frame. A frame of the gateway's own (`session.ready`, an error, a list): never compressed. With
    * permessage-deflate, ws creates a socket's zlib streams the first time it compresses and keeps
    * them for the socket's life (tens of KiB), so a `session.ready` over the threshold would give every
    * socket that state before it asked for anything; only a stream's frames go through the compressor.

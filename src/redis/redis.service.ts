@@ -92,9 +92,10 @@ export class RedisService implements OnApplicationShutdown {
   /**
    * A call on the command connection had no outcome in time: its answer was lost inside the client
    * (a Cluster failover: ioredis may re-send an interrupted command, or never settle it), or Redis
-   * is frozen in a way the socket timeout did not catch. Either reads as an outage from now on: `up` turns false at once (writers keep their frames in memory,
-   * the shared limits count locally, `redis_up` reads 0) and the connection is closed and opened
-   * again, so what is in flight on it fails instead of waiting. When it answers again, `onUp`'s
+   * is frozen in a way the socket timeout did not catch. Either reads as an outage from now on:
+   * `up` turns false at once (writers keep their frames in memory, the shared limits count
+   * locally, `redis_up` reads 0) and the connection is closed and opened again, so what is in
+   * flight on it fails instead of waiting. When it answers again, `onUp`'s
    * listeners run as after any outage: the log writer reads its streams' logs back and writes on.
    */
   private stalled(what: string): void {

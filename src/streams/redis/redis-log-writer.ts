@@ -1,4 +1,4 @@
-import { REDIS_CALL_TIMEOUT_MS, type RedisService } from '../../redis/redis.service';
+import type { RedisService } from '../../redis/redis.service';
 import { viewAfter } from '../reader-view';
 import { REPLAY_PAGE_BYTES } from '../replay-pacer';
 import type { StreamMeta } from '../stream-log';
@@ -16,7 +16,7 @@ export interface RedisLogWriterOptions {
   runningTtlMs: number;
   /** `STREAM_LOG_FORMAT`: where a stream's meta is kept ({@link LogFormat}). */
   format: LogFormat;
-  /** How long a batch may go unanswered before Redis counts as stalled (tests shorten it). */
+  /** How long a batch may go unanswered before Redis counts as stalled (tests shorten it; else `RedisService.bounded`'s). */
   callTimeoutMs?: number;
 }
 
@@ -139,7 +139,7 @@ export class RedisLogWriter {
       try {
         const pipeline = this.redis.pipeline();
         for (const { record } of entries) pipeline.exists(metaKey(record.meta.streamId)).xrevrangeBuffer(streamKey(record.meta.streamId), '+', '-', 'COUNT', 1);
-        const results = (await this.redis.bounded(pipeline.exec(), 'log heal', this.callTimeoutMs)) ?? [];
+        const results = (await this.redis.bounded(pipeline.exec(), 'log heal', this.options.callTimeoutMs)) ?? [];
         entries.forEach((entry, i) => {
           const [[metaError, meta], [topError, top]] = [results[2 * i] ?? [null, 1], results[2 * i + 1] ?? [null, []]];
           // Format 2 keeps the meta in the log itself (unless its first entry was trimmed away): it is there if the log is.
@@ -211,7 +211,7 @@ export class RedisLogWriter {
   private async verify(entry: Written): Promise<void> {
     entry.busy = true;
     try {
-      const top = (await this.redis.bounded(this.redis.client!.xrevrangeBuffer(streamKey(entry.record.meta.streamId), '+', '-', 'COUNT', 1), 'log verify', this.callTimeoutMs)) as RawBufferEntry[];
+      const top = (await this.redis.bounded(this.redis.client!.xrevrangeBuffer(streamKey(entry.record.meta.streamId), '+', '-', 'COUNT', 1), 'log verify', this.options.callTimeoutMs)) as RawBufferEntry[];
       const own = top[0] && ownEntry(top[0], entry.record);
       if (!own) return this.fence(entry);
       if (this.isNews(entry, own)) this.landed(entry, own.first, own.last, own.bytes);
@@ -243,10 +243,6 @@ export class RedisLogWriter {
       // A stream being read back is skipped by the batch: wait for it, or this loop would spin on it.
       await Promise.all(this.readingBack);
     } while (this.dirty.size > 0 && this.redis.up && this.ownership.canWrite());
-  }
-
-  private get callTimeoutMs(): number {
-    return this.options.callTimeoutMs ?? REDIS_CALL_TIMEOUT_MS;
   }
 
   /** Streams produced here not yet fully written. */
@@ -287,7 +283,7 @@ export class RedisLogWriter {
       // Bounded: a batch Redis does not answer (frozen, or a reply lost in a failover) is given up
       // and Redis counted as down, so no later batch stacks behind it and none waits on it for good;
       // its streams' logs are read back when Redis answers again (heal), each write idempotent.
-      results = (await this.redis.bounded(pipeline.exec(), 'log write', this.callTimeoutMs)) ?? [];
+      results = (await this.redis.bounded(pipeline.exec(), 'log write', this.options.callTimeoutMs)) ?? [];
     } catch (error) {
       for (const { entry } of plans) {
         entry.unsure = true;
