@@ -1,7 +1,7 @@
 import { DeadlineError } from '../async/race-timeout';
 import { parseConfig } from '../config/config.schema';
 import type { MetricsService } from '../metrics/metrics.service';
-import { TestRedis } from '../../test/support/redis-server';
+import { TestRedis, upAgain } from '../../test/support/redis-server';
 import { RedisService } from './redis.service';
 
 /**
@@ -31,14 +31,6 @@ describe('RedisService.bounded', () => {
     await server.down();
   });
 
-  /** Resolves the next time the command connection is ready again (not for being up now). */
-  const upAgain = (): Promise<void> =>
-    new Promise((resolve) => {
-      let now = true;
-      redis.onUp(() => !now && resolve());
-      now = false;
-    });
-
   it('an answer in time is the call’s own, and changes nothing', async () => {
     if (!server) return;
     expect(await redis.bounded(redis.client!.ping(), 'ping', 1_000)).toBe('PONG');
@@ -48,7 +40,7 @@ describe('RedisService.bounded', () => {
 
   it('an answer that never comes while Redis answers the rest: a DeadlineError, Redis down at once, the connection replaced and up again', async () => {
     if (!server) return;
-    const back = upAgain();
+    const back = upAgain(redis);
     const lost = redis.bounded(new Promise(() => undefined), 'log write', 100);
     const second = redis.bounded(new Promise(() => undefined), 'lease', 100);
     await expect(lost).rejects.toBeInstanceOf(DeadlineError);
@@ -71,7 +63,7 @@ describe('RedisService.bounded', () => {
     // The connection is closed (destroyed, once its close is not answered): the call sent before fails.
     await expect(inFlight).rejects.toThrow();
     expect(redis.up).toBe(false);
-    const back = upAgain();
+    const back = upAgain(redis);
     server.thaw();
     await back;
     expect(await redis.client!.ping()).toBe('PONG');

@@ -88,7 +88,7 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
     expect(after).not.toBe(before);
     const text = `start ${await pumped}`;
     // A clean failover loses nothing: the watcher too gets it whole.
-    expect(await finishThroughFailover(stream, text)).toBe('whole');
+    expect(await finishThroughFailover(stream, text, { withinMs: 20_000 })).toBe('whole');
     // Both gateways found the new primary by themselves.
     await resumedAcross(gateways, b, a, 'q4');
   });
@@ -105,7 +105,7 @@ describe('gateways on Redis behind Sentinels (e2e, real processes, real sentinel
     const killedAt = Date.now();
     await sentinels.failedOver(primary);
     const text = `start ${await pumped}`;
-    await finishThroughFailover(stream, text, killedAt);
+    await finishThroughFailover(stream, text, { since: killedAt });
     // The Sentinels promoted the replica: resume across replicas works again, unrestarted.
     await resumedAcross(gateways, a, b, 'q6');
   });
@@ -128,7 +128,7 @@ describe('gateways behind Sentinels whose primary hangs (e2e, real processes, re
     const frozenAt = Date.now();
     await sentinels.failedOver(primary);
     const text = `start ${await pumped}`;
-    await finishThroughFailover(stream, text, frozenAt);
+    await finishThroughFailover(stream, text, { since: frozenAt });
     // Both gateways work on the new primary, the old one still frozen.
     await resumedAcross(gateways, a, b, 'q2');
     // Cancels reach the owner again: its subscriber connection, hung on the frozen primary, was given up too.

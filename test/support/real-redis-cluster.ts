@@ -141,12 +141,17 @@ export class RealRedisCluster {
     return this.nodes.map((n) => n.address).join(',');
   }
 
-  /** Resolves once every running node says `cluster_state:ok` and sees 3 primaries each with a replica. */
+  /**
+   * Resolves once every running node says `cluster_state:ok` and sees 3 primaries each with a
+   * replica, and every replica is in sync with its primary: one that is not (a node just restarted
+   * or thawed) is not promoted when its primary dies, and the next failover test would wait for it.
+   */
   async healthy(): Promise<void> {
     await until(async () => {
       for (const node of this.nodes.filter((n) => n.running)) {
         const state = String(await node.call('CLUSTER', 'INFO').catch(() => ''));
         if (!/cluster_state:ok/.test(state)) return false;
+        if ((await node.info('replication', 'role')) === 'slave' && (await node.info('replication', 'master_link_status')) !== 'up') return false;
       }
       const slots = (await this.runningNode().call('CLUSTER', 'SLOTS')) as unknown[][];
       return slots.length >= 3 && slots.every((range) => range.length >= 4);

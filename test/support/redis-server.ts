@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import Redis from 'ioredis';
+import type { RedisService } from '../../src/redis/redis.service';
 import { hasCommand, requireTool } from './requirements';
 
 /**
@@ -95,4 +96,13 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
     if (connected) return;
     await new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/** Resolves the next time `redis`'s command connection is ready again (after an outage or a stall), not for being up now. */
+export function upAgain(redis: Pick<RedisService, 'onUp'>): Promise<void> {
+  return new Promise((resolve) => {
+    let now = true;
+    redis.onUp(() => !now && resolve());
+    now = false;
+  });
 }

@@ -111,15 +111,15 @@ export function checkThroughFailover(frames: Frame[], after = 0): 'whole' | 'end
 /**
  * After a failover, the stream of {@link TopologyGateways.watchedAcross} is finished (`end`): the
  * owner's own socket gets `text` and `end` whole (it reads its memory); the watcher on B whole or
- * one retryable terminal ({@link checkThroughFailover}), within 30 s of `since`. Returns which.
+ * one retryable terminal ({@link checkThroughFailover}), within `withinMs` of `since`. Returns which.
  */
-export async function finishThroughFailover(stream: WatchedAcross, text: string, since = Date.now()): Promise<'whole' | 'ended'> {
+export async function finishThroughFailover(stream: WatchedAcross, text: string, { since = Date.now(), withinMs = 30_000 } = {}): Promise<'whole' | 'ended'> {
   await finishStream(stream.call, ['end']);
   const own = await stream.onA.collectStream(stream.id, 20_000);
   assertStreamInvariants(own);
   expect(streamText(own)).toBe(`${text}end`);
-  const watched = await stream.onB.collectStream('watch', 30_000);
-  expect(Date.now() - since).toBeLessThan(30_000);
+  const watched = await stream.onB.collectStream('watch', withinMs);
+  expect(Date.now() - since).toBeLessThan(withinMs);
   const outcome = checkThroughFailover(watched);
   if (outcome === 'whole') expect(streamText(watched)).toBe(`${text}end`);
   return outcome;

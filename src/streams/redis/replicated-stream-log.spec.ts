@@ -1,7 +1,7 @@
 import { parseConfig } from '../../config/config.schema';
 import type { MetricsService } from '../../metrics/metrics.service';
 import { RedisService } from '../../redis/redis.service';
-import { TestRedis } from '../../../test/support/redis-server';
+import { TestRedis, upAgain } from '../../../test/support/redis-server';
 import type { LogReader, StreamMeta } from '../stream-log';
 import { describeStreamLog, IDLE_PRODUCER } from '../stream-log.contract';
 import type { LogFormat } from './redis-log-format';
@@ -340,13 +340,6 @@ describe.each([1, 2] as const)('log format %i', (format) => {
     /** The seqs of the frames the log holds, in order, each as often as it is there. */
     const loggedSeqs = async (redis: RedisService, streamId: string): Promise<number[]> =>
       (await redis.client!.xrange(`hsg:s:${streamId}`, '-', '+')).flatMap(([, fields]) => fields.filter((_, i) => i % 2 === 0 && fields[i] !== 'm').map(Number));
-    /** Resolves the next time `redis` comes up (its command connection is ready again), not for being up now. */
-    const upAgain = (redis: RedisService): Promise<void> =>
-      new Promise((resolve) => {
-        let now = true;
-        redis.onUp(() => !now && resolve());
-        now = false;
-      });
     const chunks = (record: { append(frame: { seq: number; type: 'chat.chunk'; rest: string }): void }, from: number, to: number) => {
       for (let seq = from; seq <= to; seq++) record.append({ seq, type: 'chat.chunk', rest: '}' });
     };
